@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { DatabaseConfig } from '../config';
+import * as schema from './schema';
+
+/** The one database type the rest of the code sees, whichever client runs below it. */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  db: Database;
+  /** `postgres` for a server, `embedded` for PGlite (reported by the health check). */
+  kind: 'postgres' | 'embedded';
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `db.execute` returns an array on postgres.js and `{ rows }` on PGlite. */
+export const rowsOf = <T>(result: unknown): T[] =>
+  Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []);
+
+/** Options a caller may pass to PGlite (the compiled binary passes its embedded assets). */
+export type PgliteAssets = Pick<
+  NonNullable<Parameters<typeof PGlite.create>[1]>,
+  'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle' | 'loadDataDir'
+>;
+
+const openPostgres = (url: string): DatabaseHandle => {
+  const client = postgres(url, {
+    max: 10,
+    // Fail fast while the server is down and reconnect on the next query: no back-off,
+    // so service resumes as soon as the database answers again (SPEC §10).
+    connect_timeout: 2,
+    idle_timeout: 60,
+    onnotice: () => {},
+  });
+  const db = drizzlePostgres(client, { schema });
+  return {
+    db,
+    kind: 'postgres',
+    ping: async () => {
+      await db.execute(sql`select 1`);
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+};
+
+export const openPglite = async (dataDir: string, assets: PgliteAssets = {}) => {
+  if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, assets);
+  const db = drizzlePglite(client, { schema });
+  const handle: DatabaseHandle = {
+    db,
+    kind: 'embedded',
+    ping: async () => {
+      await client.query('select 1');
+    },
+    close: () => client.close(),
+  };
+  return { handle, client };
+};
+
+export const openDatabase = async (
+  config: DatabaseConfig,
+  assets: PgliteAssets = {},
+): Promise<DatabaseHandle> =>
+  config.kind === 'postgres' ? openPostgres(config.url) : (await openPglite(config.dataDir, assets)).handle;

@@ -1,0 +1,33 @@
+/** One item of a 422 body, shaped like Django Ninja's. */
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+/**
+ * A domain error that knows its HTTP answer. Registered once on the app with
+ * `.error()`, so any module can throw it and the client gets `{detail, code?}`.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string | ValidationIssue[],
+    readonly code?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof detail === 'string' ? detail : 'Validation failed');
+    this.name = 'HttpError';
+  }
+
+  toResponse() {
+    const body = this.code ? { detail: this.detail, code: this.code } : { detail: this.detail };
+    return Response.json(body, { status: this.status, headers: this.headers });
+  }
+}
+
+export const unprocessable = (issues: ValidationIssue[]) => new HttpError(422, issues);
+
+export const notFound = (detail = 'Not found') => new HttpError(404, detail);
+
+export const SERVICE_UNAVAILABLE = 'Service temporarily unavailable';

@@ -1,0 +1,46 @@
+// Error codes that mean "the database is not there", from postgres.js, Node's
+// sockets and PostgreSQL itself (class 08 connection exceptions, 57P0x shutdowns).
+const DATABASE_DOWN = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+const causes = function* (error: unknown) {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) yield e;
+};
+
+/** True when `error` (or what caused it) says the database could not be reached. */
+export const isDatabaseDown = (error: unknown) => {
+  for (const e of causes(error)) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DATABASE_DOWN.has(code)) return true;
+  }
+  return false;
+};
+
+/**
+ * What may be logged about an error: names and codes only. Query errors carry
+ * their parameters (passwords hashes, message content) in the message, so the
+ * message itself is never logged.
+ */
+export const describeError = (error: unknown) =>
+  [...causes(error)].map((e) => {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${e.name}(${code})` : e.name;
+  });

@@ -1,0 +1,74 @@
+import { Elysia } from 'elysia';
+
+export interface SecuritySettings {
+  production: boolean;
+  allowedHosts: string[];
+  corsOrigins: string[];
+  trustProxy: boolean;
+}
+
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+// Swagger UI needs its own script, styles and inline bootstrap.
+const DOCS_CSP =
+  "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+
+const isHealth = (path: string) => path === '/api/health' || path === '/api/health/';
+
+const hostname = (host: string) => {
+  // "[::1]:8000" → "::1", "example.com:443" → "example.com"
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']')).toLowerCase();
+  return host.split(':')[0]?.toLowerCase() ?? '';
+};
+
+/** The path of an absolute URL without parsing all of it (this runs on every request). */
+const pathOf = (url: string) => {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const end = url.indexOf('?', start);
+  return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end);
+};
+
+const json = (status: number, detail: string) => Response.json({ detail }, { status });
+
+/**
+ * Security headers everywhere, and in production the rules of SPEC §8 in order:
+ * Host check, then WebSocket Origin check or HTTPS redirect. Health is exempt so
+ * load balancers can probe it by IP over plain HTTP.
+ */
+export const security = (settings: SecuritySettings) => {
+  const hosts = new Set(settings.allowedHosts);
+  const anyHost = hosts.has('*');
+  const origins = new Set(settings.corsOrigins);
+
+  return new Elysia({ name: 'security' }).onRequest(({ request, set }) => {
+    const path = pathOf(request.url);
+    set.headers['x-content-type-options'] = 'nosniff';
+    set.headers['x-frame-options'] = 'DENY';
+    set.headers['referrer-policy'] = 'same-origin';
+    set.headers['content-security-policy'] = path.startsWith('/api/docs') ? DOCS_CSP : API_CSP;
+    if (!settings.production) return;
+    set.headers['strict-transport-security'] = 'max-age=31536000; includeSubDomains';
+    if (isHealth(path)) return;
+
+    const host = request.headers.get('host') ?? '';
+    if (!anyHost && !hosts.has(hostname(host))) return json(400, 'Invalid Host header');
+
+    if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      const origin = request.headers.get('origin');
+      if (origin && !origins.has(origin) && !origins.has('*'))
+        return json(403, 'WebSocket Origin not allowed');
+      return;
+    }
+
+    const forwarded = settings.trustProxy
+      ? request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase()
+      : undefined;
+    const scheme = forwarded ?? new URL(request.url).protocol.replace(':', '');
+    if (scheme !== 'https') {
+      const url = new URL(request.url);
+      return new Response(null, {
+        status: 308,
+        headers: { location: `https://${host}${url.pathname}${url.search}` },
+      });
+    }
+  });
+};

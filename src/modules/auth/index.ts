@@ -1,0 +1,65 @@
+import { Elysia } from 'elysia';
+import { clientIp } from '../../lib/client-ip';
+import { authGuard } from './guard';
+import {
+  Detail,
+  LoginBody,
+  LogoutBody,
+  RefreshBody,
+  RefreshResponse,
+  RegisterBody,
+  TokenPairResponse,
+  User,
+  ValidationDetail,
+} from './model';
+import { toUserDto } from './repository';
+import type { AuthService } from './service';
+
+/** `/api/auth/*` and `/api/token/*` (SPEC §4). */
+export const authModule = (auth: AuthService, trustProxy: boolean) =>
+  new Elysia({ name: 'auth-module', seed: auth })
+    .use(authGuard(auth))
+    .group('/api/auth', { detail: { tags: ['auth'] } }, (app) =>
+      app
+        .post('/register', async ({ body, status }) => status(201, toUserDto(await auth.register(body))), {
+          body: RegisterBody,
+          response: { 201: User, 409: Detail, 422: ValidationDetail },
+          detail: { summary: 'Create an account' },
+        })
+        .post(
+          '/logout',
+          async ({ user, token, body }) => {
+            await auth.logout(user, token, body?.refresh);
+            return { detail: 'Successfully logged out' };
+          },
+          {
+            auth: true,
+            body: LogoutBody,
+            response: { 200: Detail },
+            detail: { summary: 'Blacklist the access token and, if given, the refresh token' },
+          },
+        )
+        .get('/me', ({ user }) => toUserDto(user), {
+          auth: true,
+          response: { 200: User },
+          detail: { summary: 'The signed-in user' },
+        }),
+    )
+    .group('/api/token', { detail: { tags: ['token'] } }, (app) =>
+      app
+        .post(
+          '/pair',
+          ({ body, request, server }) =>
+            auth.login(body.username, body.password, clientIp(request, server, trustProxy)),
+          {
+            body: LoginBody,
+            response: { 200: TokenPairResponse, 401: Detail, 429: Detail },
+            detail: { summary: 'Log in: obtain an access and a refresh token' },
+          },
+        )
+        .post('/refresh', ({ body }) => auth.refresh(body.refresh), {
+          body: RefreshBody,
+          response: { 200: RefreshResponse, 401: Detail },
+          detail: { summary: 'Rotate the refresh token and obtain a new access token' },
+        }),
+    );

@@ -1,0 +1,43 @@
+import { t } from 'elysia';
+
+export const RegisterBody = t.Object({
+  username: t.String({ minLength: 1, maxLength: 150, examples: ['alice'] }),
+  email: t.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] }),
+  password: t.String({ minLength: 1, maxLength: 1024, examples: ['Correct-Horse-9-Battery'] }),
+});
+
+export const LoginBody = t.Object({
+  username: t.String({ minLength: 1, maxLength: 150 }),
+  password: t.String({ minLength: 1, maxLength: 1024 }),
+});
+
+export const RefreshBody = t.Object({ refresh: t.String({ minLength: 1, maxLength: 4096 }) });
+
+export const LogoutBody = t.Optional(
+  t.Object({ refresh: t.Optional(t.String({ minLength: 1, maxLength: 4096 })) }),
+);
+
+export const User = t.Object({
+  id: t.String({ format: 'uuid' }),
+  username: t.String(),
+  email: t.String(),
+  date_joined: t.String({ format: 'date-time' }),
+});
+
+export const TokenPairResponse = t.Object({
+  username: t.String(),
+  access: t.String(),
+  refresh: t.String(),
+});
+
+export const RefreshResponse = t.Object({ access: t.String(), refresh: t.String() });
+
+export const Detail = t.Object({ detail: t.String(), code: t.Optional(t.String()) });
+
+export const ValidationDetail = t.Object({
+  detail: t.Array(
+    t.Object({ loc: t.Array(t.Union([t.String(), t.Number()])), msg: t.String(), type: t.String() }),
+  ),
+});
+
+export type UserDto = typeof User.static;

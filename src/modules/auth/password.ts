@@ -1,0 +1,40 @@
+import type { ValidationIssue } from '../../lib/errors';
+
+const USERNAME = /^[\p{L}\p{M}\p{Nd}@.+\-_]{1,150}$/u;
+const MIN_PASSWORD_LENGTH = 12;
+
+const issue = (field: string, msg: string, type = 'value_error'): ValidationIssue => ({
+  loc: ['body', field],
+  msg,
+  type,
+});
+
+export const usernameIssues = (username: string): ValidationIssue[] =>
+  USERNAME.test(username)
+    ? []
+    : [
+        issue(
+          'username',
+          'Enter a valid username. It may contain only letters, digits and @/./+/-/_ characters (at most 150).',
+        ),
+      ];
+
+/** Every password rule of SPEC §4 that `password` breaks, one issue each. */
+export const passwordIssues = (password: string, username: string): ValidationIssue[] => {
+  const issues: ValidationIssue[] = [];
+  const broken = (msg: string) => issues.push(issue('password', msg));
+  if ([...password].length < MIN_PASSWORD_LENGTH)
+    broken(`Password must be at least ${MIN_PASSWORD_LENGTH} characters long.`);
+  if (!/\p{Lu}/u.test(password)) broken('Password must contain at least one upper-case letter.');
+  if (!/\p{Ll}/u.test(password)) broken('Password must contain at least one lower-case letter.');
+  if (!/\p{Nd}/u.test(password)) broken('Password must contain at least one digit.');
+  if (!/[^\p{L}\p{M}\p{Nd}]/u.test(password)) broken('Password must contain at least one special character.');
+  if (username && password.toLowerCase().includes(username.toLowerCase()))
+    broken('Password must not be or contain the username.');
+  return issues;
+};
+
+export const hashPassword = (password: string) => Bun.password.hash(password, { algorithm: 'argon2id' });
+
+export const verifyPassword = (password: string, hash: string) =>
+  Bun.password.verify(password, hash).catch(() => false);

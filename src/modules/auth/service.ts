@@ -1,0 +1,109 @@
+import type { UserRow } from '../../db/schema';
+import { HttpError, unprocessable } from '../../lib/errors';
+import type { Store } from '../../store';
+import { hashPassword, passwordIssues, usernameIssues, verifyPassword } from './password';
+import type { UserRepository } from './repository';
+import type { TokenClaims, TokenService, TokenType } from './tokens';
+
+export interface LockoutPolicy {
+  maxFailures: number;
+  lockoutMinutes: number;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const BAD_CREDENTIALS = 'No active account found with the given credentials';
+
+export const tokenNotValid = (detail = 'Token is invalid or expired') =>
+  new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
+
+const isUniqueViolation = (error: unknown): boolean => {
+  for (let e: unknown = error; e instanceof Error; e = e.cause)
+    if ((e as { code?: string }).code === UNIQUE_VIOLATION) return true;
+  return false;
+};
+
+// Verified against when the username does not exist, so a miss costs as much as a hit.
+const decoyHash = hashPassword('decoy-password-never-matches-Aa1!');
+
+/** Registration, login with lockout, token rotation and logout (SPEC §4). */
+export const createAuthService = (
+  users: UserRepository,
+  tokens: TokenService,
+  store: Store,
+  lockout: LockoutPolicy,
+) => {
+  const failuresKey = (username: string, ip: string) => `login:failures:${username.toLowerCase()}:${ip}`;
+
+  const conflict = (taken: { username: boolean; email: boolean }) =>
+    new HttpError(
+      409,
+      taken.username ? 'A user with that username already exists.' : 'A user with that email already exists.',
+    );
+
+  /**
+   * The user behind a token of `type`: genuine, unexpired, not blacklisted and
+   * active. Anything else is a 401; an unreachable store throws (fail closed).
+   */
+  const authenticate = async (token: string, type: TokenType) => {
+    const claims = await tokens.decode(token, type);
+    if (!claims) throw tokenNotValid();
+    if (await tokens.isBlacklisted(claims)) throw tokenNotValid('Token is blacklisted');
+    const user = await users.findById(claims.sub);
+    if (!user?.isActive) throw tokenNotValid('User not found or inactive');
+    return { user, claims };
+  };
+
+  return {
+    authenticate,
+
+    register: async (input: { username: string; email: string; password: string }) => {
+      const issues = [...usernameIssues(input.username), ...passwordIssues(input.password, input.username)];
+      if (issues.length) throw unprocessable(issues);
+      const taken = await users.taken(input.username, input.email);
+      if (taken.username || taken.email) throw conflict(taken);
+      const passwordHash = await hashPassword(input.password);
+      try {
+        return await users.insert({ username: input.username, email: input.email, passwordHash });
+      } catch (error) {
+        if (isUniqueViolation(error)) throw conflict(await users.taken(input.username, input.email));
+        throw error;
+      }
+    },
+
+    login: async (username: string, password: string, ip: string) => {
+      const key = failuresKey(username, ip);
+      const failures = Number((await store.get(key)) ?? 0);
+      if (failures >= lockout.maxFailures) {
+        const retryAfter = Math.max(1, Math.ceil((await store.ttl(key)) / 1000));
+        throw new HttpError(429, 'Too many failed login attempts. Try again later.', 'account_locked', {
+          'Retry-After': String(retryAfter),
+        });
+      }
+      const user = await users.findByUsername(username);
+      const valid = await verifyPassword(password, user?.password ?? (await decoyHash));
+      if (!user || !valid || !user.isActive) {
+        await store.increment(key, lockout.lockoutMinutes * 60_000);
+        throw new HttpError(401, BAD_CREDENTIALS, 'authentication_failed');
+      }
+      await store.del(key);
+      await users.touchLastLogin(user.id);
+      return { username: user.username, ...(await tokens.issuePair(user.id)) };
+    },
+
+    /** Rotation: the presented refresh token is spent; a second use is refused. */
+    refresh: async (refreshToken: string) => {
+      const { user, claims } = await authenticate(refreshToken, 'refresh');
+      if (!(await tokens.consume(claims))) throw tokenNotValid('Token is blacklisted');
+      return tokens.issuePair(user.id);
+    },
+
+    logout: async (user: UserRow, access: TokenClaims, refreshToken?: string) => {
+      const refresh = refreshToken ? await tokens.decode(refreshToken, 'refresh') : undefined;
+      if (refresh === null || (refresh && refresh.sub !== user.id)) throw tokenNotValid();
+      await tokens.blacklist(access);
+      if (refresh) await tokens.blacklist(refresh);
+    },
+  };
+};
+
+export type AuthService = ReturnType<typeof createAuthService>;

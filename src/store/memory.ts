@@ -1,0 +1,97 @@
+import type { Admission, Store } from './store';
+
+interface Entry {
+  value: string;
+  expiresAt: number;
+}
+
+const SWEEP_INTERVAL_MS = 30_000;
+
+/** In-process adapter: correct for one instance, shares nothing with others. */
+export class MemoryStore implements Store {
+  readonly kind = 'embedded';
+  private readonly entries = new Map<string, Entry>();
+  private readonly windows = new Map<string, number[]>();
+  private readonly sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+
+  constructor() {
+    this.sweeper.unref();
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private sweep() {
+    const now = Date.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+    for (const [key, events] of this.windows) {
+      const last = events.at(-1);
+      if (last === undefined || last <= now - 24 * 3600_000) this.windows.delete(key);
+    }
+  }
+
+  async ping() {}
+
+  async set(key: string, value: string, ttlMs: number) {
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+  }
+
+  async exists(key: string) {
+    return this.live(key) !== undefined;
+  }
+
+  async get(key: string) {
+    return this.live(key)?.value ?? null;
+  }
+
+  async del(key: string) {
+    this.entries.delete(key);
+  }
+
+  async increment(key: string, ttlMs: number) {
+    const count = Number(this.live(key)?.value ?? 0) + 1;
+    this.entries.set(key, { value: String(count), expiresAt: Date.now() + ttlMs });
+    return count;
+  }
+
+  async ttl(key: string) {
+    const entry = this.live(key);
+    return entry ? entry.expiresAt - Date.now() : 0;
+  }
+
+  async admit(key: string, limit: number, windowMs: number): Promise<Admission> {
+    const now = Date.now();
+    const events = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
+    const allowed = events.length < limit;
+    if (allowed) events.push(now);
+    this.windows.set(key, events);
+    return { allowed, retryAfterMs: allowed ? 0 : (events[0] ?? now) + windowMs - now };
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number) {
+    if (this.live(key)) return false;
+    this.entries.set(key, { value: owner, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+
+  async extend(key: string, owner: string, ttlMs: number) {
+    const entry = this.live(key);
+    if (entry?.value !== owner) return false;
+    entry.expiresAt = Date.now() + ttlMs;
+    return true;
+  }
+
+  async release(key: string, owner: string) {
+    if (this.live(key)?.value === owner) this.entries.delete(key);
+  }
+
+  async close() {
+    clearInterval(this.sweeper);
+  }
+}

@@ -1,0 +1,134 @@
+import { Redis } from 'ioredis';
+import type { Admission, Store } from './store';
+import { StoreUnavailableError } from './store';
+
+// Sliding window on a sorted set, timed by the Redis clock so every instance agrees.
+const ADMIT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(oldest[2]) + window - now}`;
+
+const INCREMENT = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n`;
+
+const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * Redis adapter. Commands fail at once while Redis is away (no offline queue, no
+ * retries) and reconnection is attempted every 250 ms, so callers see a clean
+ * StoreUnavailableError and everything works again as soon as Redis is back.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  private readonly redis: Redis;
+
+  constructor(url: string, keyPrefix: string) {
+    this.redis = new Redis(url, {
+      keyPrefix,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      commandTimeout: 2000,
+      retryStrategy: () => 250,
+      lazyConnect: true,
+    });
+    // Connection errors surface through the failing commands; without a listener
+    // ioredis would print every reconnect attempt.
+    this.redis.on('error', () => {});
+  }
+
+  /** Waits for the first connection; start-up continues (degraded) if it fails. */
+  async connect() {
+    await this.redis.connect().catch(() => {});
+  }
+
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError(error);
+    }
+  }
+
+  ping() {
+    return this.run(async () => {
+      await this.redis.ping();
+    });
+  }
+
+  set(key: string, value: string, ttlMs: number) {
+    return this.run(async () => {
+      await this.redis.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    });
+  }
+
+  exists(key: string) {
+    return this.run(async () => (await this.redis.exists(key)) === 1);
+  }
+
+  get(key: string) {
+    return this.run(() => this.redis.get(key));
+  }
+
+  del(key: string) {
+    return this.run(async () => {
+      await this.redis.del(key);
+    });
+  }
+
+  increment(key: string, ttlMs: number) {
+    return this.run(async () => Number(await this.redis.eval(INCREMENT, 1, key, Math.ceil(ttlMs))));
+  }
+
+  ttl(key: string) {
+    return this.run(async () => Math.max(0, await this.redis.pttl(key)));
+  }
+
+  admit(key: string, limit: number, windowMs: number): Promise<Admission> {
+    return this.run(async () => {
+      const [allowed, retryAfterMs] = (await this.redis.eval(
+        ADMIT,
+        1,
+        key,
+        limit,
+        windowMs,
+        crypto.randomUUID(),
+      )) as [number, number];
+      return { allowed: allowed === 1, retryAfterMs: Number(retryAfterMs) };
+    });
+  }
+
+  acquire(key: string, owner: string, ttlMs: number) {
+    return this.run(async () => (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK');
+  }
+
+  extend(key: string, owner: string, ttlMs: number) {
+    return this.run(async () => Number(await this.redis.eval(EXTEND, 1, key, owner, ttlMs)) === 1);
+  }
+
+  release(key: string, owner: string) {
+    return this.run(async () => {
+      await this.redis.eval(RELEASE, 1, key, owner);
+    });
+  }
+
+  async close() {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
