@@ -12,6 +12,11 @@ import { authModule } from './modules/auth';
 import { createUserRepository } from './modules/auth/repository';
 import { createAuthService } from './modules/auth/service';
 import { createTokenService } from './modules/auth/tokens';
+import { chatModule } from './modules/chat';
+import { createConversationLocks, createRateLimiter } from './modules/chat/limits';
+import { createConnectionRegistry } from './modules/chat/registry';
+import { createReplyStreamer } from './modules/chat/reply';
+import { createChatService } from './modules/chat/service';
 import { conversationsModule } from './modules/conversations';
 import { createConversationRepository } from './modules/conversations/repository';
 import { createConversationService } from './modules/conversations/service';
@@ -27,22 +32,46 @@ export interface Resources {
   log: Logger;
 }
 
-export const createServices = ({ config, database, store }: Resources) => {
+export const createServices = ({ config, database, store, model, log }: Resources) => {
   const users = createUserRepository(database.db);
-  const conversationRepository = createConversationRepository(database.db);
+  const repo = createConversationRepository(database.db);
   const tokens = createTokenService(config.jwt, store);
+  const auth = createAuthService(users, tokens, store, config.login);
+  const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
+  const aiTimeoutMs = config.ai.timeoutSeconds * 1000;
+  const locks = createConversationLocks(store, log, Math.max(60_000, 2 * aiTimeoutMs));
+  const chat = createChatService({
+    auth,
+    repo,
+    limiter: createRateLimiter(store, log, config.chat.rateLimit, config.chat.rateWindowSeconds),
+    locks,
+    streamReply: createReplyStreamer(repo, model, {
+      systemPrompt: config.ai.systemPrompt,
+      maxContextTokens: config.ai.maxContextTokens,
+      aiTimeoutMs,
+    }),
+    log,
+    maxMessageLength: config.chat.maxMessageLength,
+    track: registry.track,
+  });
   return {
-    tokens,
-    conversationRepository,
-    auth: createAuthService(users, tokens, store, config.login),
-    conversations: createConversationService(conversationRepository),
+    auth,
+    conversations: createConversationService(repo),
+    chat,
+    registry,
+    /** Lets replies finish (up to the grace period), closes sockets, stops timers. */
+    shutdown: async (graceMs: number) => {
+      await registry.shutdown(graceMs);
+      locks.stop();
+    },
   };
 };
 
+export type Services = ReturnType<typeof createServices>;
+
 /** Builds the whole server: REST under /api, docs, WebSocket under /ws. */
-export const createApp = (resources: Resources) => {
+export const createApp = (resources: Resources, services: Services = createServices(resources)) => {
   const { config, log } = resources;
-  const services = createServices(resources);
   return new Elysia({
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
@@ -60,7 +89,8 @@ export const createApp = (resources: Resources) => {
     .use(docs(pkg.version))
     .use(healthModule(resources.database, resources.store, resources.model.mode))
     .use(authModule(services.auth, config.trustProxy))
-    .use(conversationsModule(services.auth, services.conversations));
+    .use(conversationsModule(services.auth, services.conversations))
+    .use(chatModule(services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
 };
 
 export type App = ReturnType<typeof createApp>;

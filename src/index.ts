@@ -1,4 +1,4 @@
-import { createApp } from './app';
+import { createApp, createServices } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './lib/logger';
 import { closeResources, openResources } from './resources';
@@ -16,7 +16,8 @@ const start = async () => {
   }
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
-  const app = createApp(resources).listen({ port: config.port, hostname: config.host });
+  const services = createServices(resources);
+  const app = createApp(resources, services).listen({ port: config.port, hostname: config.host });
   log.info(
     { port: app.server?.port, host: config.host, env: config.nodeEnv, ai: resources.model.mode },
     'listening',
@@ -26,9 +27,12 @@ const start = async () => {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    await app.stop();
+    log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
+    // Stop accepting; sockets already open stay up until the registry closes them.
+    await app.server?.stop(false);
+    await services.shutdown(config.shutdownGraceSeconds * 1000);
     await closeResources(resources);
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

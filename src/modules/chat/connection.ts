@@ -1,0 +1,74 @@
+import { CLOSE } from './protocol';
+
+/** The part of Bun's ServerWebSocket a connection needs. */
+export interface Socket {
+  send(data: string): number;
+  close(code?: number, reason?: string): void;
+}
+
+export type StopReason = 'disconnect' | 'shutdown' | 'timeout';
+
+/**
+ * Per-socket state (kept in `ws.data`): who is authenticated, when the client was
+ * last heard from, its auth deadline, and the reply it is streaming, if any.
+ */
+export class ChatConnection {
+  userId: string | undefined;
+  authenticating = false;
+  lastSeen = Date.now();
+  closed = false;
+  authTimer: Timer | undefined;
+  /** Aborted with a StopReason when the socket closes or the server shuts down. */
+  reply: AbortController | undefined;
+  private drainWaiters: (() => void)[] = [];
+
+  private socket: Socket | undefined;
+
+  constructor(readonly conversationId: string) {}
+
+  attach(socket: Socket) {
+    this.socket = socket;
+  }
+
+  /** Bun's result: >0 sent, -1 queued under backpressure, 0 dropped or closed. */
+  send(frame: string): number {
+    if (this.closed || !this.socket) return 0;
+    return this.socket.send(frame);
+  }
+
+  /** Resolves once the socket can take more data (or has closed). */
+  drained(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  onDrain() {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  close(code: number, reason: string) {
+    if (this.closed) return;
+    this.socket?.close(code, reason);
+    this.onClosed();
+  }
+
+  /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
+  onClosed() {
+    this.closed = true;
+    clearTimeout(this.authTimer);
+    this.onDrain();
+    this.reply?.abort('disconnect' satisfies StopReason);
+  }
+
+  stop(reason: StopReason) {
+    this.reply?.abort(reason);
+  }
+
+  get authenticated() {
+    return this.userId !== undefined;
+  }
+}
+
+export { CLOSE };

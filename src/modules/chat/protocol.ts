@@ -1,0 +1,114 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { type Static, t } from 'elysia';
+
+/** Client → server frames (SPEC §6). */
+export const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1 }) });
+export const ChatMessageFrame = t.Object({ type: t.Literal('chat.message'), content: t.String() });
+export const PongFrame = t.Object({ type: t.Literal('pong') });
+export const ClientFrame = t.Union([AuthFrame, ChatMessageFrame, PongFrame]);
+export type ClientFrame = Static<typeof ClientFrame>;
+
+/** Server → client frames (SPEC §6). */
+export const ServerFrame = t.Union([
+  t.Object({ type: t.Literal('auth.success'), conversation_id: t.String() }),
+  t.Object({
+    type: t.Literal('chat.stream'),
+    content: t.String(),
+    done: t.Boolean(),
+    message_id: t.Optional(t.String()),
+  }),
+  t.Object({ type: t.Literal('chat.error'), error: t.String(), code: t.String() }),
+  t.Object({ type: t.Literal('ping') }),
+]);
+export type ServerFrame = Static<typeof ServerFrame>;
+
+export const ERROR_CODES = [
+  'INVALID_JSON',
+  'UNKNOWN_TYPE',
+  'AUTH_REQUIRED',
+  'AUTH_FAILED',
+  'AUTH_TIMEOUT',
+  'NO_CONVERSATION',
+  'RATE_LIMIT_EXCEEDED',
+  'ALREADY_PROCESSING',
+  'EMPTY_CONTENT',
+  'MESSAGE_TOO_LONG',
+  'AI_TIMEOUT',
+  'AI_ERROR',
+  'INTERNAL_ERROR',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close codes we use. */
+export const CLOSE = {
+  goingAway: 1001,
+  internalError: 1011,
+  authFailed: 4001,
+  noConversation: 4004,
+  heartbeatTimeout: 4008,
+} as const;
+
+const checkers = {
+  auth: TypeCompiler.Compile(AuthFrame),
+  'chat.message': TypeCompiler.Compile(ChatMessageFrame),
+  pong: TypeCompiler.Compile(PongFrame),
+} as const;
+type FrameType = keyof typeof checkers;
+
+/** Why a frame was refused before reaching a handler: the code and, if known, its type. */
+export type FrameProblem = { code: ErrorCode; type?: FrameType };
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+
+/**
+ * Turns what Elysia hands the message handler into a typed frame. Elysia has
+ * already JSON-parsed strings that look like JSON and coerced "123"/"true", so
+ * anything that is not a plain object by now was not a JSON object frame.
+ * A well-typed frame with a bad field reports its type, so the handler can
+ * answer in that step's terms (AUTH_FAILED, EMPTY_CONTENT).
+ */
+export const parseClientFrame = (message: unknown): ClientFrame | FrameProblem => {
+  let value = message;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return { code: 'INVALID_JSON' };
+    }
+  }
+  if (!isRecord(value)) return { code: 'INVALID_JSON' };
+  const type = value.type;
+  if (typeof type !== 'string' || !Object.hasOwn(checkers, type)) return { code: 'UNKNOWN_TYPE' };
+  const frameType = type as FrameType;
+  if (checkers[frameType].Check(value)) return value as ClientFrame;
+  return { code: frameType === 'auth' ? 'AUTH_FAILED' : 'EMPTY_CONTENT', type: frameType };
+};
+
+export const isFrameProblem = (frame: ClientFrame | FrameProblem): frame is FrameProblem => 'code' in frame;
+
+/** Encoders for the frames sent on the hot path, without building objects per token. */
+export const encode = {
+  delta: (content: string) => `{"type":"chat.stream","content":${JSON.stringify(content)},"done":false}`,
+  done: (messageId: string) => `{"type":"chat.stream","content":"","done":true,"message_id":"${messageId}"}`,
+  error: (code: ErrorCode, error: string) => JSON.stringify({ type: 'chat.error', error, code }),
+  authSuccess: (conversationId: string) =>
+    JSON.stringify({ type: 'auth.success', conversation_id: conversationId }),
+  ping: '{"type":"ping"}',
+};
+
+export const MESSAGES: Record<ErrorCode, string> = {
+  INVALID_JSON: 'Frames must be JSON objects.',
+  UNKNOWN_TYPE: 'Unknown or missing message type.',
+  AUTH_REQUIRED: 'Authenticate first: send {"type":"auth","token":"<access token>"}.',
+  AUTH_FAILED: 'Authentication failed: the token is invalid, expired or revoked.',
+  AUTH_TIMEOUT: 'Authentication timed out.',
+  NO_CONVERSATION: 'Conversation not found.',
+  RATE_LIMIT_EXCEEDED: 'Too many messages. Wait a moment and try again.',
+  ALREADY_PROCESSING: 'A reply in this conversation is still being generated.',
+  EMPTY_CONTENT: 'Message content is empty.',
+  MESSAGE_TOO_LONG: 'Message is too long.',
+  AI_TIMEOUT: 'The AI provider did not answer in time.',
+  AI_ERROR: 'The AI provider failed to answer.',
+  INTERNAL_ERROR: 'Internal error. Please try again.',
+};

@@ -1,0 +1,144 @@
+import { HttpError } from '../../lib/errors';
+import { describeError } from '../../lib/failures';
+import type { Logger } from '../../lib/logger';
+import { cleanContent, codePointLength } from '../../lib/sanitize';
+import type { AuthService } from '../auth/service';
+import type { ConversationRepository } from '../conversations/repository';
+import { type ChatConnection, CLOSE } from './connection';
+import type { ConversationLocks, RateLimiter } from './limits';
+import {
+  type ClientFrame,
+  type ErrorCode,
+  encode,
+  type FrameProblem,
+  isFrameProblem,
+  MESSAGES,
+} from './protocol';
+import type { ReplyStreamer } from './reply';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface ChatDependencies {
+  auth: AuthService;
+  repo: ConversationRepository;
+  limiter: RateLimiter;
+  locks: ConversationLocks;
+  streamReply: ReplyStreamer;
+  log: Logger;
+  maxMessageLength: number;
+  /** Replies in flight, so shutdown can wait for them. */
+  track(reply: Promise<unknown>): void;
+}
+
+/** The chat protocol of SPEC §6, one frame at a time, for one connection. */
+export const createChatService = (deps: ChatDependencies) => {
+  const { log } = deps;
+
+  const fail = (connection: ChatConnection, code: ErrorCode, message = MESSAGES[code]) =>
+    connection.send(encode.error(code, message));
+
+  const authenticate = async (connection: ChatConnection, token: string | undefined) => {
+    if (connection.authenticated || connection.authenticating) return; // SPEC: a second auth is ignored
+    connection.authenticating = true;
+    try {
+      if (!token) throw new HttpError(401, 'missing token');
+      const { user } = await deps.auth.authenticate(token, 'access');
+      if (connection.closed) return;
+      const owns =
+        UUID.test(connection.conversationId) && (await deps.repo.isOwner(user.id, connection.conversationId));
+      if (connection.closed) return;
+      if (!owns) {
+        fail(connection, 'NO_CONVERSATION');
+        return connection.close(CLOSE.noConversation, 'NO_CONVERSATION');
+      }
+      clearTimeout(connection.authTimer);
+      connection.userId = user.id;
+      connection.send(encode.authSuccess(connection.conversationId));
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 401) {
+        fail(connection, 'AUTH_FAILED');
+        return connection.close(CLOSE.authFailed, 'AUTH_FAILED');
+      }
+      // The blacklist or the database could not be asked: never let the socket in.
+      log.error({ error: describeError(error) }, 'websocket auth failed on a dependency');
+      fail(connection, 'INTERNAL_ERROR');
+      connection.close(CLOSE.internalError, 'INTERNAL_ERROR');
+    } finally {
+      connection.authenticating = false;
+    }
+  };
+
+  const chat = async (connection: ChatConnection, userId: string, content: string) => {
+    if (codePointLength(content) > deps.maxMessageLength)
+      return fail(
+        connection,
+        'MESSAGE_TOO_LONG',
+        `Message is too long: at most ${deps.maxMessageLength} characters.`,
+      );
+    const text = cleanContent(content);
+    if (!text) return fail(connection, 'EMPTY_CONTENT');
+
+    const conversationId = connection.conversationId;
+    const lock = await deps.locks.acquire(conversationId);
+    if (!lock) return fail(connection, 'ALREADY_PROCESSING');
+    let finalFrame: string;
+    try {
+      if (!(await deps.limiter.admit(userId))) {
+        finalFrame = encode.error('RATE_LIMIT_EXCEEDED', MESSAGES.RATE_LIMIT_EXCEEDED);
+      } else {
+        await deps.repo.addMessage({ conversationId, role: 'user', content: text });
+        const outcome = await deps.streamReply(connection, conversationId);
+        if (outcome.kind === 'stopped') return;
+        finalFrame =
+          outcome.kind === 'complete'
+            ? encode.done(outcome.messageId)
+            : encode.error(outcome.code, outcome.message);
+      }
+    } catch (error) {
+      log.error({ conversationId, error: describeError(error) }, 'chat message failed');
+      finalFrame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
+    } finally {
+      // Released before the final frame, so the client may send its next message at once.
+      await lock.release();
+    }
+    connection.send(finalFrame);
+  };
+
+  return {
+    /** The socket opened: start the in-band auth deadline. */
+    open: (connection: ChatConnection, authTimeoutMs: number) => {
+      connection.authTimer = setTimeout(() => {
+        if (connection.authenticated || connection.closed) return;
+        fail(connection, 'AUTH_TIMEOUT');
+        connection.close(CLOSE.authFailed, 'AUTH_TIMEOUT');
+      }, authTimeoutMs);
+    },
+
+    frame: async (connection: ChatConnection, frame: ClientFrame | FrameProblem) => {
+      connection.lastSeen = Date.now();
+      if (isFrameProblem(frame)) {
+        if (frame.type === 'auth') return authenticate(connection, undefined);
+        if (frame.type === 'chat.message' && !connection.authenticated)
+          return fail(connection, 'AUTH_REQUIRED');
+        return fail(connection, frame.code);
+      }
+      switch (frame.type) {
+        case 'auth':
+          return authenticate(connection, frame.token);
+        case 'chat.message': {
+          const userId = connection.userId;
+          if (userId === undefined) return fail(connection, 'AUTH_REQUIRED');
+          const reply = chat(connection, userId, frame.content);
+          deps.track(reply);
+          return reply;
+        }
+        case 'pong':
+          return;
+        default:
+          return frame satisfies never;
+      }
+    },
+  };
+};
+
+export type ChatService = ReturnType<typeof createChatService>;
