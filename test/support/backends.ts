@@ -1,0 +1,103 @@
+import type { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import { type DatabaseHandle, openDatabase, openPglite } from '../../src/db/client';
+import { migrate } from '../../src/db/migrate';
+import type { Store } from '../../src/store';
+import { MemoryStore } from '../../src/store/memory';
+import { RedisStore } from '../../src/store/redis';
+
+/**
+ * Which backends the suite runs on: the real services when DATABASE_URL / REDIS_URL
+ * are set (CI's first run), the embedded defaults otherwise (its second run).
+ */
+export const SERVICES = {
+  databaseUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined,
+  redisUrl: process.env.REDIS_URL || undefined,
+};
+
+export const uniqueName = (prefix: string) =>
+  `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+
+export interface TestDatabase {
+  handle: DatabaseHandle;
+  /** A URL another process can use (PostgreSQL only). */
+  url?: string;
+  drop(): Promise<void>;
+}
+
+let pgliteTemplate: Promise<Blob> | undefined;
+
+/** initdb is slow on PGlite: migrate one database once and clone it per test file. */
+const templateDump = () => {
+  pgliteTemplate ??= (async () => {
+    const { handle, client } = await openPglite('memory://');
+    await migrate(handle.db);
+    const dump = await (client as PGlite).dumpDataDir('none');
+    await handle.close();
+    return dump;
+  })();
+  return pgliteTemplate;
+};
+
+const withDatabase = (url: string, name: string) => {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+};
+
+/** A fresh, migrated database of its own: a new PostgreSQL database or a PGlite clone. */
+export const createTestDatabase = async (): Promise<TestDatabase> => {
+  if (!SERVICES.databaseUrl) {
+    const { handle } = await openPglite('memory://', { loadDataDir: await templateDump() });
+    return { handle, drop: () => handle.close() };
+  }
+  const name = uniqueName('chatbot_test');
+  const admin = postgres(SERVICES.databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  const url = withDatabase(SERVICES.databaseUrl, name);
+  const handle = await openDatabase({ kind: 'postgres', url });
+  await migrate(handle.db);
+  return {
+    handle,
+    url,
+    drop: async () => {
+      await handle.close();
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    },
+  };
+};
+
+export interface TestStore {
+  store: Store;
+  prefix?: string;
+  drop(): Promise<void>;
+}
+
+/** A store of its own: Redis under a unique key prefix, or an in-process map. */
+export const createTestStore = async (): Promise<TestStore> => {
+  if (!SERVICES.redisUrl) {
+    const store = new MemoryStore();
+    return { store, drop: () => store.close() };
+  }
+  const prefix = `${uniqueName('test')}:`;
+  const store = new RedisStore(SERVICES.redisUrl, prefix);
+  await store.connect();
+  return {
+    store,
+    prefix,
+    drop: async () => {
+      await deleteKeys(prefix);
+      await store.close();
+    },
+  };
+};
+
+const deleteKeys = async (prefix: string) => {
+  if (!SERVICES.redisUrl) return;
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(SERVICES.redisUrl);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+};

@@ -1,0 +1,76 @@
+import { createChatModel } from '../../src/ai';
+import { createApp, createServices, type Resources, type Services } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { createLogger, type Logger } from '../../src/lib/logger';
+import { createTestDatabase, createTestStore, type TestDatabase, type TestStore } from './backends';
+import { type OpenAIStub, startOpenAIStub } from './openai-stub';
+
+export interface TestServer {
+  url: string;
+  wsUrl: string;
+  resources: Resources;
+  services: Services;
+  stub: OpenAIStub;
+  database: TestDatabase;
+  testStore: TestStore;
+  /** Everything the server logged, one JSON line each. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+const captureLogs = (level: string): { log: Logger; lines: string[] } => {
+  const lines: string[] = [];
+  const log = createLogger(level, {
+    write: (line: string) => {
+      lines.push(line);
+    },
+  });
+  return { log, lines };
+};
+
+/**
+ * Starts the real app on a free loopback port, on its own database and store,
+ * talking to its own OpenAI-compatible stub. `env` is applied on top of defaults,
+ * exactly as environment variables would be.
+ */
+export const startServer = async (
+  env: Record<string, string> = {},
+  options: { offline?: boolean; stub?: OpenAIStub } = {},
+): Promise<TestServer> => {
+  const stub = options.stub ?? startOpenAIStub();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    OPENAI_API_KEY: options.offline ? undefined : 'sk-test-key',
+    OPENAI_BASE_URL: stub.url,
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+  const [database, testStore] = await Promise.all([createTestDatabase(), createTestStore()]);
+  const { log, lines } = captureLogs(config.logLevel);
+  const resources: Resources = {
+    config,
+    database: database.handle,
+    store: testStore.store,
+    model: createChatModel(config.ai, log),
+    log,
+  };
+  const services = createServices(resources);
+  const app = createApp(resources, services).listen({ port: 0, hostname: '127.0.0.1' });
+  const port = app.server?.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    resources,
+    services,
+    stub,
+    database,
+    testStore,
+    logs: lines,
+    stop: async () => {
+      await services.shutdown(0);
+      await app.stop(true);
+      await Promise.allSettled([database.drop(), testStore.drop()]);
+      if (!options.stub) stub.stop();
+    },
+  };
+};

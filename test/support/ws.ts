@@ -1,0 +1,87 @@
+/** A WebSocket test client that queues frames so tests can await them in order. */
+
+// biome-ignore lint/suspicious/noExplicitAny: frames are checked by the tests themselves
+export type Frame = Record<string, any>;
+
+export interface WsClient {
+  socket: WebSocket;
+  frames: Frame[];
+  send(frame: unknown): void;
+  sendRaw(data: string | ArrayBufferLike | Uint8Array): void;
+  /** The next frame (matching `predicate`, skipping others), or a timeout error. */
+  next(predicate?: (frame: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  /** Frames up to and including the `done` frame or an error frame. */
+  reply(timeoutMs?: number): Promise<{ deltas: string[]; final: Frame }>;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+export const connect = (url: string, options: { headers?: Record<string, string> } = {}): Promise<WsClient> =>
+  new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers: options.headers } as unknown as string[]);
+    const frames: Frame[] = [];
+    const waiters: (() => void)[] = [];
+    let cursor = 0;
+    let closeInfo: { code: number; reason: string } | undefined;
+    const closed = new Promise<{ code: number; reason: string }>((done) => {
+      socket.addEventListener('close', (event) => {
+        closeInfo = { code: event.code, reason: event.reason };
+        done(closeInfo);
+        for (const wake of waiters.splice(0)) wake();
+      });
+    });
+    socket.addEventListener('message', (event) => {
+      frames.push(JSON.parse(String(event.data)));
+      for (const wake of waiters.splice(0)) wake();
+    });
+    socket.addEventListener('error', () => reject(new Error('websocket error')));
+
+    const next = async (predicate: (frame: Frame) => boolean = () => true, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (true) {
+        while (cursor < frames.length) {
+          const frame = frames[cursor++] as Frame;
+          if (predicate(frame)) return frame;
+        }
+        if (closeInfo) throw new Error(`socket closed (${closeInfo.code}) while waiting for a frame`);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error(`no frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`);
+        await new Promise<void>((wake) => {
+          const timer = setTimeout(wake, remaining);
+          waiters.push(() => {
+            clearTimeout(timer);
+            wake();
+          });
+        });
+      }
+    };
+
+    socket.addEventListener('open', () =>
+      resolve({
+        socket,
+        frames,
+        send: (frame) => socket.send(JSON.stringify(frame)),
+        sendRaw: (data) => socket.send(data),
+        next,
+        reply: async (timeoutMs = 10_000) => {
+          const deltas: string[] = [];
+          while (true) {
+            const frame = await next((f) => f.type !== 'ping', timeoutMs);
+            if (frame.type === 'chat.stream' && !frame.done) deltas.push(frame.content);
+            else return { deltas, final: frame };
+          }
+        },
+        closed,
+        close: () => socket.close(),
+      }),
+    );
+  });
+
+/** Connects to a conversation and authenticates; fails the test if auth does not succeed. */
+export const connectAuthenticated = async (wsUrl: string, conversationId: string, token: string) => {
+  const client = await connect(`${wsUrl}/ws/chat/${conversationId}/`);
+  client.send({ type: 'auth', token });
+  const frame = await client.next();
+  if (frame.type !== 'auth.success') throw new Error(`auth failed: ${JSON.stringify(frame)}`);
+  return client;
+};
