@@ -45,7 +45,7 @@ const openPostgres = (url: string): DatabaseHandle => {
     ping: async () => {
       await db.execute(sql`select 1`);
     },
-    close: () => client.end({ timeout: 5 }),
+    close: () => client.end({ timeout: 2 }),
   };
 };
 

@@ -27,7 +27,9 @@ export const errorHandler = (log: Logger, debug: boolean) =>
     .error({ HttpError })
     .onError({ as: 'global' }, ({ code, error, path, request }) => {
       if (error instanceof HttpError) return error.toResponse();
-      if (error instanceof ValidationError || code === 'VALIDATION')
+      // A response that fails its own schema is our bug, not the client's.
+      const ourFault = error instanceof ValidationError && error.type === 'response';
+      if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION'))
         return Response.json({ detail: toIssues(error as ValidationError) }, { status: 422 });
       if (code === 'PARSE') return Response.json({ detail: 'Malformed request body' }, { status: 400 });
       if (code === 'NOT_FOUND') return Response.json({ detail: 'Not found' }, { status: 404 });

@@ -128,7 +128,10 @@ export class RedisStore implements Store {
     });
   }
 
+  /** QUIT politely, but never wait on a Redis that does not answer. */
   async close() {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    const quit = this.redis.quit().catch(() => {});
+    await Promise.race([quit, Bun.sleep(1000)]);
+    this.redis.disconnect();
   }
 }

@@ -1,7 +1,9 @@
 import { createChatModel } from '../../src/ai';
 import { createApp, createServices, type Resources, type Services } from '../../src/app';
 import { loadConfig } from '../../src/config';
+import type { DatabaseHandle } from '../../src/db/client';
 import { createLogger, type Logger } from '../../src/lib/logger';
+import type { Store } from '../../src/store';
 import { createTestDatabase, createTestStore, type TestDatabase, type TestStore } from './backends';
 import { type OpenAIStub, startOpenAIStub } from './openai-stub';
 
@@ -35,7 +37,7 @@ const captureLogs = (level: string): { log: Logger; lines: string[] } => {
  */
 export const startServer = async (
   env: Record<string, string> = {},
-  options: { offline?: boolean; stub?: OpenAIStub } = {},
+  options: { offline?: boolean; stub?: OpenAIStub; database?: DatabaseHandle; store?: Store } = {},
 ): Promise<TestServer> => {
   const stub = options.stub ?? startOpenAIStub();
   const config = loadConfig({
@@ -49,8 +51,8 @@ export const startServer = async (
   const { log, lines } = captureLogs(config.logLevel);
   const resources: Resources = {
     config,
-    database: database.handle,
-    store: testStore.store,
+    database: options.database ?? database.handle,
+    store: options.store ?? testStore.store,
     model: createChatModel(config.ai, log),
     log,
   };

@@ -9,6 +9,7 @@ import {
   CreateConversationBody,
   MessagePage,
   Pagination,
+  pagination,
   UpdateConversationBody,
 } from './model';
 import type { ConversationService } from './service';
@@ -19,12 +20,19 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
     .use(authGuard(auth))
     .group('/api/conversations', { detail: { tags: ['conversations'] } }, (app) =>
       app
-        .get('/', ({ user, query }) => conversations.list(user.id, query.limit, query.offset), {
-          auth: true,
-          query: Pagination,
-          response: { 200: ConversationPage },
-          detail: { summary: 'List conversations, most recently updated first' },
-        })
+        .get(
+          '/',
+          ({ user, query }) => {
+            const page = pagination(query);
+            return conversations.list(user.id, page.limit, page.offset);
+          },
+          {
+            auth: true,
+            query: Pagination,
+            response: { 200: ConversationPage },
+            detail: { summary: 'List conversations, most recently updated first' },
+          },
+        )
         .post(
           '/',
           async ({ user, body, status }) => status(201, await conversations.create(user.id, body?.title)),
@@ -63,7 +71,10 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
         )
         .get(
           '/:id/messages',
-          ({ user, params, query }) => conversations.messages(user.id, params.id, query.limit, query.offset),
+          ({ user, params, query }) => {
+            const page = pagination(query);
+            return conversations.messages(user.id, params.id, page.limit, page.offset);
+          },
           {
             auth: true,
             params: ConversationParams,

@@ -13,7 +13,9 @@ const conversationColumns = {
   title: conversations.title,
   createdAt: conversations.createdAt,
   updatedAt: conversations.updatedAt,
-  messageCount: sql<number>`(select count(*) from ${messages} where ${messages.conversationId} = ${conversations.id})::int`,
+  // Spelled out: drizzle drops table qualifiers in single-table selects, which would
+  // make `id` bind to messages.id inside the subquery.
+  messageCount: sql<number>`(select count(*) from "messages" m where m."conversation_id" = "conversations"."id")::int`,
 };
 
 const owned = (userId: string, id: string) => and(eq(conversations.id, id), eq(conversations.userId, userId));

@@ -1,0 +1,236 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { openDatabase } from '../src/db/client';
+import { RedisStore } from '../src/store/redis';
+import { type Client, createClient } from './support/client';
+import { startServer, type TestServer } from './support/server';
+
+let server: TestServer;
+let api: Client;
+
+beforeAll(async () => {
+  server = await startServer({ CORS_ALLOWED_ORIGINS: 'http://app.example.com' });
+  api = createClient(server.url);
+});
+afterAll(() => server.stop());
+
+/** A TCP server that accepts connections and never answers: a hung dependency. */
+const blackHole = () =>
+  Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data: () => {}, open: () => {} } });
+
+describe('GET /api/health/', () => {
+  test('reports every dependency healthy, with and without the trailing slash', async () => {
+    for (const path of ['/api/health/', '/api/health']) {
+      const res = await api.request('GET', path);
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('healthy');
+      expect(res.body.ai).toBe('configured');
+      expect(['ok', 'embedded']).toContain(res.body.database);
+      expect(['ok', 'embedded']).toContain(res.body.redis);
+    }
+  });
+
+  test('answers 503 with redis "error" when the store is unreachable', async () => {
+    const store = new RedisStore('redis://127.0.0.1:1', 'x:');
+    const down = await startServer({}, { store });
+    try {
+      const res = await createClient(down.url).request('GET', '/api/health/');
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ status: 'unhealthy', redis: 'error' });
+      expect(res.body.database).not.toBe('error');
+    } finally {
+      await down.stop();
+      await store.close();
+    }
+  });
+
+  test('answers 503 with database "error" when the database is unreachable', async () => {
+    const database = await openDatabase({ kind: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none' });
+    const down = await startServer({}, { database });
+    try {
+      const res = await createClient(down.url).request('GET', '/api/health/');
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ status: 'unhealthy', database: 'error' });
+    } finally {
+      await down.stop();
+      await database.close();
+    }
+  });
+
+  test('answers within 2 s when both dependencies hang', async () => {
+    const hole = blackHole();
+    const database = await openDatabase({ kind: 'postgres', url: `postgres://x@127.0.0.1:${hole.port}/x` });
+    const store = new RedisStore(`redis://127.0.0.1:${hole.port}`, 'x:');
+    const down = await startServer({}, { database, store });
+    try {
+      const started = performance.now();
+      const res = await createClient(down.url).request('GET', '/api/health/');
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ database: 'error', redis: 'error' });
+    } finally {
+      await down.stop();
+      await Promise.allSettled([database.close(), store.close()]);
+      hole.stop(true);
+    }
+  });
+
+  test('reports the offline model as "offline"', async () => {
+    const offline = await startServer({}, { offline: true });
+    try {
+      expect((await createClient(offline.url).request('GET', '/api/health/')).body.ai).toBe('offline');
+    } finally {
+      await offline.stop();
+    }
+  });
+});
+
+describe('dependency outages over REST', () => {
+  test('answers 503 "Service temporarily unavailable" when the database is unreachable', async () => {
+    const database = await openDatabase({ kind: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none' });
+    const down = await startServer({}, { database });
+    try {
+      const res = await createClient(down.url).request('POST', '/api/auth/register', {
+        body: { username: 'someone', email: 'someone@example.com', password: 'Correct-Horse-9-Battery' },
+      });
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ detail: 'Service temporarily unavailable' });
+    } finally {
+      await down.stop();
+      await database.close();
+    }
+  });
+
+  test('fails closed with 503 on login, token checks, refresh and logout when the store is unreachable', async () => {
+    // Tokens come from a healthy server sharing the same database.
+    const user = await api.register();
+    const tokens = await api.login(user.username);
+    const store = new RedisStore('redis://127.0.0.1:1', 'x:');
+    const down = await startServer({}, { store, database: server.resources.database });
+    const client = createClient(down.url);
+    try {
+      const login = await client.request('POST', '/api/token/pair', {
+        body: { username: user.username, password: user.password },
+      });
+      expect(login.status).toBe(503);
+      expect((await client.request('GET', '/api/auth/me', { token: tokens.access })).status).toBe(503);
+      expect(
+        (await client.request('POST', '/api/token/refresh', { body: { refresh: tokens.refresh } })).status,
+      ).toBe(503);
+      expect((await client.request('POST', '/api/auth/logout', { token: tokens.access })).status).toBe(503);
+    } finally {
+      await down.stop().catch(() => {});
+      await store.close();
+    }
+  });
+});
+
+describe('errors', () => {
+  test('unknown routes answer 404 with a JSON detail', async () => {
+    const res = await api.request('GET', '/api/nope');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ detail: 'Not found' });
+  });
+
+  test('a malformed JSON body is 400, never 500', async () => {
+    for (const raw of ['{', 'null', '[1,', '"unterminated']) {
+      const res = await api.request('POST', '/api/token/pair', { raw });
+      expect([400, 422]).toContain(res.status);
+      expect(res.body.detail).toBeDefined();
+    }
+  });
+
+  test('validation failures are 422 with loc/msg/type items', async () => {
+    const res = await api.request('POST', '/api/token/pair', { body: { username: 5 } });
+    expect(res.status).toBe(422);
+    for (const item of res.body.detail) {
+      expect(Array.isArray(item.loc)).toBe(true);
+      expect(typeof item.msg).toBe('string');
+      expect(typeof item.type).toBe('string');
+    }
+  });
+});
+
+describe('routing', () => {
+  test('every route answers with and without a trailing slash', async () => {
+    const { access } = await api.login((await api.register()).username);
+    for (const path of ['/api/auth/me', '/api/auth/me/', '/api/conversations', '/api/conversations/'])
+      expect((await api.request('GET', path, { token: access })).status).toBe(200);
+  });
+});
+
+describe('API documentation', () => {
+  test('serves the OpenAPI document with every route, tags and the bearer scheme', async () => {
+    const res = await api.request('GET', '/api/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toMatch(/^3\./);
+    expect(res.body.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const paths = Object.keys(res.body.paths);
+    for (const path of [
+      '/api/health',
+      '/api/auth/register',
+      '/api/auth/logout',
+      '/api/auth/me',
+      '/api/token/pair',
+      '/api/token/refresh',
+      '/api/conversations/',
+      '/api/conversations/{id}',
+      '/api/conversations/{id}/messages',
+    ])
+      expect(paths).toContain(path);
+    expect(paths.some((p) => p.startsWith('/ws'))).toBe(false);
+    expect(res.body.paths['/api/auth/me'].get.security).toEqual([{ bearerAuth: [] }]);
+    expect(res.body.paths['/api/auth/me'].get.tags).toEqual(['auth']);
+    expect(res.body.paths['/api/auth/register'].post.requestBody).toBeDefined();
+  });
+
+  test('serves Swagger UI and its assets locally, pointing at the absolute spec URL', async () => {
+    const page = await fetch(`${server.url}/api/docs`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('/api/docs/assets/swagger-ui-bundle.js');
+    expect(html).toContain('"url":"/api/openapi.json"');
+    expect(html).not.toContain('unpkg.com');
+    const bundle = await fetch(`${server.url}/api/docs/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.text()).length).toBeGreaterThan(100_000);
+  });
+});
+
+describe('CORS', () => {
+  test('allows the configured origin and not others', async () => {
+    const allowed = await fetch(`${server.url}/api/health/`, {
+      headers: { origin: 'http://app.example.com' },
+    });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
+    const other = await fetch(`${server.url}/api/health/`, {
+      headers: { origin: 'http://evil.example.com' },
+    });
+    expect(other.headers.get('access-control-allow-origin')).not.toBe('http://evil.example.com');
+  });
+
+  test('answers preflight requests for the API', async () => {
+    const res = await fetch(`${server.url}/api/conversations/`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(res.status).toBeLessThan(300);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+  });
+});
+
+describe('security headers', () => {
+  test('every response carries nosniff, frame denial, a referrer policy and a CSP', async () => {
+    for (const path of ['/api/health/', '/api/nope']) {
+      const res = await fetch(`${server.url}${path}`);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBeTruthy();
+      expect(res.headers.get('content-security-policy')).toBeTruthy();
+    }
+  });
+});

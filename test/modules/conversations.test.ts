@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type Client, createClient } from '../support/client';
+import { startServer, type TestServer } from '../support/server';
+
+let server: TestServer;
+let api: Client;
+
+beforeAll(async () => {
+  server = await startServer();
+  api = createClient(server.url);
+});
+afterAll(() => server.stop());
+
+const signIn = async () => (await api.login((await api.register()).username)).access;
+const create = async (token: string, body: unknown = {}) =>
+  (await api.request('POST', '/api/conversations/', { token, body })).body;
+
+describe('POST /api/conversations/', () => {
+  test('creates a conversation with the default title', async () => {
+    const token = await signIn();
+    const res = await api.request('POST', '/api/conversations/', { token, body: {} });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      title: 'New conversation',
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      message_count: 0,
+    });
+  });
+
+  test('accepts a title and no body at all', async () => {
+    const token = await signIn();
+    expect((await create(token, { title: 'Trip' })).title).toBe('Trip');
+    const res = await api.request('POST', '/api/conversations', { token });
+    expect(res.status).toBe(201);
+  });
+
+  test('refuses a title over 255 characters (422)', async () => {
+    const token = await signIn();
+    const res = await api.request('POST', '/api/conversations/', { token, body: { title: 'x'.repeat(256) } });
+    expect(res.status).toBe(422);
+    expect(res.body.detail[0].loc).toEqual(['body', 'title']);
+  });
+
+  test('requires authentication', async () => {
+    expect((await api.request('POST', '/api/conversations/', { body: {} })).status).toBe(401);
+  });
+});
+
+describe('GET /api/conversations/', () => {
+  test('lists only my conversations, newest updated_at first, with a total count', async () => {
+    const token = await signIn();
+    const other = await signIn();
+    await create(other);
+    const a = await create(token, { title: 'a' });
+    const b = await create(token, { title: 'b' });
+    const c = await create(token, { title: 'c' });
+    await api.request('PATCH', `/api/conversations/${a.id}`, { token, body: {} }); // bumps a
+
+    const res = await api.request('GET', '/api/conversations/', { token });
+    expect(res.status).toBe(200);
+    expect(res.body.count).toBe(3);
+    expect(res.body.items.map((i: { id: string }) => i.id)).toEqual([a.id, c.id, b.id]);
+  });
+
+  test('paginates with limit and offset', async () => {
+    const token = await signIn();
+    for (let i = 0; i < 5; i++) await create(token, { title: `t${i}` });
+    const page = await api.request('GET', '/api/conversations/?limit=2&offset=1', { token });
+    expect(page.body.count).toBe(5);
+    expect(page.body.items.map((i: { title: string }) => i.title)).toEqual(['t3', 't2']);
+    const past = await api.request('GET', '/api/conversations/?limit=2&offset=10', { token });
+    expect(past.body).toEqual({ items: [], count: 5 });
+  });
+
+  test('defaults to 20 items', async () => {
+    const token = await signIn();
+    await Promise.all(Array.from({ length: 22 }, () => create(token)));
+    const res = await api.request('GET', '/api/conversations/', { token });
+    expect(res.body.items).toHaveLength(20);
+    expect(res.body.count).toBe(22);
+  });
+
+  test.each([['limit=0'], ['limit=101'], ['offset=-1'], ['limit=abc']])(
+    'refuses %s with 422',
+    async (query) => {
+      const token = await signIn();
+      const res = await api.request('GET', `/api/conversations/?${query}`, { token });
+      expect(res.status).toBe(422);
+      expect(res.body.detail[0].loc[0]).toBe('query');
+    },
+  );
+
+  test('accepts the bounds limit=1 and limit=100', async () => {
+    const token = await signIn();
+    expect((await api.request('GET', '/api/conversations/?limit=1', { token })).status).toBe(200);
+    expect((await api.request('GET', '/api/conversations/?limit=100', { token })).status).toBe(200);
+  });
+});
+
+describe('GET /api/conversations/{id}', () => {
+  test('returns my conversation', async () => {
+    const token = await signIn();
+    const conv = await create(token, { title: 'mine' });
+    const res = await api.request('GET', `/api/conversations/${conv.id}`, { token });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(conv);
+  });
+
+  test("answers 404 for someone else's conversation and for one that does not exist", async () => {
+    const owner = await signIn();
+    const intruder = await signIn();
+    const conv = await create(owner);
+    expect((await api.request('GET', `/api/conversations/${conv.id}`, { token: intruder })).status).toBe(404);
+    const missing = await api.request('GET', `/api/conversations/${crypto.randomUUID()}`, { token: owner });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ detail: expect.any(String) });
+  });
+
+  test('answers a malformed id with 422, never 500', async () => {
+    const token = await signIn();
+    for (const id of ['not-a-uuid', '1', "1'%20or%20'1'='1"]) {
+      const res = await api.request('GET', `/api/conversations/${id}`, { token });
+      expect(res.status).toBe(422);
+    }
+  });
+});
+
+describe('PATCH /api/conversations/{id}', () => {
+  test('renames and bumps updated_at', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    await Bun.sleep(5);
+    const res = await api.request('PATCH', `/api/conversations/${conv.id}/`, {
+      token,
+      body: { title: 'Renamed' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.title).toBe('Renamed');
+    expect(new Date(res.body.updated_at).getTime()).toBeGreaterThan(new Date(conv.updated_at).getTime());
+    expect(res.body.created_at).toBe(conv.created_at);
+  });
+
+  test('cleans HTML out of titles', async () => {
+    const token = await signIn();
+    const conv = await create(token, { title: '<b>Bold</b> plan<script>x</script>' });
+    expect(conv.title).toBe('Bold plan');
+  });
+
+  test("answers 404 for someone else's conversation and leaves it unchanged", async () => {
+    const owner = await signIn();
+    const conv = await create(owner, { title: 'keep' });
+    const res = await api.request('PATCH', `/api/conversations/${conv.id}`, {
+      token: await signIn(),
+      body: { title: 'stolen' },
+    });
+    expect(res.status).toBe(404);
+    expect((await api.request('GET', `/api/conversations/${conv.id}`, { token: owner })).body.title).toBe(
+      'keep',
+    );
+  });
+
+  test('refuses a non-string title (422)', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    expect(
+      (await api.request('PATCH', `/api/conversations/${conv.id}`, { token, body: { title: 5 } })).status,
+    ).toBe(422);
+  });
+});
+
+describe('DELETE /api/conversations/{id}', () => {
+  test('deletes with 204 and takes the messages with it', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    const { createConversationRepository } = await import('../../src/modules/conversations/repository');
+    const messages = createConversationRepository(server.resources.database.db);
+    await messages.addMessage({ conversationId: conv.id, role: 'user', content: 'hello' });
+    const res = await api.request('DELETE', `/api/conversations/${conv.id}`, { token });
+    expect(res.status).toBe(204);
+    expect((await api.request('GET', `/api/conversations/${conv.id}`, { token })).status).toBe(404);
+    expect((await messages.messages(conv.id, 10, 0)).count).toBe(0);
+  });
+
+  test("answers 404 for someone else's conversation and keeps it", async () => {
+    const owner = await signIn();
+    const conv = await create(owner);
+    expect(
+      (await api.request('DELETE', `/api/conversations/${conv.id}`, { token: await signIn() })).status,
+    ).toBe(404);
+    expect((await api.request('GET', `/api/conversations/${conv.id}`, { token: owner })).status).toBe(200);
+  });
+});
+
+describe('GET /api/conversations/{id}/messages', () => {
+  test('lists messages oldest first with the SPEC fields, paginated', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    const { createConversationRepository } = await import('../../src/modules/conversations/repository');
+    const repo = createConversationRepository(server.resources.database.db);
+    for (const content of ['one', 'two', 'three'])
+      await repo.addMessage({ conversationId: conv.id, role: 'user', content });
+    const res = await api.request('GET', `/api/conversations/${conv.id}/messages`, { token });
+    expect(res.status).toBe(200);
+    expect(res.body.count).toBe(3);
+    expect(res.body.items.map((m: { content: string }) => m.content)).toEqual(['one', 'two', 'three']);
+    expect(Object.keys(res.body.items[0]).sort()).toEqual(
+      ['completion_tokens', 'content', 'created_at', 'id', 'prompt_tokens', 'role', 'status'].sort(),
+    );
+    const page = await api.request('GET', `/api/conversations/${conv.id}/messages/?limit=1&offset=1`, {
+      token,
+    });
+    expect(page.body.items.map((m: { content: string }) => m.content)).toEqual(['two']);
+    expect((await api.request('GET', `/api/conversations/${conv.id}`, { token })).body.message_count).toBe(3);
+  });
+
+  test("answers 404 for someone else's conversation", async () => {
+    const conv = await create(await signIn());
+    const res = await api.request('GET', `/api/conversations/${conv.id}/messages`, { token: await signIn() });
+    expect(res.status).toBe(404);
+  });
+
+  test('refuses out-of-range pagination (422)', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    expect(
+      (await api.request('GET', `/api/conversations/${conv.id}/messages?limit=500`, { token })).status,
+    ).toBe(422);
+  });
+});
