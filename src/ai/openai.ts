@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { backpressureFetch } from './http-fetch';
 import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from './model';
 
 export interface OpenAISettings {
@@ -28,6 +29,7 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
     baseURL: settings.baseUrl,
     maxRetries: 0,
     timeout: 24 * 3600_000,
+    fetch: backpressureFetch,
   });
 
   return {

@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 /**
  * An OpenAI-compatible streaming server on loopback, so tests and benchmarks drive
  * the real `openai` client. The behaviour of each request is chosen by a marker in
@@ -27,10 +31,11 @@ export interface StubRequest {
   authorization: string | null;
   aborted: boolean;
   finished: boolean;
+  /** Content chunks written so far (the stream is pull-based, so this shows backpressure). */
+  sent: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const encoder = new TextEncoder();
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   `data: ${JSON.stringify({
@@ -58,87 +63,96 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
   const requests: StubRequest[] = [];
   const tokens = options.tokens ?? DEFAULT_TOKENS;
 
-  const server = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    idleTimeout: 0,
-    fetch: async (request) => {
-      const url = new URL(request.url);
-      if (!url.pathname.endsWith('/chat/completions')) return new Response('not found', { status: 404 });
-      const body = (await request.json()) as Omit<StubRequest, 'authorization' | 'aborted' | 'finished'>;
-      const record: StubRequest = {
-        ...body,
-        authorization: request.headers.get('authorization'),
-        aborted: false,
-        finished: false,
-      };
-      requests.push(record);
-      request.signal.addEventListener('abort', () => {
-        record.aborted = true;
-      });
+  // node:http rather than Bun.serve: its writes report TCP backpressure, so `sent`
+  // shows how far the server under test has actually read.
+  const server = http.createServer(async (req, res) => {
+    if (!req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    let raw = '';
+    for await (const part of req) raw += part;
+    const body = JSON.parse(raw) as Omit<StubRequest, 'authorization' | 'aborted' | 'finished' | 'sent'>;
+    const record: StubRequest = {
+      ...body,
+      authorization: req.headers.authorization ?? null,
+      aborted: false,
+      finished: false,
+      sent: 0,
+    };
+    requests.push(record);
+    res.on('close', () => {
+      if (!res.writableFinished) record.aborted = true;
+    });
 
-      const last = body.messages.findLast((m) => m.role === 'user')?.content ?? '';
-      const [, mode = 'normal', arg = ''] = /\[stub:([a-z]+)(?::(\d+))?\]/.exec(last) ?? [];
-      if (mode === 'status') {
-        const status = Number(arg) || 500;
-        return Response.json(
-          { error: { message: 'stub error', type: 'server_error', code: null } },
-          { status, headers: status === 429 ? { 'retry-after': '0' } : {} },
-        );
+    const last = body.messages.findLast((m) => m.role === 'user')?.content ?? '';
+    const [, mode = 'normal', arg = ''] = /\[stub:([a-z]+)(?::(\d+))?\]/.exec(last) ?? [];
+    if (mode === 'status') {
+      const status = Number(arg) || 500;
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        ...(status === 429 ? { 'retry-after': '0' } : {}),
+      });
+      res.end(JSON.stringify({ error: { message: 'stub error', type: 'server_error', code: null } }));
+      return;
+    }
+    const words =
+      mode === 'long'
+        ? Array.from({ length: Number(arg) || 1000 }, (_, i) => ` w${i}`)
+        : mode === 'echo'
+          ? last.split(/(?<= )/)
+          : tokens;
+    const delay = mode === 'slow' ? Number(arg) : (options.tokenDelayMs ?? 0);
+
+    const send = async (text: string) => {
+      if (res.write(text)) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done).off('close', done);
+          resolve();
+        };
+        res.on('drain', done).on('close', done);
+      });
+    };
+    const untilClosed = () => new Promise((resolve) => res.once('close', resolve));
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (options.firstTokenDelayMs) await sleep(options.firstTokenDelayMs);
+    await send(chunk({ role: 'assistant', content: '' }));
+    if (mode === 'silent') return untilClosed();
+    for (const [i, word] of words.entries()) {
+      if (record.aborted) return;
+      if (delay) await sleep(delay);
+      await send(chunk({ content: word }));
+      record.sent++;
+      if (mode === 'stall') return untilClosed();
+      if (mode === 'garbage') return res.end('data: {"choices": [not json\n\n');
+      if (mode === 'drop' && i === 1) {
+        await sleep(20);
+        return res.destroy();
       }
-      const words =
-        mode === 'long'
-          ? Array.from({ length: Number(arg) || 1000 }, (_, i) => ` w${i}`)
-          : mode === 'echo'
-            ? last.split(/(?<= )/)
-            : tokens;
-      const delay = mode === 'slow' ? Number(arg) : (options.tokenDelayMs ?? 0);
-
-      const untilAborted = () =>
-        new Promise<void>((resolve) => request.signal.addEventListener('abort', () => resolve()));
-      const stream = new ReadableStream({
-        pull: async (controller) => {
-          const send = (text: string) => controller.enqueue(encoder.encode(text));
-          try {
-            if (options.firstTokenDelayMs) await sleep(options.firstTokenDelayMs);
-            send(chunk({ role: 'assistant', content: '' }));
-            if (mode === 'silent') return await untilAborted();
-            for (const [i, word] of words.entries()) {
-              if (record.aborted) return controller.close();
-              if (delay) await sleep(delay);
-              send(chunk({ content: word }));
-              if (mode === 'stall') return await untilAborted();
-              if (mode === 'garbage') {
-                send('data: {"choices": [not json\n\n');
-                return controller.close();
-              }
-              if (mode === 'drop' && i === 1) {
-                await sleep(20);
-                return controller.error(new Error('connection dropped by stub'));
-              }
-            }
-            if (mode !== 'nofinal') {
-              send(chunk({}, 'stop'));
-              send(usageChunk(STUB_PROMPT_TOKENS, words.length));
-              send('data: [DONE]\n\n');
-            }
-            record.finished = true;
-            controller.close();
-          } catch {
-            // the client went away
-          }
-        },
-      });
-      return new Response(stream, {
-        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
-      });
-    },
+    }
+    if (mode !== 'nofinal') {
+      await send(chunk({}, 'stop'));
+      await send(usageChunk(STUB_PROMPT_TOKENS, words.length));
+      await send('data: [DONE]\n\n');
+    }
+    record.finished = true;
+    res.end();
   });
+  server.listen(0, '127.0.0.1');
+  const port = () => (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${server.port}/v1`,
+    ready: once(server, 'listening'),
+    get url() {
+      return `http://127.0.0.1:${port()}/v1`;
+    },
     requests,
-    stop: () => server.stop(true),
+    stop: () => {
+      server.closeAllConnections();
+      server.close();
+    },
   };
 };
 

@@ -40,6 +40,7 @@ export const startServer = async (
   options: { offline?: boolean; stub?: OpenAIStub; database?: DatabaseHandle; store?: Store } = {},
 ): Promise<TestServer> => {
   const stub = options.stub ?? startOpenAIStub();
+  await stub.ready;
   const config = loadConfig({
     NODE_ENV: 'test',
     OPENAI_API_KEY: options.offline ? undefined : 'sk-test-key',

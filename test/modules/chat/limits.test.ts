@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { offlineReply } from '../../../src/ai/offline';
+import { type Client, createClient } from '../../support/client';
+import { rawConnect } from '../../support/raw-ws';
+import { startServer, type TestServer } from '../../support/server';
+import { connectAuthenticated } from '../../support/ws';
+
+let server: TestServer;
+let api: Client;
+
+beforeAll(async () => {
+  server = await startServer({ AI_TIMEOUT_SECONDS: '1' });
+  api = createClient(server.url);
+});
+afterAll(() => server.stop());
+
+const countMessages = async (me: { access: string; conversationId: string }) =>
+  (
+    await api.request('GET', `/api/conversations/${me.conversationId}/messages?limit=100`, {
+      token: me.access,
+    })
+  ).body.count as number;
+
+describe('RATE_LIMIT_EXCEEDED', () => {
+  test('refuses the 21st message in 60 s across two sockets of one user; refused messages are not stored', async () => {
+    const me = await api.signUp();
+    const second = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+    const a = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const b = await connectAuthenticated(server.wsUrl, second, me.access);
+    for (let i = 0; i < 20; i++) {
+      const ws = i % 2 ? b : a;
+      ws.send({ type: 'chat.message', content: `message ${i}` });
+      expect((await ws.reply()).final.done).toBe(true);
+    }
+    b.send({ type: 'chat.message', content: 'one too many' });
+    expect(await b.next()).toMatchObject({ type: 'chat.error', code: 'RATE_LIMIT_EXCEEDED' });
+    a.send({ type: 'chat.message', content: 'me neither' });
+    expect((await a.next()).code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(await countMessages(me)).toBe(20);
+    expect(await countMessages({ access: me.access, conversationId: second })).toBe(20);
+    // The socket stays open and other users are unaffected.
+    const other = await api.signUp();
+    const c = await connectAuthenticated(server.wsUrl, other.conversationId, other.access);
+    c.send({ type: 'chat.message', content: 'hi' });
+    expect((await c.reply()).final.done).toBe(true);
+    b.send({ type: 'pong' });
+    for (const ws of [a, b, c]) ws.close();
+  });
+});
+
+describe('backpressure', () => {
+  test('stops reading the provider while the client does not read, without timing out, and loses nothing', async () => {
+    const me = await api.signUp();
+    const raw = await rawConnect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);
+    raw.sendText(JSON.stringify({ type: 'auth', token: me.access }));
+    await raw.waitFor(() => raw.text().includes('auth.success'), 5000);
+    raw.pause();
+    raw.sendText(JSON.stringify({ type: 'chat.message', content: 'flood me [stub:long:300000]' }));
+    await Bun.sleep(2500); // longer than AI_TIMEOUT_SECONDS: the timer must be paused meanwhile
+    const request = server.stub.requests.at(-1);
+    const pausedAt = request?.sent ?? 0;
+    await Bun.sleep(500);
+    expect(request?.sent).toBe(pausedAt);
+    expect(pausedAt).toBeLessThan(300000);
+    expect(request?.finished).toBe(false);
+    raw.resume();
+    await raw.waitFor(() => raw.text().includes('"done":true'), 60_000);
+    expect(raw.text()).not.toContain('chat.error');
+    const last = (
+      await api.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+    ).body.items.at(-1);
+    expect(last.status).toBe('complete');
+    expect(last.content.split(' w').length - 1).toBe(300000);
+    raw.destroy();
+  }, 90_000);
+});
+
+describe('heartbeat', () => {
+  let beating: TestServer;
+  beforeAll(async () => {
+    beating = await startServer({ WS_HEARTBEAT_SECONDS: '1', WS_AUTH_TIMEOUT_SECONDS: '10' });
+  });
+  afterAll(() => beating.stop());
+
+  test('pings authenticated clients every interval and keeps those who answer', async () => {
+    const me = await createClient(beating.url).signUp();
+    const ws = await connectAuthenticated(beating.wsUrl, me.conversationId, me.access);
+    for (let i = 0; i < 4; i++) {
+      expect(await ws.next((f) => f.type === 'ping', 2500)).toEqual({ type: 'ping' });
+      ws.send({ type: 'pong' });
+    }
+    ws.send({ type: 'chat.message', content: 'still alive' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('disconnects a client silent for two intervals', async () => {
+    const me = await createClient(beating.url).signUp();
+    const ws = await connectAuthenticated(beating.wsUrl, me.conversationId, me.access);
+    const started = Date.now();
+    const { code } = await ws.closed;
+    expect(code).toBe(4008);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(ws.frames.some((f) => f.type === 'ping')).toBe(true);
+  });
+
+  test('does not ping before authentication', async () => {
+    const me = await createClient(beating.url).signUp();
+    const { connect } = await import('../../support/ws');
+    const ws = await connect(`${beating.wsUrl}/ws/chat/${me.conversationId}/`);
+    await Bun.sleep(2200);
+    expect(ws.frames).toEqual([]);
+    ws.close();
+  });
+});
+
+describe('offline model', () => {
+  test('without OPENAI_API_KEY a built-in model streams a deterministic reply end to end', async () => {
+    const offline = await startServer({}, { offline: true });
+    try {
+      const client = createClient(offline.url);
+      const me = await client.signUp();
+      const ws = await connectAuthenticated(offline.wsUrl, me.conversationId, me.access);
+      ws.send({ type: 'chat.message', content: 'Are you there?' });
+      const { deltas, final } = await ws.reply();
+      expect(deltas.length).toBeGreaterThan(5);
+      expect(deltas.join('')).toBe(offlineReply('Are you there?'));
+      expect(final.done).toBe(true);
+      const items = (
+        await client.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+      ).body.items;
+      expect(items[1].content).toBe(offlineReply('Are you there?'));
+      expect(items[1].completion_tokens).toBeGreaterThan(0);
+      ws.close();
+    } finally {
+      await offline.stop();
+    }
+  });
+});

@@ -1,0 +1,313 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type Client, createClient } from '../../support/client';
+import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../../support/openai-stub';
+import { startServer, type TestServer } from '../../support/server';
+import { connectAuthenticated } from '../../support/ws';
+
+let server: TestServer;
+let api: Client;
+
+beforeAll(async () => {
+  server = await startServer({
+    AI_TIMEOUT_SECONDS: '1',
+    AI_SYSTEM_PROMPT: 'You are the test assistant.',
+    AI_MAX_CONTEXT_TOKENS: '300',
+    CHAT_MAX_MESSAGE_LENGTH: '50',
+  });
+  api = createClient(server.url);
+});
+afterAll(() => server.stop());
+
+const messagesOf = async (me: { access: string; conversationId: string }) =>
+  (
+    await api.request('GET', `/api/conversations/${me.conversationId}/messages?limit=100`, {
+      token: me.access,
+    })
+  ).body.items as {
+    id: string;
+    role: string;
+    content: string;
+    status: string;
+    prompt_tokens: number;
+    completion_tokens: number;
+  }[];
+
+const session = async () => {
+  const me = await api.signUp();
+  const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+  return { me, ws };
+};
+
+const lastRequest = () => server.stub.requests.at(-1);
+
+describe('chat.message → streamed answer', () => {
+  test('streams each delta, then done with the id of the stored assistant message', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'Hello there' });
+    const { deltas, final } = await ws.reply();
+    expect(deltas).toEqual(DEFAULT_TOKENS);
+    expect(final).toEqual({ type: 'chat.stream', content: '', done: true, message_id: expect.any(String) });
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.content, m.status])).toEqual([
+      ['user', 'Hello there', 'complete'],
+      ['assistant', deltas.join(''), 'complete'],
+    ]);
+    expect(stored[1]?.id).toBe(final.message_id);
+    expect(stored[1]?.prompt_tokens).toBe(STUB_PROMPT_TOKENS);
+    expect(stored[1]?.completion_tokens).toBe(DEFAULT_TOKENS.length);
+    ws.close();
+  });
+
+  test('every delta frame has type chat.stream, a string content and done false', async () => {
+    const { ws } = await session();
+    ws.send({ type: 'chat.message', content: 'shape check' });
+    await ws.reply();
+    for (const frame of ws.frames.slice(1, -1))
+      expect(frame).toEqual({ type: 'chat.stream', content: expect.any(String), done: false });
+    ws.close();
+  });
+
+  test('sends the model the system prompt, then the history, oldest first', async () => {
+    const { ws } = await session();
+    ws.send({ type: 'chat.message', content: 'first question' });
+    await ws.reply();
+    ws.send({ type: 'chat.message', content: 'second question' });
+    await ws.reply();
+    const request = lastRequest();
+    expect(request?.stream).toBe(true);
+    expect(request?.authorization).toBe('Bearer sk-test-key');
+    expect(request?.messages).toEqual([
+      { role: 'system', content: 'You are the test assistant.' },
+      { role: 'user', content: 'first question' },
+      { role: 'assistant', content: DEFAULT_TOKENS.join('') },
+      { role: 'user', content: 'second question' },
+    ]);
+    ws.close();
+  });
+
+  test('trims the history oldest first to AI_MAX_CONTEXT_TOKENS, keeping the newest message', async () => {
+    const { ws } = await session();
+    for (let i = 0; i < 20; i++) {
+      ws.send({ type: 'chat.message', content: `q${i} ${'lorem ipsum '.repeat(3)}` });
+      expect((await ws.reply()).final.done).toBe(true);
+    }
+    const sent = lastRequest()?.messages ?? [];
+    expect(sent[0]?.role).toBe('system');
+    expect(sent.length).toBeLessThan(1 + 20 * 2);
+    expect(sent.at(-1)?.content).toStartWith('q19 ');
+    expect(sent.some((m) => m.content.startsWith('q0 '))).toBe(false);
+    const { countTokens } = await import('gpt-tokenizer/encoding/o200k_base');
+    const total = sent.reduce((n, m) => n + 4 + countTokens(m.content), 3);
+    expect(total).toBeLessThanOrEqual(300);
+    ws.close();
+  });
+
+  test('bumps the conversation updated_at and message_count', async () => {
+    const { me, ws } = await session();
+    const before = (await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access }))
+      .body;
+    ws.send({ type: 'chat.message', content: 'bump' });
+    await ws.reply();
+    const after = (await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access }))
+      .body;
+    expect(new Date(after.updated_at).getTime()).toBeGreaterThan(new Date(before.updated_at).getTime());
+    expect(after.message_count).toBe(2);
+    ws.close();
+  });
+});
+
+describe('content cleaning (SPEC §6.2), read back through the messages endpoint', () => {
+  test.each([
+    ['<script>alert(1)</script>hi', 'hi'],
+    ['<b>bold</b> move', 'bold move'],
+    ['a < b && c > d', 'a < b && c > d'],
+    ['x <= 5', 'x <= 5'],
+    ['  hello\u0000  ', 'hello'],
+    ["'; DROP TABLE messages; --", "'; DROP TABLE messages; --"],
+    ['line one\nline\ttwo\u0007', 'line one\nline\ttwo'],
+  ])('%j is stored as %j', async (input, stored) => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: input });
+    await ws.reply();
+    expect((await messagesOf(me))[0]?.content).toBe(stored);
+    expect(lastRequest()?.messages.at(-1)?.content).toBe(stored);
+    ws.close();
+  });
+});
+
+describe('content errors: the socket stays open and nothing is stored', () => {
+  test.each([
+    ['missing content', { type: 'chat.message' }, 'EMPTY_CONTENT'],
+    ['non-string content', { type: 'chat.message', content: 42 }, 'EMPTY_CONTENT'],
+    ['blank content', { type: 'chat.message', content: '  \n\t ' }, 'EMPTY_CONTENT'],
+    [
+      'content that cleans to nothing',
+      { type: 'chat.message', content: '<script>x</script>' },
+      'EMPTY_CONTENT',
+    ],
+    ['content over the limit', { type: 'chat.message', content: 'x'.repeat(51) }, 'MESSAGE_TOO_LONG'],
+    [
+      'tags counted as received',
+      { type: 'chat.message', content: `<b>${'x'.repeat(45)}</b>` },
+      'MESSAGE_TOO_LONG',
+    ],
+  ])('%s → %s', async (_, frame, code) => {
+    const { me, ws } = await session();
+    ws.send(frame);
+    expect(await ws.next()).toMatchObject({ type: 'chat.error', code });
+    expect(await messagesOf(me)).toEqual([]);
+    ws.send({ type: 'chat.message', content: 'fine' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('counts length in code points: 50 emoji fit, 51 do not', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: '😀'.repeat(51) });
+    expect((await ws.next()).code).toBe('MESSAGE_TOO_LONG');
+    ws.send({ type: 'chat.message', content: '😀'.repeat(50) });
+    expect((await ws.reply()).final.done).toBe(true);
+    expect((await messagesOf(me))[0]?.content).toBe('😀'.repeat(50));
+    ws.close();
+  });
+});
+
+describe('ALREADY_PROCESSING', () => {
+  test('refuses a second message while a reply streams, from the same socket and from another', async () => {
+    const { me, ws } = await session();
+    const other = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'slow one [stub:slow:100]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    ws.send({ type: 'chat.message', content: 'me again' });
+    other.send({ type: 'chat.message', content: 'me too' });
+    expect(await ws.next((f) => f.type === 'chat.error')).toMatchObject({ code: 'ALREADY_PROCESSING' });
+    expect((await other.next()).code).toBe('ALREADY_PROCESSING');
+    const { final } = await ws.reply();
+    expect(final.done).toBe(true);
+    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user', 'assistant']);
+    // The lock was released before `done`: the next message is accepted at once.
+    other.send({ type: 'chat.message', content: 'now it is my turn' });
+    expect((await other.reply()).final.done).toBe(true);
+    ws.close();
+    other.close();
+  });
+
+  test('does not block other conversations of the same user', async () => {
+    const { me, ws } = await session();
+    const second = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+    const ws2 = await connectAuthenticated(server.wsUrl, second, me.access);
+    ws.send({ type: 'chat.message', content: 'slow [stub:slow:50]' });
+    ws2.send({ type: 'chat.message', content: 'parallel' });
+    expect((await ws2.reply()).final.done).toBe(true);
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+    ws2.close();
+  });
+});
+
+describe('provider failures', () => {
+  test.each([
+    ['HTTP 500', '[stub:status:500]'],
+    ['HTTP 429', '[stub:status:429]'],
+    ['HTTP 401 (bad key)', '[stub:status:401]'],
+  ])('%s → AI_ERROR; the user message stays, no assistant message, next message works', async (_, marker) => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: `please ${marker}` });
+    expect(await ws.next()).toMatchObject({
+      type: 'chat.error',
+      code: 'AI_ERROR',
+      error: expect.any(String),
+    });
+    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
+    ws.send({ type: 'chat.message', content: 'again' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test.each([
+    ['a connection dropped mid-stream', '[stub:drop]', 'Hello,'],
+    ['garbage in the stream', '[stub:garbage]', 'Hello'],
+    ['a stream that ends without its final chunk', '[stub:nofinal]', DEFAULT_TOKENS.join('')],
+  ])('%s → AI_ERROR with the partial answer stored as failed', async (_, marker, partial) => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: `go ${marker}` });
+    const { deltas, final } = await ws.reply();
+    expect(final).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
+    expect(deltas.join('')).toBe(partial);
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'failed'],
+    ]);
+    expect(stored[1]?.content).toBe(partial);
+    ws.send({ type: 'chat.message', content: 'recovered?' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('a provider silent after the first token → AI_TIMEOUT with the partial stored as failed', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'wait [stub:stall]' });
+    const { deltas, final } = await ws.reply(5000);
+    expect(final).toMatchObject({ code: 'AI_TIMEOUT' });
+    expect(deltas).toEqual(['Hello']);
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.content, m.status])).toEqual([
+      ['user', 'wait [stub:stall]', 'complete'],
+      ['assistant', 'Hello', 'failed'],
+    ]);
+    await Bun.sleep(50);
+    expect(lastRequest()?.aborted).toBe(true);
+    ws.send({ type: 'chat.message', content: 'next' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('a provider that never sends a token → AI_TIMEOUT and no assistant message', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'anyone? [stub:silent]' });
+    expect((await ws.next(undefined, 5000)).code).toBe('AI_TIMEOUT');
+    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
+    ws.close();
+  });
+
+  test('a provider that refuses connections → AI_ERROR', async () => {
+    const dead = await startServer({ OPENAI_BASE_URL: 'http://127.0.0.1:1/v1' });
+    try {
+      const client = createClient(dead.url);
+      const me = await client.signUp();
+      const ws = await connectAuthenticated(dead.wsUrl, me.conversationId, me.access);
+      ws.send({ type: 'chat.message', content: 'hello?' });
+      expect((await ws.next()).code).toBe('AI_ERROR');
+      ws.close();
+    } finally {
+      await dead.stop();
+    }
+  });
+});
+
+describe('client disconnect mid-stream', () => {
+  test('aborts the upstream request and stores the partial answer as interrupted', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'long answer [stub:slow:50]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    await ws.next((f) => f.type === 'chat.stream');
+    const request = lastRequest();
+    ws.close();
+    await Bun.sleep(300);
+    expect(request?.aborted).toBe(true);
+    expect(request?.finished).toBe(false);
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'interrupted'],
+    ]);
+    expect(DEFAULT_TOKENS.join('')).toStartWith(stored[1]?.content ?? 'x');
+    expect(stored[1]?.content.length).toBeGreaterThan(0);
+    // The lock went with the socket: a new socket can chat at once.
+    const again = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    again.send({ type: 'chat.message', content: 'back' });
+    expect((await again.reply()).final.done).toBe(true);
+    again.close();
+  });
+});
