@@ -1,0 +1,62 @@
+/**
+ * `bun run createsuperuser [--username U] [--email E] [--password P]`: creates a
+ * staff superuser, prompting for whatever was not given (the password without echo
+ * when run in a terminal). DJANGO_SUPERUSER_PASSWORD-style non-interactive use:
+ * pass every flag.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db/client';
+import { migrate } from '../src/db/migrate';
+import { HttpError } from '../src/lib/errors';
+import { createUserRepository } from '../src/modules/auth/repository';
+import { createSuperuser } from '../src/modules/auth/superuser';
+
+const { values } = parseArgs({
+  options: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' } },
+});
+
+const ask = (question: string) => {
+  const answer = prompt(question);
+  if (answer === null) {
+    console.error(`No input for "${question}"; pass it as a flag instead.`);
+    process.exit(2);
+  }
+  return answer.trim();
+};
+
+const askSecret = (question: string) => {
+  if (!process.stdin.isTTY) return ask(question);
+  Bun.spawnSync(['stty', '-echo'], { stdin: 'inherit' });
+  try {
+    return ask(question);
+  } finally {
+    Bun.spawnSync(['stty', 'echo'], { stdin: 'inherit' });
+    console.log();
+  }
+};
+
+const username = values.username ?? ask('Username:');
+const email = values.email ?? ask('Email address:');
+let password = values.password;
+if (password === undefined) {
+  password = askSecret('Password:');
+  if (askSecret('Password (again):') !== password) {
+    console.error("Error: Your passwords didn't match.");
+    process.exit(1);
+  }
+}
+
+const config = loadConfig();
+const database = await openDatabase(config.database);
+try {
+  await migrate(database.db);
+  const user = await createSuperuser(createUserRepository(database.db), { username, email, password });
+  console.log(`Superuser "${user.username}" created.`);
+} catch (error) {
+  if (!(error instanceof HttpError)) throw error;
+  console.error(`Error:\n${String(error.detail)}`);
+  process.exitCode = 1;
+} finally {
+  await database.close();
+}

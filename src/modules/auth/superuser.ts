@@ -1,0 +1,28 @@
+import { HttpError } from '../../lib/errors';
+import { hashPassword, passwordIssues, usernameIssues } from './password';
+import type { UserRepository } from './repository';
+
+/**
+ * Creates a staff superuser (Django's `createsuperuser`). The same username and
+ * password rules as registration apply; problems come back as readable lines.
+ */
+export const createSuperuser = async (
+  users: UserRepository,
+  input: { username: string; email: string; password: string },
+) => {
+  const problems = [...usernameIssues(input.username), ...passwordIssues(input.password, input.username)].map(
+    (issue) => issue.msg,
+  );
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(input.email)) problems.push('Enter a valid email address.');
+  const taken = await users.taken(input.username, input.email);
+  if (taken.username) problems.push('A user with that username already exists.');
+  if (taken.email) problems.push('A user with that email already exists.');
+  if (problems.length) throw new HttpError(422, problems.join('\n'));
+  return users.insert({
+    username: input.username,
+    email: input.email,
+    passwordHash: await hashPassword(input.password),
+    isStaff: true,
+    isSuperuser: true,
+  });
+};

@@ -1,0 +1,94 @@
+import { describe, expect, test } from 'bun:test';
+import { ConfigError, loadConfig } from '../src/config';
+
+const productionEnv = {
+  NODE_ENV: 'production',
+  SECRET_KEY: 's'.repeat(50),
+  JWT_SECRET_KEY: 'j'.repeat(32),
+  OPENAI_API_KEY: 'sk-live',
+};
+
+const failure = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  test('has the SPEC defaults', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.production).toBe(false);
+    expect(config.jwt.accessMinutes).toBe(15);
+    expect(config.jwt.refreshDays).toBe(7);
+    expect(config.allowedHosts).toEqual(['localhost', '127.0.0.1']);
+    expect(config.corsOrigins).toEqual(['http://localhost:3000']);
+    expect(config.database).toEqual({ kind: 'pglite', dataDir: './data/pglite' });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.ai.model).toBe('gpt-4o-mini');
+    expect(config.ai.timeoutSeconds).toBe(60);
+    expect(config.ai.maxContextTokens).toBe(8000);
+    expect(config.chat).toEqual({ maxMessageLength: 4000, rateLimit: 20, rateWindowSeconds: 60 });
+    expect(config.ws).toEqual({ authTimeoutSeconds: 30, heartbeatSeconds: 30, maxPayloadBytes: 65536 });
+    expect(config.login).toEqual({ maxFailures: 5, lockoutMinutes: 15 });
+    expect(config.trustProxy).toBe(false);
+    expect(config.shutdownGraceSeconds).toBe(10);
+  });
+
+  test('chooses the database from DATABASE_URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).database.kind).toBe('postgres');
+    expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({
+      kind: 'pglite',
+      dataDir: 'memory://',
+    });
+  });
+
+  test.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['DEBUG', 'maybe'],
+    ['JWT_ACCESS_TOKEN_EXPIRE_MINUTES', '0'],
+    ['AI_TIMEOUT_SECONDS', '1.5'],
+    ['CHAT_RATE_LIMIT', '-1'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'http://x'],
+    ['OPENAI_BASE_URL', 'not a url'],
+    ['CORS_ALLOWED_ORIGINS', 'not an origin'],
+    ['NODE_ENV', 'staging'],
+    ['LOG_LEVEL', 'loud'],
+    ['JWT_SECRET_KEY', 'too-short'],
+    ['TRUST_PROXY', '2'],
+  ])('a bad %s=%j stops start-up with a message naming it', (variable, value) => {
+    const error = failure({ [variable]: value });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toStartWith(variable);
+  });
+
+  test.each(['SECRET_KEY', 'JWT_SECRET_KEY', 'OPENAI_API_KEY'])(
+    'production refuses to start without %s',
+    (variable) => {
+      const env: Record<string, string> = { ...productionEnv };
+      delete env[variable];
+      expect(failure(env).variable).toBe(variable);
+    },
+  );
+
+  test('production starts with strong secrets and a model key', () => {
+    const config = loadConfig(productionEnv);
+    expect(config.production).toBe(true);
+    expect(config.jwt.secret).toBe(productionEnv.JWT_SECRET_KEY);
+  });
+
+  test('blank values count as unset', () => {
+    expect(loadConfig({ PORT: '  ', OPENAI_API_KEY: '' }).port).toBe(8000);
+  });
+});
