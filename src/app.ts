@@ -92,5 +92,3 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(conversationsModule(services.auth, services.conversations))
     .use(chatModule(services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
 };
-
-export type App = ReturnType<typeof createApp>;

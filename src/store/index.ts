@@ -3,7 +3,7 @@ import { MemoryStore } from './memory';
 import { RedisStore } from './redis';
 import type { Store } from './store';
 
-export type { Admission, Store } from './store';
+export type { Store } from './store';
 export { StoreUnavailableError } from './store';
 
 export const openStore = async (

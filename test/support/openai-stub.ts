@@ -24,7 +24,7 @@ export interface StubOptions {
   firstTokenDelayMs?: number;
 }
 
-export interface StubRequest {
+interface StubRequest {
   model: string;
   messages: { role: string; content: string }[];
   stream: boolean;

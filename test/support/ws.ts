@@ -1,7 +1,7 @@
 /** A WebSocket test client that queues frames so tests can await them in order. */
 
 // biome-ignore lint/suspicious/noExplicitAny: frames are checked by the tests themselves
-export type Frame = Record<string, any>;
+type Frame = Record<string, any>;
 
 export interface WsClient {
   socket: WebSocket;

@@ -39,5 +39,3 @@ export const ValidationDetail = t.Object({
     t.Object({ loc: t.Array(t.Union([t.String(), t.Number()])), msg: t.String(), type: t.String() }),
   ),
 });
-
-export type UserDto = typeof User.static;

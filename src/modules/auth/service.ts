@@ -13,7 +13,7 @@ export interface LockoutPolicy {
 const UNIQUE_VIOLATION = '23505';
 const BAD_CREDENTIALS = 'No active account found with the given credentials';
 
-export const tokenNotValid = (detail = 'Token is invalid or expired') =>
+const tokenNotValid = (detail = 'Token is invalid or expired') =>
   new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
 
 const isUniqueViolation = (error: unknown): boolean => {

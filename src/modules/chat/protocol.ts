@@ -2,9 +2,9 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Static, t } from 'elysia';
 
 /** Client → server frames (SPEC §6). */
-export const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1 }) });
-export const ChatMessageFrame = t.Object({ type: t.Literal('chat.message'), content: t.String() });
-export const PongFrame = t.Object({ type: t.Literal('pong') });
+const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1 }) });
+const ChatMessageFrame = t.Object({ type: t.Literal('chat.message'), content: t.String() });
+const PongFrame = t.Object({ type: t.Literal('pong') });
 export const ClientFrame = t.Union([AuthFrame, ChatMessageFrame, PongFrame]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -22,7 +22,7 @@ export const ServerFrame = t.Union([
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 
-export const ERROR_CODES = [
+const ERROR_CODES = [
   'INVALID_JSON',
   'UNKNOWN_TYPE',
   'AUTH_REQUIRED',

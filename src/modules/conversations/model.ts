@@ -41,7 +41,7 @@ export const Conversation = t.Object({
   message_count: t.Integer(),
 });
 
-export const Message = t.Object({
+const Message = t.Object({
   id: t.String({ format: 'uuid' }),
   role: t.Union([t.Literal('user'), t.Literal('assistant')]),
   content: t.String(),

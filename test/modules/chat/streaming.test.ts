@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ServerFrame } from '../../../src/modules/chat/protocol';
 import { type Client, createClient } from '../../support/client';
 import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
@@ -58,11 +60,15 @@ describe('chat.message → streamed answer', () => {
     ws.close();
   });
 
-  test('every delta frame has type chat.stream, a string content and done false', async () => {
+  test('every frame the server sends matches the ServerFrame union; deltas have done false', async () => {
     const { ws } = await session();
     ws.send({ type: 'chat.message', content: 'shape check' });
     await ws.reply();
-    for (const frame of ws.frames.slice(1, -1))
+    ws.sendRaw('nonsense');
+    await ws.next();
+    const check = TypeCompiler.Compile(ServerFrame);
+    for (const frame of ws.frames) expect(check.Check(frame)).toBe(true);
+    for (const frame of ws.frames.slice(1, -2))
       expect(frame).toEqual({ type: 'chat.stream', content: expect.any(String), done: false });
     ws.close();
   });
