@@ -1,18 +1,14 @@
 import { createChatModel } from './ai';
 import type { Resources } from './app';
 import type { Config } from './config';
-import { openDatabase, type PgliteAssets } from './db/client';
+import { openDatabase } from './db/client';
 import { migrate } from './db/migrate';
 import type { Logger } from './lib/logger';
 import { openStore } from './store';
 
 /** Opens the database (migrated), the store and the model provider named by `config`. */
-export const openResources = async (
-  config: Config,
-  log: Logger,
-  assets?: PgliteAssets,
-): Promise<Resources> => {
-  const database = await openDatabase(config.database, assets);
+export const openResources = async (config: Config, log: Logger): Promise<Resources> => {
+  const database = await openDatabase(config.database);
   const applied = await migrate(database.db);
   log.info(
     { database: database.kind, migrationsApplied: applied },

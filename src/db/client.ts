@@ -6,6 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config';
+import { pgliteAssets } from './pglite-assets';
 import * as schema from './schema';
 
 /** The one database type the rest of the code sees, whichever client runs below it. */
@@ -23,7 +24,7 @@ export interface DatabaseHandle {
 export const rowsOf = <T>(result: unknown): T[] =>
   Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []);
 
-/** Options a caller may pass to PGlite (the compiled binary passes its embedded assets). */
+/** PGlite's embedded assets, and a data directory to start from (test clones). */
 export type PgliteAssets = Pick<
   NonNullable<Parameters<typeof PGlite.create>[1]>,
   'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle' | 'loadDataDir'
@@ -49,9 +50,12 @@ const openPostgres = (url: string): DatabaseHandle => {
   };
 };
 
-export const openPglite = async (dataDir: string, assets: PgliteAssets = {}) => {
+export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'loadDataDir'> = {}) => {
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, assets);
+  const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, {
+    ...(await pgliteAssets()),
+    ...options,
+  });
   const db = drizzlePglite(client, { schema });
   const handle: DatabaseHandle = {
     db,
@@ -64,8 +68,5 @@ export const openPglite = async (dataDir: string, assets: PgliteAssets = {}) => 
   return { handle, client };
 };
 
-export const openDatabase = async (
-  config: DatabaseConfig,
-  assets: PgliteAssets = {},
-): Promise<DatabaseHandle> =>
-  config.kind === 'postgres' ? openPostgres(config.url) : (await openPglite(config.dataDir, assets)).handle;
+export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHandle> =>
+  config.kind === 'postgres' ? openPostgres(config.url) : (await openPglite(config.dataDir)).handle;

@@ -1,0 +1,19 @@
+/**
+ * `bun run build`: one self-contained executable at dist/chatbot-api. Migrations,
+ * PGlite's wasm/data files and Swagger UI's assets are embedded by their imports.
+ * Whitespace and syntax minification only: identifier minification (`--minify`)
+ * breaks Elysia, which compiles handlers from their source text.
+ */
+const outfile = process.argv[2] ?? 'dist/chatbot-api';
+
+const result = await Bun.build({
+  entrypoints: ['./src/index.ts'],
+  compile: { outfile },
+  minify: { whitespace: true, syntax: true, identifiers: false },
+  sourcemap: 'none',
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile}`);

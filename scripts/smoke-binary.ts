@@ -1,0 +1,108 @@
+/**
+ * Builds the single binary, copies it alone into an empty directory and drives it
+ * end to end: health, register, login, a conversation and one streamed WebSocket
+ * answer from an OpenAI-compatible stub. Runs against DATABASE_URL/REDIS_URL when
+ * set (a fresh database is created), and always against the embedded defaults.
+ * Used by .ci/run; exits non-zero on any failure.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { createClient } from '../test/support/client';
+import { startOpenAIStub } from '../test/support/openai-stub';
+import { connectAuthenticated } from '../test/support/ws';
+
+const root = new URL('..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'chatbot-binary-'));
+const binary = join(dir, 'chatbot-api');
+const check = (ok: unknown, what: string) => {
+  if (!ok) throw new Error(`smoke: ${what}`);
+  console.log(`  ok  ${what}`);
+};
+
+const build = Bun.spawnSync(['bun', 'scripts/build.ts', binary], {
+  cwd: root,
+  stdout: 'inherit',
+  stderr: 'inherit',
+});
+if (build.exitCode !== 0) process.exit(1);
+const stub = startOpenAIStub();
+await stub.ready;
+
+const drive = async (label: string, env: Record<string, string>) => {
+  console.log(`binary smoke: ${label}`);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const server = Bun.spawn([binary], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      OPENAI_API_KEY: 'sk-smoke',
+      OPENAI_BASE_URL: stub.url,
+      ...env,
+    },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    let health: Response | undefined;
+    for (let i = 0; i < 60 && !health; i++) {
+      health = await fetch(`${base}/api/health/`).catch(() => undefined);
+      if (!health) await Bun.sleep(250);
+    }
+    check(health?.status === 200, `health answers 200 (${JSON.stringify(await health?.json())})`);
+    const api = createClient(base);
+    const me = await api.signUp();
+    check(me.conversationId, 'register, login and create a conversation');
+    const docs = await fetch(`${base}/api/docs/assets/swagger-ui-bundle.js`);
+    check(docs.status === 200, 'Swagger UI assets are embedded');
+    const ws = await connectAuthenticated(`ws://127.0.0.1:${port}`, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'Hello from the binary' });
+    const { deltas, final } = await ws.reply();
+    check(
+      final.done === true && deltas.join('') === 'Hello, this is the stub.',
+      'one streamed WebSocket answer',
+    );
+    ws.close();
+    const messages = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+      token: me.access,
+    });
+    check(messages.body.count === 2, 'both messages stored');
+  } finally {
+    server.kill('SIGTERM');
+    check((await server.exited) === 0, 'exits 0 on SIGTERM');
+  }
+};
+
+let failed = false;
+const pgUrl = process.env.DATABASE_URL;
+let dropDatabase = async () => {};
+try {
+  if (pgUrl?.startsWith('postgres')) {
+    const name = `chatbot_smoke_${Date.now().toString(36)}`;
+    const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database "${name}"`);
+    dropDatabase = async () => {
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    };
+    const url = new URL(pgUrl);
+    url.pathname = `/${name}`;
+    await drive('PostgreSQL + Redis', {
+      DATABASE_URL: url.toString(),
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` } : {}),
+    });
+  }
+  await drive('embedded defaults', {});
+} catch (error) {
+  console.error(error);
+  failed = true;
+} finally {
+  await dropDatabase();
+  stub.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,26 @@
+import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' };
+import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' };
+import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' };
+import type { PgliteAssets } from './client';
+
+let assets: Promise<PgliteAssets> | undefined;
+
+/**
+ * PGlite's WebAssembly and file-system bundle, imported as files so that
+ * `bun build --compile` embeds them (PGlite cannot find them in a compiled binary
+ * by itself). Compiled once per process and shared by every PGlite instance.
+ */
+export const pgliteAssets = () => {
+  assets ??= (async () => {
+    const [pglite, initdb] = await Promise.all([
+      WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
+      WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()),
+    ]);
+    return {
+      pgliteWasmModule: pglite,
+      initdbWasmModule: initdb,
+      fsBundle: new Blob([await Bun.file(pgliteData).arrayBuffer()]),
+    };
+  })();
+  return assets;
+};
