@@ -7,6 +7,7 @@ import type { DatabaseHandle } from './db/client';
 import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
 import type { Logger } from './lib/logger';
+import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
 import { authModule } from './modules/auth';
 import { createUserRepository } from './modules/auth/repository';
@@ -75,6 +76,7 @@ export const createApp = (resources: Resources, services: Services = createServi
   return new Elysia({
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
+    .use(requestLog(log))
     .use(errorHandler(log, config.debug))
     .use(security(config))
     .use(

@@ -3,17 +3,27 @@ import { ConfigError, loadConfig } from './config';
 import { createLogger } from './lib/logger';
 import { closeResources, openResources } from './resources';
 
-const start = async () => {
-  let config: ReturnType<typeof loadConfig>;
+const readConfig = () => {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`Configuration error: ${error.message}`);
-      process.exit(1);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`Configuration error: ${error.message}`);
+    process.exit(1);
   }
+};
+
+/** `chatbot-api healthcheck`: the container probe (the runtime image has no curl). */
+const healthcheck = async () => {
+  const { port } = readConfig();
+  const response = await fetch(`http://127.0.0.1:${port}/api/health/`, {
+    signal: AbortSignal.timeout(4000),
+  }).catch(() => undefined);
+  process.exit(response?.ok ? 0 : 1);
+};
+
+const serve = async () => {
+  const config = readConfig();
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
   const services = createServices(resources);
@@ -28,9 +38,11 @@ const start = async () => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
-    // Stop accepting; sockets already open stay up until the registry closes them.
-    await app.server?.stop(false);
+    // Stop accepting at once; the promise only settles when every connection has
+    // ended, so it is not awaited: open sockets stay up while replies finish.
+    void app.server?.stop(false);
     await services.shutdown(config.shutdownGraceSeconds * 1000);
+    await app.server?.stop(true);
     await closeResources(resources);
     log.info('stopped');
     process.exit(0);
@@ -39,4 +51,5 @@ const start = async () => {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 };
 
-await start();
+if (process.argv[2] === 'healthcheck') await healthcheck();
+else await serve();

@@ -25,24 +25,32 @@ const toIssues = (error: ValidationError): ValidationIssue[] => {
 export const errorHandler = (log: Logger, debug: boolean) =>
   new Elysia({ name: 'error-handler' })
     .error({ HttpError })
-    .onError({ as: 'global' }, ({ code, error, path, request }) => {
-      if (error instanceof HttpError) return error.toResponse();
+    .onError({ as: 'global' }, ({ code, error, path, request, set }) => {
+      // set.status too, so the request log sees the status of error responses.
+      const reply = (status: number, body: unknown, headers?: Record<string, string>) => {
+        set.status = status;
+        return Response.json(body, { status, headers });
+      };
+      if (error instanceof HttpError) {
+        set.status = error.status;
+        return error.toResponse();
+      }
       // A response that fails its own schema is our bug, not the client's.
       const ourFault = error instanceof ValidationError && error.type === 'response';
       if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION'))
-        return Response.json({ detail: toIssues(error as ValidationError) }, { status: 422 });
-      if (code === 'PARSE') return Response.json({ detail: 'Malformed request body' }, { status: 400 });
-      if (code === 'NOT_FOUND') return Response.json({ detail: 'Not found' }, { status: 404 });
+        return reply(422, { detail: toIssues(error as ValidationError) });
+      if (code === 'PARSE') return reply(400, { detail: 'Malformed request body' });
+      if (code === 'NOT_FOUND') return reply(404, { detail: 'Not found' });
       if (code === 'INVALID_COOKIE_SIGNATURE' || code === 'INVALID_FILE_TYPE')
-        return Response.json({ detail: 'Bad request' }, { status: 400 });
+        return reply(400, { detail: 'Bad request' });
 
       const unavailable = error instanceof StoreUnavailableError || isDatabaseDown(error);
       log.error(
         { method: request.method, path, error: describeError(error) },
         unavailable ? 'dependency unavailable' : 'unhandled error',
       );
-      if (unavailable) return Response.json({ detail: SERVICE_UNAVAILABLE }, { status: 503 });
+      if (unavailable) return reply(503, { detail: SERVICE_UNAVAILABLE });
       const body: Record<string, unknown> = { detail: 'Internal server error' };
       if (debug && error instanceof Error) body.debug = { message: error.message, stack: error.stack };
-      return Response.json(body, { status: 500 });
+      return reply(500, body);
     });

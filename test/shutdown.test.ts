@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { rmSync } from 'node:fs';
+import { openPglite } from '../src/db/client';
+import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from './support/backends';
+import { createClient } from './support/client';
+import { type OpenAIStub, startOpenAIStub } from './support/openai-stub';
+import { connectAuthenticated } from './support/ws';
+
+const root = new URL('..', import.meta.url).pathname;
+let stub: OpenAIStub;
+let database: TestDatabase | undefined;
+const dataDir = `/tmp/${uniqueName('shutdown')}`;
+
+beforeAll(async () => {
+  stub = startOpenAIStub();
+  await stub.ready;
+  if (SERVICES.databaseUrl) database = await createTestDatabase();
+});
+afterAll(async () => {
+  stub.stop();
+  await database?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Starts `bun src/index.ts` as a real process and waits until it answers. */
+const startProcess = async () => {
+  const port = 21000 + Math.floor(Math.random() * 20000);
+  const child = Bun.spawn(['bun', 'src/index.ts'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: stub.url,
+      SHUTDOWN_GRACE_SECONDS: '1',
+      DATABASE_URL: database?.url ?? `file://${dataDir}`,
+      ...(SERVICES.redisUrl
+        ? { REDIS_URL: SERVICES.redisUrl, REDIS_KEY_PREFIX: `${uniqueName('sd')}:` }
+        : {}),
+    },
+    stdout: 'ignore',
+    stderr: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 80; i++) {
+    if (
+      await fetch(`${url}/api/health/`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    await Bun.sleep(250);
+  }
+  return { child, url, wsUrl: `ws://127.0.0.1:${port}` };
+};
+
+/** Reads the messages straight from the database the process used. */
+const storedMessages = async (conversationId: string) => {
+  const handle = database ? database.handle : (await openPglite(dataDir)).handle;
+  const { createConversationRepository } = await import('../src/modules/conversations/repository');
+  const page = await createConversationRepository(handle.db).messages(conversationId, 100, 0);
+  if (!database) await handle.close();
+  return page.items.map((m) => ({ role: m.role, status: m.status, content: m.content }));
+};
+
+describe('graceful shutdown on SIGTERM', () => {
+  test('lets an answer that fits in the grace period finish, closes sockets with 1001 and exits 0', async () => {
+    const server = await startProcess();
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'finish me [stub:slow:80]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    server.child.kill('SIGTERM');
+    const { deltas, final } = await ws.reply();
+    expect(final.done).toBe(true);
+    expect((await ws.closed).code).toBe(1001);
+    expect(await server.child.exited).toBe(0);
+    expect(
+      await fetch(`${server.url}/api/health/`).then(
+        () => 'up',
+        () => 'down',
+      ),
+    ).toBe('down');
+    const stored = await storedMessages(me.conversationId);
+    expect(stored).toEqual([
+      { role: 'user', status: 'complete', content: 'finish me [stub:slow:80]' },
+      {
+        role: 'assistant',
+        status: 'complete',
+        content: ['Hello', ...deltas].join('').replace('HelloHello', 'Hello'),
+      },
+    ]);
+  }, 60_000);
+
+  test('stores an answer still streaming after the grace period as interrupted', async () => {
+    const server = await startProcess();
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'too slow [stub:slow:600]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    server.child.kill('SIGTERM');
+    expect((await ws.closed).code).toBe(1001);
+    expect(await server.child.exited).toBe(0);
+    const stored = await storedMessages(me.conversationId);
+    expect(stored.map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'interrupted'],
+    ]);
+    expect(stored[1]?.content.startsWith('Hello')).toBe(true);
+    expect(stored[1]?.content.length).toBeLessThan('Hello, this is the stub.'.length);
+  }, 60_000);
+});
