@@ -6,6 +6,7 @@ import type { Config } from './config';
 import type { DatabaseHandle } from './db/client';
 import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
+import { jsonBody } from './lib/json-body';
 import type { Logger } from './lib/logger';
 import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
@@ -77,6 +78,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
     .use(requestLog(log))
+    .use(jsonBody())
     .use(errorHandler(log, config.debug))
     .use(security(config))
     .use(

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { Redis } from 'ioredis';
+import { openDatabase } from '../../src/db/client';
+import { RedisStore } from '../../src/store/redis';
+import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
+import { type Client, createClient } from '../support/client';
+import { startProxy } from '../support/proxy';
+import { startServer, type TestServer } from '../support/server';
+import { connect, connectAuthenticated } from '../support/ws';
+
+/** Polls `probe` every 50 ms until it returns true; resolves to the time it took. */
+const within = async (ms: number, probe: () => Promise<boolean>) => {
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    if (await probe().catch(() => false)) return performance.now() - started;
+    await Bun.sleep(50);
+  }
+  throw new Error(`not recovered within ${ms} ms`);
+};
+
+// Outages need a networked dependency: these run when the suite runs on PostgreSQL + Redis.
+describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => {
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let store: RedisStore;
+  let server: TestServer;
+  let api: Client;
+  const prefix = `${uniqueName('fault')}:`;
+
+  beforeAll(async () => {
+    proxy = await startProxy(SERVICES.redisUrl as string);
+    store = new RedisStore(proxy.url, prefix);
+    await store.connect();
+    server = await startServer({}, { store });
+    api = createClient(server.url);
+  });
+  afterAll(async () => {
+    await server.stop();
+    await store.close();
+    proxy.stop();
+  });
+
+  test('fails closed for security state, open for limits, and recovers without a restart', async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await proxy.cut();
+
+    const health = await api.request('GET', '/api/health/');
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unhealthy', redis: 'error' });
+    // Fail closed: nothing that needs the blacklist or the lockout counter lets anyone in.
+    expect((await api.request('GET', '/api/auth/me', { token: me.access })).status).toBe(503);
+    expect(
+      (
+        await api.request('POST', '/api/token/pair', {
+          body: { username: me.user.username, password: me.user.password },
+        })
+      ).status,
+    ).toBe(503);
+    expect((await api.request('POST', '/api/token/refresh', { body: { refresh: me.refresh } })).status).toBe(
+      503,
+    );
+    expect((await api.request('POST', '/api/auth/logout', { token: me.access })).status).toBe(503);
+    const fresh = await connect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);
+    fresh.send({ type: 'auth', token: me.access });
+    expect(await fresh.next()).toMatchObject({ type: 'chat.error', code: 'INTERNAL_ERROR' });
+    expect((await fresh.closed).code).toBe(1011);
+    // Fail open: the already-authenticated socket keeps chatting (rate limit and lock skipped, logged).
+    ws.send({ type: 'chat.message', content: 'during the outage' });
+    expect((await ws.reply()).final.done).toBe(true);
+    expect(server.logs.some((l) => l.includes('rate limit skipped'))).toBe(true);
+
+    await proxy.restore();
+    const took = await within(3000, async () => (await api.request('GET', '/api/health/')).status === 200);
+    expect(took).toBeLessThan(3000);
+    expect((await api.request('GET', '/api/auth/me', { token: me.access })).status).toBe(200);
+    const again = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    again.send({ type: 'chat.message', content: 'after the outage' });
+    expect((await again.reply()).final.done).toBe(true);
+    ws.close();
+    again.close();
+  });
+
+  test('a conversation lock that could not be released is released once Redis is back', async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'hold the lock [stub:slow:100]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    await proxy.cut();
+    expect((await ws.reply()).final.done).toBe(true);
+    const direct = new Redis(SERVICES.redisUrl as string, { keyPrefix: prefix });
+    const lockKey = `lock:conversation:${me.conversationId}`;
+    expect(await direct.exists(lockKey)).toBe(1); // still held: the release could not reach Redis
+    await proxy.restore();
+    await within(3000, async () => (await direct.exists(lockKey)) === 0);
+    await direct.quit();
+    ws.close();
+  });
+});
+
+describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and restored', () => {
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let database: TestDatabase;
+  let handle: Awaited<ReturnType<typeof openDatabase>>;
+  let server: TestServer;
+  let api: Client;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    proxy = await startProxy(database.url as string);
+    handle = await openDatabase({ kind: 'postgres', url: proxy.url });
+    server = await startServer({}, { database: handle });
+    api = createClient(server.url);
+  });
+  afterAll(async () => {
+    await server.stop();
+    await handle.close();
+    proxy.stop();
+    await database.drop();
+  });
+
+  test('REST answers 503, WebSocket INTERNAL_ERROR, health 503, no crash; service resumes within 2 s', async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await proxy.cut();
+
+    const list = await api.request('GET', '/api/conversations/', { token: me.access });
+    expect(list.status).toBe(503);
+    expect(list.body).toEqual({ detail: 'Service temporarily unavailable' });
+    expect((await api.request('GET', '/api/health/')).body).toMatchObject({
+      status: 'unhealthy',
+      database: 'error',
+    });
+    ws.send({ type: 'chat.message', content: 'lost?' });
+    expect(await ws.next()).toMatchObject({ type: 'chat.error', code: 'INTERNAL_ERROR' });
+    const fresh = await connect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);
+    fresh.send({ type: 'auth', token: me.access });
+    expect((await fresh.next()).code).toBe('INTERNAL_ERROR');
+    expect((await fresh.closed).code).toBe(1011);
+
+    await proxy.restore();
+    const took = await within(
+      2000,
+      async () => (await api.request('GET', '/api/conversations/', { token: me.access })).status === 200,
+    );
+    expect(took).toBeLessThan(2000);
+    // The socket survived the outage and chats again.
+    ws.send({ type: 'chat.message', content: 'back again' });
+    expect((await ws.reply()).final.done).toBe(true);
+    expect((await api.request('GET', '/api/health/')).status).toBe(200);
+    ws.close();
+  });
+});

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createClient, STRONG_PASSWORD } from '../support/client';
+import { type Instance, startInstances } from '../support/instances';
+import { connectAuthenticated } from '../support/ws';
+
+let pair: Awaited<ReturnType<typeof startInstances>>;
+let a: Instance;
+let b: Instance;
+
+beforeAll(async () => {
+  pair = await startInstances({ CHAT_RATE_LIMIT: '4', LOGIN_MAX_FAILURES: '3' });
+  [a, b] = pair.instances;
+});
+afterAll(() => pair.stop());
+
+describe('two instances sharing PostgreSQL and Redis', () => {
+  test('the rate limit counts messages sent through both', async () => {
+    const me = await createClient(a.url).signUp();
+    const second = (
+      await createClient(b.url).request('POST', '/api/conversations/', { token: me.access, body: {} })
+    ).body.id;
+    const onA = await connectAuthenticated(a.wsUrl, me.conversationId, me.access);
+    const onB = await connectAuthenticated(b.wsUrl, second, me.access);
+    for (let i = 0; i < 4; i++) {
+      const ws = i % 2 ? onB : onA;
+      ws.send({ type: 'chat.message', content: `message ${i}` });
+      expect((await ws.reply()).final.done).toBe(true);
+    }
+    onB.send({ type: 'chat.message', content: 'fifth' });
+    expect((await onB.next()).code).toBe('RATE_LIMIT_EXCEEDED');
+    onA.send({ type: 'chat.message', content: 'fifth again' });
+    expect((await onA.next()).code).toBe('RATE_LIMIT_EXCEEDED');
+    onA.close();
+    onB.close();
+  });
+
+  test('ALREADY_PROCESSING holds across instances', async () => {
+    const me = await createClient(a.url).signUp();
+    const onA = await connectAuthenticated(a.wsUrl, me.conversationId, me.access);
+    const onB = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    onA.send({ type: 'chat.message', content: 'slow [stub:slow:100]' });
+    await onA.next((f) => f.type === 'chat.stream');
+    onB.send({ type: 'chat.message', content: 'me too' });
+    expect((await onB.next()).code).toBe('ALREADY_PROCESSING');
+    expect((await onA.reply()).final.done).toBe(true);
+    onB.send({ type: 'chat.message', content: 'my turn' });
+    expect((await onB.reply()).final.done).toBe(true);
+    onA.close();
+    onB.close();
+  });
+
+  test('a token blacklisted through one instance is refused by the other', async () => {
+    const apiA = createClient(a.url);
+    const apiB = createClient(b.url);
+    const me = await apiA.signUp();
+    expect((await apiB.request('GET', '/api/auth/me', { token: me.access })).status).toBe(200);
+    await apiA.request('POST', '/api/auth/logout', { token: me.access, body: { refresh: me.refresh } });
+    expect((await apiB.request('GET', '/api/auth/me', { token: me.access })).status).toBe(401);
+    expect((await apiB.request('POST', '/api/token/refresh', { body: { refresh: me.refresh } })).status).toBe(
+      401,
+    );
+    const { connect } = await import('../support/ws');
+    const ws = await connect(`${b.wsUrl}/ws/chat/${me.conversationId}/`);
+    ws.send({ type: 'auth', token: me.access });
+    expect((await ws.next()).code).toBe('AUTH_FAILED');
+  });
+
+  test('login lockout holds across instances', async () => {
+    const apiA = createClient(a.url);
+    const apiB = createClient(b.url);
+    const user = await apiA.register();
+    const wrong = { username: user.username, password: 'Wrong-password-1!' };
+    expect((await apiA.request('POST', '/api/token/pair', { body: wrong })).status).toBe(401);
+    expect((await apiB.request('POST', '/api/token/pair', { body: wrong })).status).toBe(401);
+    expect((await apiA.request('POST', '/api/token/pair', { body: wrong })).status).toBe(401);
+    const locked = await apiB.request('POST', '/api/token/pair', {
+      body: { username: user.username, password: STRONG_PASSWORD },
+    });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('retry-after')).toBeTruthy();
+  });
+});

@@ -1,0 +1,52 @@
+import net from 'node:net';
+
+/**
+ * A TCP proxy in front of a real dependency (PostgreSQL, Redis) that a test can cut
+ * (every connection reset, new ones refused) and restore on the same port, to play
+ * an outage without touching the shared server.
+ */
+export const startProxy = async (target: string) => {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const handle = (client: net.Socket) => {
+    const upstream = net.connect(Number(port), hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  };
+  let server = net.createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (server.address() as net.AddressInfo).port;
+
+  /** The dependency's URL with host and port replaced by the proxy's. */
+  const url = (() => {
+    const u = new URL(target);
+    u.hostname = '127.0.0.1';
+    u.port = String(proxyPort);
+    return u.toString();
+  })();
+
+  return {
+    url,
+    cut: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+    restore: async () => {
+      server = net.createServer(handle);
+      await new Promise<void>((resolve) => server.listen(proxyPort, '127.0.0.1', resolve));
+    },
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+};
