@@ -1,0 +1,32 @@
+/** CPU time and resident memory of a process, read from /proc (Linux). */
+
+const CLOCK_TICKS = 100; // getconf CLK_TCK on Linux x86-64
+
+/** user + system CPU time of `pid` in milliseconds. */
+export const cpuMs = async (pid: number) => {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text();
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  return (ticks * 1000) / CLOCK_TICKS;
+};
+
+/** Resident set size of `pid` in kilobytes. */
+export const rssKb = async (pid: number) => {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+};
+
+export const machine = async () => {
+  const cpuinfo = await Bun.file('/proc/cpuinfo').text();
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? 'unknown CPU';
+  const meminfo = await Bun.file('/proc/meminfo').text();
+  const memGb = Math.round(Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0) / 1024 / 1024);
+  return `${navigator.hardwareConcurrency} × ${model}, ${memGb} GiB, Bun ${Bun.version}`;
+};
+
+export const percentile = (values: number[], p: number) => {
+  if (!values.length) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+};

@@ -1,0 +1,127 @@
+import { rmSync } from 'node:fs';
+import postgres from 'postgres';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+export interface Child {
+  proc: Bun.Subprocess;
+  pid: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** BENCH_PROFILE_DIR=dir writes CPU profiles of the baseline and the server there (bun --cpu-prof). */
+const profileArgs = () =>
+  process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+
+const readFirstLine = async (stream: ReadableStream<Uint8Array>) => {
+  const reader = stream.getReader();
+  let text = '';
+  while (!text.includes('\n')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.split('\n')[0]?.trim() ?? '';
+};
+
+const waitHealthy = async (url: string) => {
+  for (let i = 0; i < 200; i++) {
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`${url} did not come up`);
+};
+
+const stopper = (proc: Bun.Subprocess) => async () => {
+  proc.kill('SIGTERM');
+  await Promise.race([proc.exited, Bun.sleep(15_000)]);
+  proc.kill('SIGKILL');
+};
+
+export const spawnStub = async (env: Record<string, string>): Promise<Child> => {
+  const proc = Bun.spawn(['bun', 'bench/stub-server.ts'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
+  const url = await readFirstLine(proc.stdout);
+  return { proc, pid: proc.pid, url, stop: stopper(proc) };
+};
+
+export const spawnBaseline = async (stubUrl: string, port: number): Promise<Child> => {
+  const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/baseline-relay.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), OPENAI_BASE_URL: stubUrl },
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
+  await readFirstLine(proc.stdout);
+  return { proc, pid: proc.pid, url: `http://127.0.0.1:${port}`, stop: stopper(proc) };
+};
+
+/**
+ * The real server as its own process, on a fresh database: PostgreSQL + Redis when
+ * DATABASE_URL / REDIS_URL are set, embedded PGlite + in-process store otherwise.
+ */
+export const spawnServer = async (stubUrl: string, port: number, env: Record<string, string> = {}) => {
+  const name = `chatbot_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const pg = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
+  let databaseUrl = `file:///tmp/${name}`;
+  let admin: postgres.Sql | undefined;
+  if (pg) {
+    admin = postgres(pg, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database "${name}"`);
+    const u = new URL(pg);
+    u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+  }
+  const redis = process.env.REDIS_URL
+    ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` }
+    : {};
+  const proc = Bun.spawn(['bun', ...profileArgs(), 'src/index.ts'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      PORT: String(port),
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'warn',
+      OPENAI_API_KEY: 'sk-bench',
+      OPENAI_BASE_URL: stubUrl,
+      DATABASE_URL: databaseUrl,
+      CHAT_RATE_LIMIT: '100000',
+      ...redis,
+      ...env,
+    },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(`${url}/api/health/`);
+  const stop = stopper(proc);
+  return {
+    proc,
+    pid: proc.pid,
+    url,
+    databaseUrl,
+    database: pg ? 'PostgreSQL + Redis' : 'embedded PGlite + in-process store',
+    stop: async () => {
+      await stop();
+      if (admin) {
+        await admin.unsafe(`drop database if exists "${name}" with (force)`);
+        await admin.end();
+      } else rmSync(`/tmp/${name}`, { recursive: true, force: true });
+    },
+  };
+};

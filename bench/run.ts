@@ -1,0 +1,55 @@
+/**
+ * `bun run bench [throughput|latency|idle|rest ...]`: the server against a bare
+ * Bun WebSocket relay (bench/baseline-relay.ts) fed by the same stub, measured in
+ * the same run and reported as ratios, since these machines are noisy and share
+ * two cores between server, stub and load generator. Prints a table and writes
+ * bench/RESULTS.md. Uses PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set.
+ */
+import { machine } from './lib/proc';
+import { idle, latency, type Row, rest, throughput } from './scenarios';
+
+const all = { throughput, latency, idle, rest } as const;
+type Name = keyof typeof all;
+const requested = process.argv.slice(2).filter((a): a is Name => a in all);
+const names = requested.length ? requested : (Object.keys(all) as Name[]);
+
+const rows: Row[] = [];
+const started = Date.now();
+for (const name of names) {
+  console.log(`\n=== ${name}`);
+  const result = await all[name]();
+  console.table(
+    result.map(({ metric, baseline, ours, ratio, target }) => ({ metric, baseline, ours, ratio, target })),
+  );
+  rows.push(...result);
+}
+
+const fmt = (v: number | string | undefined) =>
+  typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : (v ?? '');
+const backend = process.env.DATABASE_URL?.startsWith('postgres')
+  ? 'PostgreSQL + Redis'
+  : 'embedded PGlite + in-process store';
+const report = `# Benchmark results
+
+- Command: \`bun run bench ${process.argv.slice(2).join(' ')}\`${backend === 'PostgreSQL + Redis' ? ' with `DATABASE_URL` and `REDIS_URL` set' : ''}
+- Date: ${new Date().toISOString()}
+- Machine: ${await machine()}
+- Server backends: ${backend}
+- Duration: ${Math.round((Date.now() - started) / 1000)} s
+
+Ratios are ours ÷ baseline, measured in the same run (baseline: a bare \`Bun.serve\` WebSocket relay
+streaming from the same stub through the same \`openai\` client, no framework, no database, no auth).
+
+| scenario | metric | baseline | ours | ratio | target | met |
+|---|---|---|---|---|---|---|
+${rows
+  .map(
+    (r) =>
+      `| ${r.scenario} | ${r.metric} | ${fmt(r.baseline)} | ${fmt(r.ours)} | ${fmt(r.ratio)} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} |`,
+  )
+  .join('\n')}
+`;
+if (!requested.length || requested.length === names.length)
+  await Bun.write(new URL('./RESULTS.md', import.meta.url), report);
+console.log(`\n${report}`);
+process.exit(0);

@@ -1,0 +1,305 @@
+import { openChat, prepareSessions, type Session } from './lib/load';
+import { cpuMs, percentile, rssKb } from './lib/proc';
+import { type Child, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
+
+export interface Row {
+  scenario: string;
+  metric: string;
+  baseline?: number;
+  ours: number;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+let nextPort = 31000 + Math.floor(Math.random() * 2000);
+const port = () => nextPort++;
+
+type Target = { child: Child; sessions: Session[] };
+
+/** Runs `measure` against the baseline and then the server, each with a fresh stub. */
+const versus = async <T>(
+  stubEnv: Record<string, string>,
+  sessions: { users: number; perUser: number },
+  serverEnv: Record<string, string>,
+  measure: (target: Target, wsBase: string) => Promise<T>,
+) => {
+  const results: { baseline?: T; ours?: T } = {};
+  for (const which of ['baseline', 'ours'] as const) {
+    const stub = await spawnStub(stubEnv);
+    const child =
+      which === 'baseline'
+        ? await spawnBaseline(stub.url, port())
+        : await spawnServer(stub.url, port(), serverEnv);
+    try {
+      const list =
+        which === 'baseline'
+          ? Array.from({ length: sessions.users }, () => ({
+              token: 'any',
+              conversationIds: Array.from({ length: sessions.perUser }, () => crypto.randomUUID()),
+            }))
+          : await prepareSessions(child.url, sessions.users, sessions.perUser);
+      results[which] = await measure({ child, sessions: list }, child.url.replace('http', 'ws'));
+    } finally {
+      await child.stop();
+      await stub.stop();
+    }
+  }
+  return results as { baseline: T; ours: T };
+};
+
+const chats = async ({ sessions }: Target, wsBase: string) =>
+  Promise.all(sessions.flatMap((s) => s.conversationIds.map((id) => openChat(wsBase, id, s.token))));
+
+/** (a) 200 tokens per answer, no delay, 50 sockets × 5 messages. */
+export const throughput = async (): Promise<Row[]> => {
+  const r = await versus({ STUB_TOKENS: '200' }, { users: 10, perUser: 5 }, {}, async (target, wsBase) => {
+    const sockets = await chats(target, wsBase);
+    await Promise.all(sockets.map((c) => c.ask('warm up')));
+    const cpu0 = await cpuMs(target.child.pid);
+    const t0 = performance.now();
+    let tokens = 0;
+    await Promise.all(
+      sockets.map(async (c) => {
+        for (let i = 0; i < 5; i++) {
+          const reply = await c.ask(`message ${i}`);
+          tokens += reply.tokens;
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = (await cpuMs(target.child.pid)) - cpu0;
+    for (const c of sockets) c.close();
+    return { tokensPerSecond: tokens / seconds, cpuPer1k: cpu / (tokens / 1000), tokens };
+  });
+  const ratio = r.ours.cpuPer1k / r.baseline.cpuPer1k;
+  return [
+    { scenario: 'throughput', metric: 'tokens relayed', baseline: r.baseline.tokens, ours: r.ours.tokens },
+    {
+      scenario: 'throughput',
+      metric: 'tokens/s',
+      baseline: r.baseline.tokensPerSecond,
+      ours: r.ours.tokensPerSecond,
+      ratio: r.ours.tokensPerSecond / r.baseline.tokensPerSecond,
+    },
+    {
+      scenario: 'throughput',
+      metric: 'server CPU ms per 1,000 tokens',
+      baseline: r.baseline.cpuPer1k,
+      ours: r.ours.cpuPer1k,
+      ratio,
+      target: '≤ 1.3',
+      met: ratio <= 1.3,
+    },
+  ];
+};
+
+/** (b) 20 ms per token, 50 tokens, 200 sockets × 2 messages. */
+export const latency = async (): Promise<Row[]> => {
+  const pace = 20;
+  const tokens = 50;
+  const r = await versus(
+    { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
+    { users: 10, perUser: 20 },
+    {},
+    async (target, wsBase) => {
+      const sockets = await chats(target, wsBase);
+      await Promise.all(sockets.map((c) => c.ask('warm up')));
+      const ttft: number[] = [];
+      const full: number[] = [];
+      for (let round = 0; round < 2; round++) {
+        const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
+        for (const reply of replies) {
+          ttft.push(reply.ttftMs - pace);
+          full.push(reply.totalMs - pace * tokens);
+        }
+      }
+      for (const c of sockets) c.close();
+      return {
+        ttft50: percentile(ttft, 50),
+        ttft99: percentile(ttft, 99),
+        full50: percentile(full, 50),
+        full99: percentile(full, 99),
+      };
+    },
+  );
+  const ratio = r.ours.ttft99 / r.baseline.ttft99;
+  return [
+    {
+      scenario: 'latency',
+      metric: 'TTFT over stub pace p50 (ms)',
+      baseline: r.baseline.ttft50,
+      ours: r.ours.ttft50,
+      ratio: r.ours.ttft50 / r.baseline.ttft50,
+    },
+    {
+      scenario: 'latency',
+      metric: 'TTFT over stub pace p99 (ms)',
+      baseline: r.baseline.ttft99,
+      ours: r.ours.ttft99,
+      ratio,
+      target: '≤ 1.5',
+      met: ratio <= 1.5,
+    },
+    {
+      scenario: 'latency',
+      metric: 'full answer overhead p50 (ms)',
+      baseline: r.baseline.full50,
+      ours: r.ours.full50,
+      ratio: r.ours.full50 / r.baseline.full50,
+    },
+    {
+      scenario: 'latency',
+      metric: 'full answer overhead p99 (ms)',
+      baseline: r.baseline.full99,
+      ours: r.ours.full99,
+      ratio: r.ours.full99 / r.baseline.full99,
+    },
+  ];
+};
+
+const holdIdle = async (child: Child, wsUrl: string, token: string, count: number, watchSeconds: number) => {
+  await Bun.sleep(1000);
+  const before = await rssKb(child.pid);
+  const processes = 4;
+  const clients = Array.from({ length: processes }, () =>
+    Bun.spawn(['bun', 'bench/idle-clients.ts'], {
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { ...process.env, WS_URL: wsUrl, TOKEN: token, COUNT: String(Math.ceil(count / processes)) },
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'inherit',
+    }),
+  );
+  const readers = clients.map((c) => c.stdout.getReader());
+  const readLine = async (i: number) => {
+    const { value } = await (readers[i] as ReadableStreamDefaultReader<Uint8Array>).read();
+    return JSON.parse(new TextDecoder().decode(value).trim().split('\n')[0] as string);
+  };
+  const ready = await Promise.all(clients.map((_, i) => readLine(i)));
+  const held = ready.reduce((n, r) => n + r.ready, 0);
+  await Bun.sleep(3000);
+  const after = await rssKb(child.pid);
+  await Bun.sleep(watchSeconds * 1000);
+  for (const c of clients) {
+    c.stdin.write('report\n');
+    c.stdin.flush();
+  }
+  const reports = await Promise.all(clients.map((_, i) => readLine(i)));
+  for (const c of clients) {
+    c.stdin.write('close\n');
+    c.stdin.flush();
+  }
+  await Promise.all(clients.map((c) => c.exited));
+  return {
+    held,
+    stillOpen: reports.reduce((n, r) => n + r.open, 0),
+    pings: reports.reduce((n, r) => n + r.pings, 0),
+    kbPerConnection: (after - before) / held,
+  };
+};
+
+/** (c) 2,000 then 19,900 idle authenticated sockets: RSS per connection, heartbeats on. */
+export const idle = async (): Promise<Row[]> => {
+  const rows: Row[] = [];
+  // RLIMIT_NOFILE is 20,000 (hard) on these machines: one process cannot hold 20,000 sockets plus its own files.
+  for (const count of [2000, 19_900]) {
+    const heartbeat = 5;
+    const r = await versus(
+      { STUB_TOKENS: '5' },
+      { users: 1, perUser: 1 },
+      { WS_HEARTBEAT_SECONDS: String(heartbeat) },
+      async (target, wsBase) => {
+        const session = target.sessions[0] as Session;
+        return holdIdle(
+          target.child,
+          `${wsBase}/ws/chat/${session.conversationIds[0]}/`,
+          session.token,
+          count,
+          2 * heartbeat + 2,
+        );
+      },
+    );
+    const ratio = r.ours.kbPerConnection / r.baseline.kbPerConnection;
+    rows.push(
+      {
+        scenario: `idle ${count}`,
+        metric: 'authenticated sockets held',
+        baseline: r.baseline.held,
+        ours: r.ours.held,
+      },
+      {
+        scenario: `idle ${count}`,
+        metric: 'RSS KB per connection',
+        baseline: r.baseline.kbPerConnection,
+        ours: r.ours.kbPerConnection,
+        ratio,
+        target: '≤ 1.5',
+        met: ratio <= 1.5,
+      },
+      {
+        scenario: `idle ${count}`,
+        metric: `open after ${2 * heartbeat + 2} s of heartbeats / pings answered`,
+        ours: r.ours.stillOpen,
+        baseline: r.ours.pings,
+        target: 'all open, pings flowing',
+        met: r.ours.stillOpen === r.ours.held && r.ours.pings >= r.ours.held,
+      },
+    );
+  }
+  return rows;
+};
+
+/** (d) REST: list conversations and /me with a real token; login throughput separately. */
+export const rest = async (): Promise<Row[]> => {
+  const stub = await spawnStub({});
+  const server = await spawnServer(stub.url, port());
+  try {
+    const [session] = await prepareSessions(server.url, 1, 20);
+    const token = (session as Session).token;
+    const hammer = async (concurrency: number, seconds: number, request: () => Promise<Response>) => {
+      const latencies: number[] = [];
+      const deadline = performance.now() + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < deadline) {
+            const t = performance.now();
+            const res = await request();
+            await res.arrayBuffer();
+            if (!res.ok) throw new Error(`status ${res.status}`);
+            latencies.push(performance.now() - t);
+          }
+        }),
+      );
+      return { rps: latencies.length / seconds, p99: percentile(latencies, 99) };
+    };
+    const auth = { authorization: `Bearer ${token}` };
+    const list = await hammer(32, 5, () => fetch(`${server.url}/api/conversations/`, { headers: auth }));
+    const me = await hammer(32, 5, () => fetch(`${server.url}/api/auth/me`, { headers: auth }));
+    const username = `benchlogin${Date.now().toString(36)}`;
+    const password = 'Bench-password-123!';
+    await fetch(`${server.url}/api/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, email: `${username}@example.com`, password }),
+    });
+    const login = await hammer(8, 5, () =>
+      fetch(`${server.url}/api/token/pair`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      }),
+    );
+    return [
+      { scenario: 'rest', metric: 'GET /api/conversations/ req/s', ours: list.rps },
+      { scenario: 'rest', metric: 'GET /api/conversations/ p99 (ms)', ours: list.p99 },
+      { scenario: 'rest', metric: 'GET /api/auth/me req/s', ours: me.rps },
+      { scenario: 'rest', metric: 'GET /api/auth/me p99 (ms)', ours: me.p99 },
+      { scenario: 'rest', metric: 'POST /api/token/pair (Argon2id) req/s', ours: login.rps },
+      { scenario: 'rest', metric: 'POST /api/token/pair p99 (ms)', ours: login.p99 },
+    ];
+  } finally {
+    await server.stop();
+    await stub.stop();
+  }
+};
