@@ -5,18 +5,30 @@ import type { ChatTurn } from './model';
 const TOKENS_PER_MESSAGE = 4;
 const TOKENS_PER_REPLY = 3;
 
-export const countTextTokens = (text: string) => countTokens(text);
+// History is re-counted on every message of a conversation: remember recent counts.
+const CACHE_LIMIT = 20_000;
+const counts = new Map<string, number>();
+
+export const countTextTokens = (text: string) => {
+  let n = counts.get(text);
+  if (n === undefined) {
+    n = countTokens(text);
+    if (counts.size >= CACHE_LIMIT) counts.delete(counts.keys().next().value as string);
+    counts.set(text, n);
+  }
+  return n;
+};
 
 /**
  * The system prompt plus as many of the newest turns as fit in `maxTokens`,
  * dropping the oldest first. The newest turn (the question) is always kept.
  */
 export const fitContext = (system: string, history: ChatTurn[], maxTokens: number) => {
-  let used = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + countTokens(system);
+  let used = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + countTextTokens(system);
   let start = history.length;
   for (let i = history.length - 1; i >= 0; i--) {
     const turn = history[i] as ChatTurn;
-    const cost = TOKENS_PER_MESSAGE + countTokens(turn.content);
+    const cost = TOKENS_PER_MESSAGE + countTextTokens(turn.content);
     if (used + cost > maxTokens && i < history.length - 1) break;
     used += cost;
     start = i;

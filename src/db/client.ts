@@ -32,7 +32,7 @@ export type PgliteAssets = Pick<
 
 const openPostgres = (url: string): DatabaseHandle => {
   const client = postgres(url, {
-    max: 10,
+    max: 20,
     // Fail fast while the server is down and reconnect on the next query: no back-off,
     // so service resumes as soon as the database answers again (SPEC §10).
     connect_timeout: 2,

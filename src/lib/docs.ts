@@ -27,7 +27,7 @@ export const docs = (version: string) =>
           // Absolute: the plugin's default is relative and resolves to /api/api/openapi.json.
           ...({ url: '/api/openapi.json' } as object),
         },
-        exclude: { paths: [/^\/api\/docs/] },
+        exclude: { paths: [/^\/api\/docs/, /^\/ws\//] },
         documentation: {
           info: {
             title: 'Chatbot API',

@@ -29,6 +29,8 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+const SCRIPTS = { chatAdmit: ADMIT, chatIncrement: INCREMENT, chatExtend: EXTEND, chatRelease: RELEASE };
+
 /**
  * Redis adapter. Commands fail at once while Redis is away (no offline queue, no
  * retries) and reconnection is attempted every 250 ms, so callers see a clean
@@ -51,6 +53,16 @@ export class RedisStore implements Store {
     // Connection errors surface through the failing commands; without a listener
     // ioredis would print every reconnect attempt.
     this.redis.on('error', () => {});
+    // Sent once, then called by SHA (EVALSHA), not re-sent with every call.
+    for (const [name, lua] of Object.entries(SCRIPTS))
+      this.redis.defineCommand(name, { numberOfKeys: 1, lua });
+  }
+
+  private script(name: keyof typeof SCRIPTS, key: string, ...args: (string | number)[]): Promise<unknown> {
+    return (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]?.(
+      key,
+      ...args,
+    ) as Promise<unknown>;
   }
 
   /** Waits for the first connection; start-up continues (degraded) if it fails. */
@@ -93,7 +105,7 @@ export class RedisStore implements Store {
   }
 
   increment(key: string, ttlMs: number) {
-    return this.run(async () => Number(await this.redis.eval(INCREMENT, 1, key, Math.ceil(ttlMs))));
+    return this.run(async () => Number(await this.script('chatIncrement', key, Math.ceil(ttlMs))));
   }
 
   ttl(key: string) {
@@ -102,9 +114,8 @@ export class RedisStore implements Store {
 
   admit(key: string, limit: number, windowMs: number): Promise<Admission> {
     return this.run(async () => {
-      const [allowed, retryAfterMs] = (await this.redis.eval(
-        ADMIT,
-        1,
+      const [allowed, retryAfterMs] = (await this.script(
+        'chatAdmit',
         key,
         limit,
         windowMs,
@@ -119,12 +130,12 @@ export class RedisStore implements Store {
   }
 
   extend(key: string, owner: string, ttlMs: number) {
-    return this.run(async () => Number(await this.redis.eval(EXTEND, 1, key, owner, ttlMs)) === 1);
+    return this.run(async () => Number(await this.script('chatExtend', key, owner, ttlMs)) === 1);
   }
 
   release(key: string, owner: string) {
     return this.run(async () => {
-      await this.redis.eval(RELEASE, 1, key, owner);
+      await this.script('chatRelease', key, owner);
     });
   }
 

@@ -62,9 +62,8 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 
 /**
- * Turns what Elysia hands the message handler into a typed frame. Elysia has
- * already JSON-parsed strings that look like JSON and coerced "123"/"true", so
- * anything that is not a plain object by now was not a JSON object frame.
+ * Turns a raw frame (text, or a Buffer for binary) into a typed frame. Anything
+ * but a JSON object is INVALID_JSON; an unknown or missing type is UNKNOWN_TYPE.
  * A well-typed frame with a bad field reports its type, so the handler can
  * answer in that step's terms (AUTH_FAILED, EMPTY_CONTENT).
  */

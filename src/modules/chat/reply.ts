@@ -1,4 +1,4 @@
-import { type ChatModel, ModelError, type ModelEvent } from '../../ai';
+import { type ChatModel, ModelError } from '../../ai';
 import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
@@ -19,11 +19,9 @@ export type ReplyOutcome =
   | { kind: 'failed'; code: 'AI_TIMEOUT' | 'AI_ERROR'; message: string }
   | { kind: 'stopped'; reason: StopReason };
 
-const TIMED_OUT = Symbol('timed out');
-
 /**
- * Streams the model's answer to the connection and stores it. The user message is
- * already stored. Deltas go out as they arrive; when the socket is backed up the
+ * Stores the user's message, streams the model's answer to the connection and
+ * stores it. Deltas go out as they arrive; when the socket is backed up the
  * provider is not read (and the silence timer does not run) until it drains. The
  * assistant message is stored before this returns, with status by outcome.
  */
@@ -32,45 +30,51 @@ export const createReplyStreamer = (
   model: ChatModel,
   settings: ReplySettings,
 ) => {
-  const nextWithin = (events: AsyncIterator<ModelEvent>, ms: number) => {
-    let timer: Timer | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), ms);
-    });
-    const next = events.next();
-    next.catch(() => {}); // a rejection after the timeout won is not ours to report
-    return Promise.race([next, timeout]).finally(() => clearTimeout(timer));
+  /**
+   * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
+   * timer per reply, re-armed lazily, rather than a timer and a race per token; it
+   * does not count while the socket is backed up (`paused`).
+   */
+  const watchdog = (controller: AbortController) => {
+    const state = { lastEvent: Date.now(), paused: false };
+    let timer: Timer;
+    const check = () => {
+      if (controller.signal.aborted) return;
+      const silent = Date.now() - state.lastEvent;
+      if (!state.paused && silent >= settings.aiTimeoutMs) controller.abort('timeout' satisfies StopReason);
+      else timer = setTimeout(check, state.paused ? settings.aiTimeoutMs : settings.aiTimeoutMs - silent);
+    };
+    timer = setTimeout(check, settings.aiTimeoutMs);
+    return Object.assign(state, { stop: () => clearTimeout(timer) });
   };
 
-  return async (connection: ChatConnection, conversationId: string): Promise<ReplyOutcome> => {
-    const history = await repo.recentMessages(conversationId, HISTORY_ROWS);
+  return async (
+    connection: ChatConnection,
+    conversationId: string,
+    userMessage: string,
+  ): Promise<ReplyOutcome> => {
+    const history = await repo.addUserMessageWithHistory(conversationId, userMessage, HISTORY_ROWS);
     const context = fitContext(settings.systemPrompt, history, settings.maxContextTokens);
     const controller = new AbortController();
     connection.reply = controller;
     const { signal } = controller;
+    const silence = watchdog(controller);
 
     let text = '';
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let failure: ReplyOutcome | undefined;
-    const events = model.stream(context.turns, signal)[Symbol.asyncIterator]();
     try {
-      while (true) {
-        const next = await nextWithin(events, settings.aiTimeoutMs);
-        if (next === TIMED_OUT) {
-          controller.abort('timeout' satisfies StopReason);
-          failure = {
-            kind: 'failed',
-            code: 'AI_TIMEOUT',
-            message: 'The AI provider did not answer in time.',
-          };
-          break;
-        }
-        if (next.done) break;
-        const event = next.value;
+      for await (const event of model.stream(context.turns, signal)) {
+        silence.lastEvent = Date.now();
         if (event.type === 'usage') usage = event;
-        else if (event.type === 'delta' && !signal.aborted) {
+        else if (!signal.aborted) {
           text += event.text;
-          if (connection.send(encode.delta(event.text)) === -1) await connection.drained();
+          if (connection.send(encode.delta(event.text)) === -1) {
+            silence.paused = true;
+            await connection.drained();
+            silence.paused = false;
+            silence.lastEvent = Date.now();
+          }
         }
       }
     } catch (error) {
@@ -80,9 +84,11 @@ export const createReplyStreamer = (
         message: error instanceof ModelError ? error.message : 'The AI provider failed to answer.',
       };
     } finally {
+      silence.stop();
       connection.reply = undefined;
-      void events.return?.();
     }
+    if (signal.reason === 'timeout')
+      failure = { kind: 'failed', code: 'AI_TIMEOUT', message: 'The AI provider did not answer in time.' };
 
     const stopped = signal.aborted && signal.reason !== 'timeout';
     const outcome: ReplyOutcome | undefined = stopped

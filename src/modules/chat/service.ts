@@ -86,8 +86,7 @@ export const createChatService = (deps: ChatDependencies) => {
       if (!(await deps.limiter.admit(userId))) {
         finalFrame = encode.error('RATE_LIMIT_EXCEEDED', MESSAGES.RATE_LIMIT_EXCEEDED);
       } else {
-        await deps.repo.addMessage({ conversationId, role: 'user', content: text });
-        const outcome = await deps.streamReply(connection, conversationId);
+        const outcome = await deps.streamReply(connection, conversationId, text);
         if (outcome.kind === 'stopped') return;
         finalFrame =
           outcome.kind === 'complete'
