@@ -53,7 +53,7 @@ const chats = async ({ sessions }: Target, wsBase: string) =>
 
 /** (a) 200 tokens per answer, no delay, 50 sockets × 5 messages. */
 export const throughput = async (): Promise<Row[]> => {
-  const r = await versus({ STUB_TOKENS: '200' }, { users: 10, perUser: 5 }, {}, async (target, wsBase) => {
+  const r = await versus({ STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' }, { users: 10, perUser: 5 }, {}, async (target, wsBase) => {
     const sockets = await chats(target, wsBase);
     await Promise.all(sockets.map((c) => c.ask('warm up')));
     const cpu0 = await cpuMs(target.child.pid);

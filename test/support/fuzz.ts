@@ -67,7 +67,7 @@ const TYPES = [
   '__proto__',
 ];
 
-export const hostileValue = (random: () => number, depth = 0): unknown => {
+const hostileValue = (random: () => number, depth = 0): unknown => {
   const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)] as T;
   const roll = random();
   if (depth > 3 || roll < 0.3)

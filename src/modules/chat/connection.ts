@@ -20,7 +20,8 @@ export class ChatConnection {
   authTimer: Timer | undefined;
   /** Aborted with a StopReason when the socket closes or the server shuts down. */
   reply: AbortController | undefined;
-  private drainWaiters: (() => void)[] = [];
+  // Allocated only while a writer waits: most sockets never do.
+  private drainWaiters: (() => void)[] | undefined;
 
   private socket: Socket | undefined;
 
@@ -39,13 +40,16 @@ export class ChatConnection {
   /** Resolves once the socket can take more data (or has closed). */
   drained(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.drainWaiters ??= [];
+      this.drainWaiters.push(resolve);
+    });
   }
 
   onDrain() {
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.drainWaiters = undefined;
+    for (const resolve of waiters ?? []) resolve();
   }
 
   close(code: number, reason: string) {
@@ -55,9 +59,15 @@ export class ChatConnection {
   }
 
   /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
+  /** Stops the auth deadline and lets the timer go (it would otherwise live as long as the socket). */
+  clearAuthTimer() {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+
   onClosed() {
     this.closed = true;
-    clearTimeout(this.authTimer);
+    this.clearAuthTimer();
     this.onDrain();
     this.reply?.abort('disconnect' satisfies StopReason);
   }

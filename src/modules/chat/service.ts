@@ -51,7 +51,7 @@ export const createChatService = (deps: ChatDependencies) => {
         fail(connection, 'NO_CONVERSATION');
         return connection.close(CLOSE.noConversation, 'NO_CONVERSATION');
       }
-      clearTimeout(connection.authTimer);
+      connection.clearAuthTimer();
       connection.userId = user.id;
       connection.send(encode.authSuccess(connection.conversationId));
     } catch (error) {
