@@ -48,7 +48,8 @@ ${rows
       `| ${r.scenario} | ${r.metric} | ${fmt(r.baseline)} | ${fmt(r.ours)} | ${fmt(r.ratio)} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} |`,
   )
   .join('\n')}
-`;
+
+${await Bun.file(new URL('./history.md', import.meta.url)).text()}`;
 if (!requested.length || requested.length === names.length)
   await Bun.write(new URL('./RESULTS.md', import.meta.url), report);
 console.log(`\n${report}`);

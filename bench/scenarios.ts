@@ -53,25 +53,30 @@ const chats = async ({ sessions }: Target, wsBase: string) =>
 
 /** (a) 200 tokens per answer, no delay, 50 sockets × 5 messages. */
 export const throughput = async (): Promise<Row[]> => {
-  const r = await versus({ STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' }, { users: 10, perUser: 5 }, {}, async (target, wsBase) => {
-    const sockets = await chats(target, wsBase);
-    await Promise.all(sockets.map((c) => c.ask('warm up')));
-    const cpu0 = await cpuMs(target.child.pid);
-    const t0 = performance.now();
-    let tokens = 0;
-    await Promise.all(
-      sockets.map(async (c) => {
-        for (let i = 0; i < 5; i++) {
-          const reply = await c.ask(`message ${i}`);
-          tokens += reply.tokens;
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = (await cpuMs(target.child.pid)) - cpu0;
-    for (const c of sockets) c.close();
-    return { tokensPerSecond: tokens / seconds, cpuPer1k: cpu / (tokens / 1000), tokens };
-  });
+  const r = await versus(
+    { STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' },
+    { users: 10, perUser: 5 },
+    {},
+    async (target, wsBase) => {
+      const sockets = await chats(target, wsBase);
+      await Promise.all(sockets.map((c) => c.ask('warm up')));
+      const cpu0 = await cpuMs(target.child.pid);
+      const t0 = performance.now();
+      let tokens = 0;
+      await Promise.all(
+        sockets.map(async (c) => {
+          for (let i = 0; i < 5; i++) {
+            const reply = await c.ask(`message ${i}`);
+            tokens += reply.tokens;
+          }
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = (await cpuMs(target.child.pid)) - cpu0;
+      for (const c of sockets) c.close();
+      return { tokensPerSecond: tokens / seconds, cpuPer1k: cpu / (tokens / 1000), tokens };
+    },
+  );
   const ratio = r.ours.cpuPer1k / r.baseline.cpuPer1k;
   return [
     { scenario: 'throughput', metric: 'tokens relayed', baseline: r.baseline.tokens, ours: r.ours.tokens },
@@ -239,11 +244,17 @@ export const idle = async (): Promise<Row[]> => {
       },
       {
         scenario: `idle ${count}`,
-        metric: `open after ${2 * heartbeat + 2} s of heartbeats / pings answered`,
+        metric: `still open after ${2 * heartbeat + 2} s of ${heartbeat} s heartbeats`,
         ours: r.ours.stillOpen,
-        baseline: r.ours.pings,
-        target: 'all open, pings flowing',
-        met: r.ours.stillOpen === r.ours.held && r.ours.pings >= r.ours.held,
+        target: 'all',
+        met: r.ours.stillOpen === r.ours.held,
+      },
+      {
+        scenario: `idle ${count}`,
+        metric: 'pings received and answered by the clients',
+        ours: r.ours.pings,
+        target: `≥ ${r.ours.held}`,
+        met: r.ours.pings >= r.ours.held,
       },
     );
   }
