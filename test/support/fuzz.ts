@@ -24,6 +24,7 @@ const NASTY_STRINGS = [
   '<script>alert(1)</script>',
   '<img src=x onerror=alert(1)>',
   '{{7*7}}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, literally
   '${7*7}',
   '../../../etc/passwd',
   '%00%0a',

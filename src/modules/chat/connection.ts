@@ -1,5 +1,3 @@
-import { CLOSE } from './protocol';
-
 /** The part of Bun's ServerWebSocket a connection needs. */
 export interface Socket {
   send(data: string): number;
@@ -80,5 +78,3 @@ export class ChatConnection {
     return this.userId !== undefined;
   }
 }
-
-export { CLOSE };

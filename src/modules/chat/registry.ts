@@ -1,5 +1,5 @@
-import { type ChatConnection, CLOSE } from './connection';
-import { encode } from './protocol';
+import type { ChatConnection } from './connection';
+import { CLOSE, encode } from './protocol';
 
 /**
  * Every open chat socket. One timer serves all heartbeats (cheaper than a timer

@@ -4,9 +4,10 @@ import type { Logger } from '../../lib/logger';
 import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
-import { type ChatConnection, CLOSE } from './connection';
+import type { ChatConnection } from './connection';
 import type { ConversationLocks, RateLimiter } from './limits';
 import {
+  CLOSE,
   type ClientFrame,
   type ErrorCode,
   encode,
