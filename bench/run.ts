@@ -50,7 +50,8 @@ ${rows
   .join('\n')}
 
 ${await Bun.file(new URL('./history.md', import.meta.url)).text()}`;
-if (!requested.length || requested.length === names.length)
+// Only a run of every scenario replaces the published results.
+if (names.length === Object.keys(all).length)
   await Bun.write(new URL('./RESULTS.md', import.meta.url), report);
 console.log(`\n${report}`);
 process.exit(0);

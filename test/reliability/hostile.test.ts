@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHmac } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { cleanContent } from '../../src/lib/sanitize';
 import { type Client, createClient } from '../support/client';
@@ -66,6 +67,31 @@ describe('JWT attacks are refused over REST and WebSocket', async () => {
     ['a missing type', (sub) => forge({ sub, jti: 'x', iat: now(), exp: now() + 600 })],
     ['an unknown type', (sub) => forge({ sub, jti: 'x', type: 'admin', iat: now(), exp: now() + 600 })],
     ['a missing exp', (sub) => forge({ sub, jti: 'x', type: 'access', iat: now() })],
+    [
+      'a crit header the server does not understand',
+      // Signed by hand: jose itself refuses to produce one.
+      async (sub) => {
+        const unsigned = `${b64({ alg: 'HS256', crit: ['x-extension'], 'x-extension': 1 })}.${b64({ sub, jti: 'x', type: 'access', iat: now(), exp: now() + 600 })}`;
+        return `${unsigned}.${createHmac('sha256', JWT_SECRET).update(unsigned).digest('base64url')}`;
+      },
+    ],
+    [
+      'a token older than its lifetime',
+      (sub) => forge({ sub, jti: 'x', type: 'access', iat: now() - 86_400, exp: now() + 600 }),
+    ],
+    [
+      'claims of the wrong type',
+      (sub) => forge({ sub, jti: 42, type: 'access', iat: now(), exp: now() + 600 }),
+    ],
+    ['two segments', async (sub) => `${b64({ alg: 'HS256' })}.${b64({ sub })}`],
+    [
+      'four segments',
+      async (sub) => `${await forge({ sub, jti: 'x', type: 'access', iat: now(), exp: now() + 600 })}.x`,
+    ],
+    [
+      'a signature that is not base64url',
+      async (sub) => `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub })}.%%%`,
+    ],
     [
       'a user that does not exist',
       () => forge({ sub: crypto.randomUUID(), jti: 'x', type: 'access', iat: now(), exp: now() + 600 }),
