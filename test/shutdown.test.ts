@@ -4,9 +4,9 @@ import { openPglite } from '../src/db/client';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from './support/backends';
 import { createClient } from './support/client';
 import { type OpenAIStub, startOpenAIStub } from './support/openai-stub';
+import { spawnServerProcess } from './support/process';
 import { connectAuthenticated } from './support/ws';
 
-const root = new URL('..', import.meta.url).pathname;
 let stub: OpenAIStub;
 let database: TestDatabase | undefined;
 const dataDir = `/tmp/${uniqueName('shutdown')}`;
@@ -22,39 +22,15 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** Starts `bun src/index.ts` as a real process and waits until it answers. */
-const startProcess = async () => {
-  const port = 21000 + Math.floor(Math.random() * 20000);
-  const child = Bun.spawn(['bun', 'src/index.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: stub.url,
-      SHUTDOWN_GRACE_SECONDS: '1',
-      DATABASE_URL: database?.url ?? `file://${dataDir}`,
-      ...(SERVICES.redisUrl
-        ? { REDIS_URL: SERVICES.redisUrl, REDIS_KEY_PREFIX: `${uniqueName('sd')}:` }
-        : {}),
-    },
-    stdout: 'ignore',
-    stderr: 'ignore',
+/** Starts `bun src/index.ts` as a real process on this test's database and stub. */
+const startProcess = () =>
+  spawnServerProcess({
+    OPENAI_API_KEY: 'sk-test',
+    OPENAI_BASE_URL: stub.url,
+    SHUTDOWN_GRACE_SECONDS: '1',
+    DATABASE_URL: database?.url ?? `file://${dataDir}`,
+    ...(SERVICES.redisUrl ? { REDIS_URL: SERVICES.redisUrl, REDIS_KEY_PREFIX: `${uniqueName('sd')}:` } : {}),
   });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 80; i++) {
-    if (
-      await fetch(`${url}/api/health/`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await Bun.sleep(250);
-  }
-  return { child, url, wsUrl: `ws://127.0.0.1:${port}` };
-};
 
 /** Reads the messages straight from the database the process used. */
 const storedMessages = async (conversationId: string) => {

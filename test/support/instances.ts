@@ -4,13 +4,12 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/lib/logger';
 import { createTestDatabase, createTestStore, SERVICES, uniqueName } from './backends';
 import { type OpenAIStub, startOpenAIStub } from './openai-stub';
+import { spawnServerProcess } from './process';
 
 export interface Instance {
   url: string;
   wsUrl: string;
 }
-
-const root = new URL('../..', import.meta.url).pathname;
 
 /**
  * Two server instances sharing one database and one store. On PostgreSQL + Redis
@@ -27,35 +26,16 @@ export const startInstances = async (env: Record<string, string> = {}) => {
 
   if (database.url && SERVICES.redisUrl) {
     const prefix = `${uniqueName('pair')}:`;
-    const children = [0, 1].map(() => {
-      const port = 22000 + Math.floor(Math.random() * 20000);
-      const child = Bun.spawn(['bun', 'src/index.ts'], {
-        cwd: root,
-        env: {
-          PATH: process.env.PATH ?? '',
+    const children = await Promise.all(
+      [0, 1].map(() =>
+        spawnServerProcess({
           ...baseEnv,
-          PORT: String(port),
-          HOST: '127.0.0.1',
           DATABASE_URL: database.url as string,
           REDIS_URL: SERVICES.redisUrl as string,
           REDIS_KEY_PREFIX: prefix,
-        },
-        stdout: 'ignore',
-        stderr: 'inherit',
-      });
-      return { child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` };
-    });
-    for (const { url } of children)
-      for (let i = 0; i < 80; i++) {
-        if (
-          await fetch(`${url}/api/health/`).then(
-            (r) => r.ok,
-            () => false,
-          )
-        )
-          break;
-        await Bun.sleep(250);
-      }
+        }),
+      ),
+    );
     return {
       instances: children.map(({ url, wsUrl }) => ({ url, wsUrl })) as [Instance, Instance],
       stub,
