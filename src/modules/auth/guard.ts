@@ -15,16 +15,18 @@ export const authGuard = (auth: AuthService) =>
       detail: { security: [{ bearerAuth: [] }] },
       response: { 401: Detail },
       resolve: async ({ headers, status, set }) => {
+        const refuse = (detail: string, code?: string) => {
+          set.headers['www-authenticate'] = 'Bearer';
+          return status(401, { detail, code });
+        };
         const token = BEARER.exec(headers.authorization ?? '')?.[1];
-        set.headers['www-authenticate'] = 'Bearer';
-        if (!token) return status(401, { detail: 'Authentication credentials were not provided.' });
+        if (!token) return refuse('Authentication credentials were not provided.');
         try {
           const { user, claims } = await auth.authenticate(token, 'access');
-          delete set.headers['www-authenticate'];
           return { user, token: claims };
         } catch (error) {
           if (error instanceof HttpError && error.status === 401)
-            return status(401, { detail: String(error.detail), code: error.code });
+            return refuse(String(error.detail), error.code);
           throw error;
         }
       },

@@ -45,7 +45,7 @@ export const createAuthService = (
    * active. Anything else is a 401; an unreachable store throws (fail closed).
    */
   const authenticate = async (token: string, type: TokenType) => {
-    const claims = await tokens.decode(token, type);
+    const claims = tokens.decode(token, type);
     if (!claims) throw tokenNotValid();
     if (await tokens.isBlacklisted(claims)) throw tokenNotValid('Token is blacklisted');
     const user = await users.findById(claims.sub);
@@ -98,7 +98,7 @@ export const createAuthService = (
     },
 
     logout: async (user: UserRow, access: TokenClaims, refreshToken?: string) => {
-      const refresh = refreshToken ? await tokens.decode(refreshToken, 'refresh') : undefined;
+      const refresh = refreshToken ? tokens.decode(refreshToken, 'refresh') : undefined;
       if (refresh === null || (refresh && refresh.sub !== user.id)) throw tokenNotValid();
       await tokens.blacklist(access);
       if (refresh) await tokens.blacklist(refresh);

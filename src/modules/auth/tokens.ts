@@ -1,18 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { jwt } from '@elysiajs/jwt';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { t } from 'elysia';
+import { type Static, t } from 'elysia';
 import type { Store } from '../../store';
 
 export type TokenType = 'access' | 'refresh';
-
-export interface TokenClaims {
-  sub: string;
-  jti: string;
-  type: TokenType;
-  iat: number;
-  exp: number;
-}
 
 const Claims = t.Object({
   sub: t.String({ minLength: 1 }),
@@ -21,6 +13,7 @@ const Claims = t.Object({
   iat: t.Number(),
   exp: t.Number(),
 });
+export type TokenClaims = Static<typeof Claims>;
 
 export interface TokenSettings {
   secret: string;
@@ -38,11 +31,11 @@ const decodeJson = (part: string): unknown => JSON.parse(Buffer.from(part, 'base
 /**
  * Checks an HS256 JWT with node:crypto: every request and WebSocket auth does
  * this, and jose's WebCrypto path costs ~100 µs of CPU per token in Bun against
- * ~5 µs here. The header must say exactly HS256 (no `none`, no RS/HS confusion, no
+ * ~7 µs here. The header must say exactly HS256 (no `none`, no RS/HS confusion, no
  * `crit`), the signature is compared in constant time, and the claims must all be
  * there with the right types. Returns the claims, or null.
  */
-const verifyHs256 = (token: string, secret: Buffer): Record<string, unknown> | null => {
+const verifyHs256 = (token: string, secret: Buffer): TokenClaims | null => {
   const parts = token.split('.');
   if (parts.length !== 3) return null;
   const [header, payload, signature] = parts as [string, string, string];
@@ -53,7 +46,7 @@ const verifyHs256 = (token: string, secret: Buffer): Record<string, unknown> | n
     const given = Buffer.from(signature, 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     const claims = decodeJson(payload);
-    return ClaimsCheck.Check(claims) ? (claims as Record<string, unknown>) : null;
+    return ClaimsCheck.Check(claims) ? claims : null;
   } catch {
     return null;
   }
@@ -84,8 +77,8 @@ export const createTokenService = (settings: TokenSettings, store: Store) => {
   const secret = Buffer.from(settings.secret);
 
   /** The claims of a genuine, unexpired token of `type`, or null. Does not consult the blacklist. */
-  const decode = async (token: string, type: TokenType): Promise<TokenClaims | null> => {
-    const claims = verifyHs256(token, secret) as TokenClaims | null;
+  const decode = (token: string, type: TokenType): TokenClaims | null => {
+    const claims = verifyHs256(token, secret);
     if (!claims || claims.type !== type) return null;
     const now = Date.now() / 1000;
     if (claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return null;

@@ -56,13 +56,13 @@ export class ChatConnection {
     this.onClosed();
   }
 
-  /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
   /** Stops the auth deadline and lets the timer go (it would otherwise live as long as the socket). */
   clearAuthTimer() {
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
   }
 
+  /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
   onClosed() {
     this.closed = true;
     this.clearAuthTimer();

@@ -22,22 +22,8 @@ export const ServerFrame = t.Union([
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 
-const ERROR_CODES = [
-  'INVALID_JSON',
-  'UNKNOWN_TYPE',
-  'AUTH_REQUIRED',
-  'AUTH_FAILED',
-  'AUTH_TIMEOUT',
-  'NO_CONVERSATION',
-  'RATE_LIMIT_EXCEEDED',
-  'ALREADY_PROCESSING',
-  'EMPTY_CONTENT',
-  'MESSAGE_TOO_LONG',
-  'AI_TIMEOUT',
-  'AI_ERROR',
-  'INTERNAL_ERROR',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** Every `chat.error` code of SPEC §6.1. */
+export type ErrorCode = keyof typeof MESSAGES;
 
 /** WebSocket close codes we use. */
 export const CLOSE = {
@@ -96,7 +82,8 @@ export const encode = {
   ping: '{"type":"ping"}',
 };
 
-export const MESSAGES: Record<ErrorCode, string> = {
+/** The default text of each error code; its keys are the codes (SPEC §6.1). */
+export const MESSAGES = {
   INVALID_JSON: 'Frames must be JSON objects.',
   UNKNOWN_TYPE: 'Unknown or missing message type.',
   AUTH_REQUIRED: 'Authenticate first: send {"type":"auth","token":"<access token>"}.',
@@ -110,4 +97,4 @@ export const MESSAGES: Record<ErrorCode, string> = {
   AI_TIMEOUT: 'The AI provider did not answer in time.',
   AI_ERROR: 'The AI provider failed to answer.',
   INTERNAL_ERROR: 'Internal error. Please try again.',
-};
+} as const;

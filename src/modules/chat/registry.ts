@@ -1,3 +1,4 @@
+import { withTimeout } from '../../lib/timeout';
 import type { ChatConnection } from './connection';
 import { CLOSE, encode } from './protocol';
 
@@ -40,11 +41,7 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
      */
     shutdown: async (graceMs: number) => {
       clearInterval(heartbeat);
-      if (replies.size) {
-        let timer: Timer | undefined;
-        await Promise.race([settled(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-        clearTimeout(timer);
-      }
+      if (replies.size) await withTimeout(settled(), graceMs, []);
       for (const connection of connections) connection.stop('shutdown');
       await settled();
       for (const connection of connections) connection.close(CLOSE.goingAway, 'server shutting down');

@@ -3,7 +3,7 @@ import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
 import type { ChatConnection, StopReason } from './connection';
-import { encode } from './protocol';
+import { encode, MESSAGES } from './protocol';
 
 export interface ReplySettings {
   systemPrompt: string;
@@ -81,14 +81,14 @@ export const createReplyStreamer = (
       failure = {
         kind: 'failed',
         code: 'AI_ERROR',
-        message: error instanceof ModelError ? error.message : 'The AI provider failed to answer.',
+        message: error instanceof ModelError ? error.message : MESSAGES.AI_ERROR,
       };
     } finally {
       silence.stop();
       connection.reply = undefined;
     }
     if (signal.reason === 'timeout')
-      failure = { kind: 'failed', code: 'AI_TIMEOUT', message: 'The AI provider did not answer in time.' };
+      failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
 
     const stopped = signal.aborted && signal.reason !== 'timeout';
     const outcome: ReplyOutcome | undefined = stopped
@@ -101,7 +101,7 @@ export const createReplyStreamer = (
         : 'failed';
     // When nothing arrived there is nothing to keep; a failure is still reported.
     if (outcome && !text) return outcome;
-    const saved = await repo.addMessage({
+    const messageId = await repo.addMessage({
       conversationId,
       role: 'assistant',
       content: text,
@@ -109,7 +109,7 @@ export const createReplyStreamer = (
       promptTokens: usage?.promptTokens || context.promptTokens,
       completionTokens: usage?.completionTokens || countTextTokens(text),
     });
-    return outcome ?? { kind: 'complete', messageId: saved.id };
+    return outcome ?? { kind: 'complete', messageId };
   };
 };
 

@@ -35,7 +35,7 @@ export interface ChatDependencies {
 export const createChatService = (deps: ChatDependencies) => {
   const { log } = deps;
 
-  const fail = (connection: ChatConnection, code: ErrorCode, message = MESSAGES[code]) =>
+  const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) =>
     connection.send(encode.error(code, message));
 
   const authenticate = async (connection: ChatConnection, token: string | undefined) => {

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia';
 import type { DatabaseHandle } from '../../db/client';
+import { withTimeout } from '../../lib/timeout';
 import type { Store } from '../../store';
 
 const CHECK_TIMEOUT_MS = 1500;
@@ -7,19 +8,15 @@ const CHECK_TIMEOUT_MS = 1500;
 type Part = 'ok' | 'embedded' | 'error';
 
 /** Resolves to the part's state, never slower than CHECK_TIMEOUT_MS even if it hangs. */
-const probe = (check: () => Promise<void>, healthy: Part): Promise<Part> => {
-  let timer: Timer | undefined;
-  const timeout = new Promise<Part>((resolve) => {
-    timer = setTimeout(() => resolve('error'), CHECK_TIMEOUT_MS);
-  });
-  return Promise.race([
+const probe = (check: () => Promise<void>, healthy: Part): Promise<Part> =>
+  withTimeout(
     check().then(
       () => healthy,
       () => 'error' as const,
     ),
-    timeout,
-  ]).finally(() => clearTimeout(timer));
-};
+    CHECK_TIMEOUT_MS,
+    'error',
+  );
 
 const Health = t.Object({
   status: t.Union([t.Literal('healthy'), t.Literal('unhealthy')]),
