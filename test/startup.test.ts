@@ -1,0 +1,36 @@
+import { describe, expect, test } from 'bun:test';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Runs `bun src/index.ts` with exactly `env` (plus PATH) and returns how it ended. */
+const start = (env: Record<string, string>) => {
+  const result = Bun.spawnSync(['bun', 'src/index.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'memory://', PORT: '0', ...env },
+    stdin: 'ignore',
+    timeout: 20_000,
+  });
+  return { exitCode: result.exitCode, stderr: result.stderr.toString() };
+};
+
+describe('start-up refuses bad configuration (SPEC §1, §8)', () => {
+  test.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ AI_TIMEOUT_SECONDS: '0' }, 'AI_TIMEOUT_SECONDS'],
+    [{ REDIS_URL: 'http://not-redis' }, 'REDIS_URL'],
+  ])('%j stops the process with a message naming %s', (env, variable) => {
+    const { exitCode, stderr } = start(env);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain(`Configuration error: ${variable}`);
+  });
+
+  test('production without OPENAI_API_KEY stops the process', () => {
+    const { exitCode, stderr } = start({
+      NODE_ENV: 'production',
+      SECRET_KEY: 's'.repeat(50),
+      JWT_SECRET_KEY: 'j'.repeat(32),
+    });
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain('OPENAI_API_KEY');
+  });
+});
