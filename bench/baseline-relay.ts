@@ -41,3 +41,5 @@ Bun.serve<{ conversationId: string }>({
   },
 });
 console.log('ready');
+// Exit cleanly on SIGTERM so `--cpu-prof` (BENCH_PROFILE_DIR) can write its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -89,7 +89,7 @@ export const spawnServer = async (stubUrl: string, port: number, env: Record<str
   const redis = process.env.REDIS_URL
     ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` }
     : {};
-  const proc = Bun.spawn(['bun', ...profileArgs(), 'src/index.ts'], {
+  const proc = Bun.spawn(['bun', ...profileArgs(), process.env.BENCH_SERVER_ENTRY ?? 'src/index.ts'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',

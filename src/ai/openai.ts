@@ -1,5 +1,4 @@
 import OpenAI from 'openai';
-import { backpressureFetch } from './http-fetch';
 import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from './model';
 
 export interface OpenAISettings {
@@ -22,6 +21,9 @@ const describe = (error: unknown): string => {
  * Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio, gateways) through
  * the official client. No retries: a failure is reported to the user at once, and
  * the silence timeout is enforced by the caller, which knows about backpressure.
+ * Bun's own fetch pauses the provider's socket once ~256 KiB of the body waits
+ * unread (Bun ≥ 1.4.5), so a reply we stop reading stops coming (SPEC §10); the
+ * backpressure test in test/modules/chat/limits.test.ts holds it to that.
  */
 export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
   const client = new OpenAI({
@@ -29,7 +31,6 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
     baseURL: settings.baseUrl,
     maxRetries: 0,
     timeout: 24 * 3600_000,
-    fetch: backpressureFetch,
   });
 
   return {
