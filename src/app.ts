@@ -15,7 +15,7 @@ import { createUserRepository } from './modules/auth/repository';
 import { createAuthService } from './modules/auth/service';
 import { createTokenService } from './modules/auth/tokens';
 import { chatModule } from './modules/chat';
-import { createConversationLocks, createRateLimiter } from './modules/chat/limits';
+import { createChatGate } from './modules/chat/limits';
 import { createConnectionRegistry } from './modules/chat/registry';
 import { createReplyStreamer } from './modules/chat/reply';
 import { createChatService } from './modules/chat/service';
@@ -41,12 +41,15 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const auth = createAuthService(users, tokens, store, config.login);
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
   const aiTimeoutMs = config.ai.timeoutSeconds * 1000;
-  const locks = createConversationLocks(store, log, Math.max(60_000, 2 * aiTimeoutMs));
+  const gate = createChatGate(store, log, {
+    rateLimit: config.chat.rateLimit,
+    rateWindowMs: config.chat.rateWindowSeconds * 1000,
+    lockTtlMs: Math.max(60_000, 2 * aiTimeoutMs),
+  });
   const chat = createChatService({
     auth,
     repo,
-    limiter: createRateLimiter(store, log, config.chat.rateLimit, config.chat.rateWindowSeconds),
-    locks,
+    gate,
     streamReply: createReplyStreamer(repo, model, {
       systemPrompt: config.ai.systemPrompt,
       maxContextTokens: config.ai.maxContextTokens,
@@ -64,7 +67,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     /** Lets replies finish (up to the grace period), closes sockets, stops timers. */
     shutdown: async (graceMs: number) => {
       await registry.shutdown(graceMs);
-      locks.stop();
+      gate.stop();
     },
   };
 };

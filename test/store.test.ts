@@ -46,35 +46,106 @@ describe.each(adapters)('%s store', (_, make) => {
     expect(await store.get(k)).toBe('2');
   });
 
-  test('admit allows `limit` events per sliding window, atomically', async () => {
-    const k = key();
-    const results = await Promise.all(Array.from({ length: 8 }, () => store.admit(k, 5, 300)));
-    expect(results.filter((r) => r.allowed)).toHaveLength(5);
-    const refused = results.find((r) => !r.allowed);
-    expect(refused?.retryAfterMs).toBeGreaterThan(0);
-    expect(refused?.retryAfterMs).toBeLessThanOrEqual(300);
+  // claim = lock, then sliding-window rate limit, then the stamp, in one atomic step.
+  const claim = (
+    lock: string,
+    owner: string,
+    rate: string,
+    limit: number,
+    windowMs: number,
+    stamp = `${lock}:s`,
+  ) => store.claim({ key: lock, owner, ttlMs: 1000 }, { key: rate, limit, windowMs }, stamp);
+
+  test('claim admits `limit` events per sliding window, atomically', async () => {
+    const rate = key();
+    // Distinct locks: only the rate limit decides.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => claim(key(), `o${i}`, rate, 5, 300)),
+    );
+    expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(5);
+    expect(results.filter((r) => r.outcome === 'limited')).toHaveLength(3);
     await Bun.sleep(350);
-    expect((await store.admit(k, 5, 300)).allowed).toBe(true);
+    expect((await claim(key(), 'o', rate, 5, 300)).outcome).toBe('claimed');
   });
 
-  test('refused events do not count', async () => {
-    const k = key();
-    for (let i = 0; i < 2; i++) await store.admit(k, 2, 400);
-    for (let i = 0; i < 5; i++) expect((await store.admit(k, 2, 400)).allowed).toBe(false);
+  test('refused claims record nothing: no rate event, no lock', async () => {
+    const rate = key();
+    for (let i = 0; i < 2; i++) expect((await claim(key(), 'o', rate, 2, 400)).outcome).toBe('claimed');
+    const lock = key();
+    for (let i = 0; i < 5; i++) expect((await claim(lock, 'o', rate, 2, 400)).outcome).toBe('limited');
+    // The limited claims did not take the lock.
+    expect(await store.acquire(lock, 'other', 100)).toBe(true);
     await Bun.sleep(450);
-    expect((await store.admit(k, 2, 400)).allowed).toBe(true);
-    expect((await store.admit(k, 2, 400)).allowed).toBe(true);
+    expect((await claim(key(), 'o', rate, 2, 400)).outcome).toBe('claimed');
+    expect((await claim(key(), 'o', rate, 2, 400)).outcome).toBe('claimed');
+  });
+
+  test('a busy lock wins over the rate limit and costs no rate event', async () => {
+    const lock = key();
+    const rate = key();
+    expect((await claim(lock, 'a', rate, 1, 10_000)).outcome).toBe('claimed');
+    expect((await claim(lock, 'b', key(), 1, 10_000)).outcome).toBe('busy');
+    // Busy even though that user's window is full: the lock is checked first.
+    expect((await claim(lock, 'c', rate, 1, 10_000)).outcome).toBe('busy');
+    const fresh = key();
+    expect((await claim(lock, 'd', fresh, 1, 10_000)).outcome).toBe('busy');
+    expect(await store.release(lock, 'a')).toBe(true);
+    expect((await claim(lock, 'd', fresh, 1, 10_000)).outcome).toBe('claimed');
+  });
+
+  test('only one of many concurrent claimers of a lock wins', async () => {
+    const lock = key();
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => claim(lock, `o${i}`, key(), 100, 10_000)),
+    );
+    expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === 'busy')).toHaveLength(9);
+  });
+
+  test('a stamped release leaves the owner as the stamp the next claim reads', async () => {
+    const lock = key();
+    const stamp = key();
+    expect(await claim(lock, 'a', key(), 9, 10_000, stamp)).toEqual({ outcome: 'claimed', stamp: null });
+    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(true);
+    expect(await claim(lock, 'b', key(), 9, 10_000, stamp)).toEqual({ outcome: 'claimed', stamp: 'a' });
+    // Someone else's release neither frees the lock nor moves the stamp.
+    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(false);
+    expect((await claim(lock, 'c', key(), 9, 10_000, stamp)).outcome).toBe('busy');
+    expect(await store.release(lock, 'b', { key: stamp, ttlMs: 10_000 })).toBe(true);
+    expect((await claim(lock, 'c', key(), 9, 10_000, stamp)).stamp).toBe('b');
+    // A release without a stamp leaves the last one alone; the stamp expires by itself.
+    expect(await store.release(lock, 'c')).toBe(true);
+    expect((await claim(lock, 'd', key(), 9, 10_000, stamp)).stamp).toBe('b');
+    await store.release(lock, 'd', { key: stamp, ttlMs: 100 });
+    await Bun.sleep(150);
+    expect((await claim(lock, 'e', key(), 9, 10_000, stamp)).stamp).toBeNull();
+  });
+
+  test('a claimed lock expires', async () => {
+    const lock = key();
+    expect(
+      (
+        await store.claim(
+          { key: lock, owner: 'a', ttlMs: 100 },
+          { key: key(), limit: 9, windowMs: 1000 },
+          key(),
+        )
+      ).outcome,
+    ).toBe('claimed');
+    expect((await claim(lock, 'b', key(), 9, 1000)).outcome).toBe('busy');
+    await Bun.sleep(150);
+    expect((await claim(lock, 'b', key(), 9, 1000)).outcome).toBe('claimed');
   });
 
   test('a lock has one owner, is released only by it, and expires', async () => {
     const k = key();
     expect(await store.acquire(k, 'a', 300)).toBe(true);
     expect(await store.acquire(k, 'b', 300)).toBe(false);
-    await store.release(k, 'b');
+    expect(await store.release(k, 'b')).toBe(false);
     expect(await store.acquire(k, 'b', 300)).toBe(false);
     expect(await store.extend(k, 'a', 600)).toBe(true);
     expect(await store.extend(k, 'b', 600)).toBe(false);
-    await store.release(k, 'a');
+    expect(await store.release(k, 'a')).toBe(true);
     expect(await store.acquire(k, 'b', 100)).toBe(true);
     await Bun.sleep(150);
     expect(await store.acquire(k, 'c', 100)).toBe(true);
@@ -96,7 +167,8 @@ describe('redis store while Redis is unreachable', () => {
     for (const op of [
       () => store.get('k'),
       () => store.set('k', 'v', 10),
-      () => store.admit('k', 1, 10),
+      () => store.claim({ key: 'l', owner: 'o', ttlMs: 10 }, { key: 'r', limit: 1, windowMs: 10 }, 's'),
+      () => store.release('l', 'o'),
       () => store.ping(),
     ])
       await expect(op()).rejects.toBeInstanceOf(StoreUnavailableError);

@@ -1,4 +1,4 @@
-import type { Admission, Store } from './store';
+import type { Claim, LockSpec, RateSpec, Store } from './store';
 
 interface Entry {
   value: string;
@@ -65,19 +65,22 @@ export class MemoryStore implements Store {
     return entry ? entry.expiresAt - Date.now() : 0;
   }
 
-  async admit(key: string, limit: number, windowMs: number): Promise<Admission> {
-    const now = Date.now();
-    const events = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
-    const allowed = events.length < limit;
-    if (allowed) events.push(now);
-    this.windows.set(key, events);
-    return { allowed, retryAfterMs: allowed ? 0 : (events[0] ?? now) + windowMs - now };
-  }
-
   async acquire(key: string, owner: string, ttlMs: number) {
     if (this.live(key)) return false;
     this.entries.set(key, { value: owner, expiresAt: Date.now() + ttlMs });
     return true;
+  }
+
+  async claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim> {
+    const stamp = this.live(stampKey)?.value ?? null;
+    if (this.live(lock.key)) return { outcome: 'busy', stamp };
+    const now = Date.now();
+    const events = (this.windows.get(rate.key) ?? []).filter((t) => t > now - rate.windowMs);
+    this.windows.set(rate.key, events);
+    if (events.length >= rate.limit) return { outcome: 'limited', stamp };
+    events.push(now);
+    this.entries.set(lock.key, { value: lock.owner, expiresAt: now + lock.ttlMs });
+    return { outcome: 'claimed', stamp };
   }
 
   async extend(key: string, owner: string, ttlMs: number) {
@@ -87,8 +90,11 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async release(key: string, owner: string) {
-    if (this.live(key)?.value === owner) this.entries.delete(key);
+  async release(key: string, owner: string, stamp?: { key: string; ttlMs: number }) {
+    if (this.live(key)?.value !== owner) return false;
+    this.entries.delete(key);
+    if (stamp) this.entries.set(stamp.key, { value: owner, expiresAt: Date.now() + stamp.ttlMs });
+    return true;
   }
 
   async close() {

@@ -1,20 +1,22 @@
 import { Redis } from 'ioredis';
-import type { Admission, Store } from './store';
+import type { Claim, LockSpec, RateSpec, Store } from './store';
 import { StoreUnavailableError } from './store';
 
-// Sliding window on a sorted set, timed by the Redis clock so every instance agrees.
-const ADMIT = `
+// Lock, then a sliding window on a sorted set timed by the Redis clock (so every
+// instance agrees), then the stamp: KEYS lock, rate, stamp; ARGV owner, lock ttl,
+// limit, window, a unique event id. A refusal takes and records nothing.
+const CLAIM = `
+local stamp = redis.call('GET', KEYS[3]) or ''
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'busy', stamp} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return {1, 0}
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(oldest[2]) + window - now}`;
+local window = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'limited', stamp} end
+redis.call('ZADD', KEYS[2], now, now .. '-' .. ARGV[5])
+redis.call('PEXPIRE', KEYS[2], window)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {'claimed', stamp}`;
 
 const INCREMENT = `
 local n = redis.call('INCR', KEYS[1])
@@ -26,10 +28,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0`;
 
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+return 1`;
 
-const SCRIPTS = { chatAdmit: ADMIT, chatIncrement: INCREMENT, chatExtend: EXTEND, chatRelease: RELEASE };
+const SCRIPTS = {
+  chatClaim: { keys: 3, lua: CLAIM },
+  chatIncrement: { keys: 1, lua: INCREMENT },
+  chatExtend: { keys: 1, lua: EXTEND },
+  chatRelease: { keys: 2, lua: RELEASE },
+};
 
 /**
  * Redis adapter. Commands fail at once while Redis is away (no offline queue, no
@@ -54,14 +63,14 @@ export class RedisStore implements Store {
     // ioredis would print every reconnect attempt.
     this.redis.on('error', () => {});
     // Sent once, then called by SHA (EVALSHA), not re-sent with every call.
-    for (const [name, lua] of Object.entries(SCRIPTS))
-      this.redis.defineCommand(name, { numberOfKeys: 1, lua });
+    for (const [name, { keys, lua }] of Object.entries(SCRIPTS))
+      this.redis.defineCommand(name, { numberOfKeys: keys, lua });
   }
 
-  private script(name: keyof typeof SCRIPTS, key: string, ...args: (string | number)[]): Promise<unknown> {
+  /** Keys first, then arguments, as the script's `keys` count says. */
+  private script(name: keyof typeof SCRIPTS, ...keysThenArgs: (string | number)[]): Promise<unknown> {
     return (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]?.(
-      key,
-      ...args,
+      ...keysThenArgs,
     ) as Promise<unknown>;
   }
 
@@ -112,31 +121,44 @@ export class RedisStore implements Store {
     return this.run(async () => Math.max(0, await this.redis.pttl(key)));
   }
 
-  admit(key: string, limit: number, windowMs: number): Promise<Admission> {
-    return this.run(async () => {
-      const [allowed, retryAfterMs] = (await this.script(
-        'chatAdmit',
-        key,
-        limit,
-        windowMs,
-        crypto.randomUUID(),
-      )) as [number, number];
-      return { allowed: allowed === 1, retryAfterMs: Number(retryAfterMs) };
-    });
-  }
-
   acquire(key: string, owner: string, ttlMs: number) {
     return this.run(async () => (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK');
+  }
+
+  claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim> {
+    return this.run(async () => {
+      const [outcome, stamp] = (await this.script(
+        'chatClaim',
+        lock.key,
+        rate.key,
+        stampKey,
+        lock.owner,
+        Math.max(1, Math.ceil(lock.ttlMs)),
+        rate.limit,
+        rate.windowMs,
+        crypto.randomUUID(),
+      )) as [Claim['outcome'], string];
+      return { outcome, stamp: stamp || null };
+    });
   }
 
   extend(key: string, owner: string, ttlMs: number) {
     return this.run(async () => Number(await this.script('chatExtend', key, owner, ttlMs)) === 1);
   }
 
-  release(key: string, owner: string) {
-    return this.run(async () => {
-      await this.script('chatRelease', key, owner);
-    });
+  release(key: string, owner: string, stamp?: { key: string; ttlMs: number }) {
+    return this.run(
+      async () =>
+        Number(
+          await this.script(
+            'chatRelease',
+            key,
+            stamp?.key ?? `${key}:stamp`,
+            owner,
+            stamp ? Math.max(1, Math.ceil(stamp.ttlMs)) : '',
+          ),
+        ) === 1,
+    );
   }
 
   /** QUIT politely, but never wait on a Redis that does not answer. */

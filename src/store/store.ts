@@ -16,24 +16,42 @@ export interface Store {
   increment(key: string, ttlMs: number): Promise<number>;
   /** Remaining life in milliseconds; 0 when the key is gone. */
   ttl(key: string): Promise<number>;
-  /**
-   * Sliding-window admission: when fewer than `limit` events are recorded in the
-   * last `windowMs`, records one and admits; otherwise refuses and says when the
-   * oldest event leaves the window. Atomic, so concurrent callers never over-admit.
-   */
-  admit(key: string, limit: number, windowMs: number): Promise<Admission>;
   /** Takes a lock for `owner` unless someone holds it; expires after `ttlMs`. */
   acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Everything a chat message needs from the store, atomically and in one round
+   * trip: takes `lock` for its owner unless someone holds it, then admits against
+   * `rate`'s sliding window (when fewer than `limit` events fall in the last
+   * `windowMs`, one is recorded). A refusal takes and records nothing. Also returns
+   * the stamp the last `release` with a stamp left on `stampKey`.
+   */
+  claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim>;
   /** Renews a lock still held by `owner`. */
   extend(key: string, owner: string, ttlMs: number): Promise<boolean>;
-  /** Releases a lock only if `owner` still holds it. */
-  release(key: string, owner: string): Promise<void>;
+  /**
+   * Releases a lock only if `owner` still holds it, and then sets `stamp.key` to the
+   * owner (so the next `claim` can tell nobody else went in between). True if released.
+   */
+  release(key: string, owner: string, stamp?: { key: string; ttlMs: number }): Promise<boolean>;
   close(): Promise<void>;
 }
 
-export interface Admission {
-  allowed: boolean;
-  retryAfterMs: number;
+export interface LockSpec {
+  key: string;
+  owner: string;
+  ttlMs: number;
+}
+
+export interface RateSpec {
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface Claim {
+  outcome: 'claimed' | 'busy' | 'limited';
+  /** What the last stamping `release` left, or null. */
+  stamp: string | null;
 }
 
 /** The store did not answer; security decisions built on it must fail closed. */

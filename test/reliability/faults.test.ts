@@ -4,6 +4,7 @@ import { openDatabase } from '../../src/db/client';
 import { RedisStore } from '../../src/store/redis';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
 import { type Client, createClient } from '../support/client';
+import { DEFAULT_TOKENS } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
 import { startServer, type TestServer } from '../support/server';
 import { connect, connectAuthenticated } from '../support/ws';
@@ -42,6 +43,10 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => 
   test('fails closed for security state, open for limits, and recovers without a restart', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    // This socket has chatted, so it already knows the history: the provider could be
+    // asked without the database, but no answer may start for a message not stored.
+    ws.send({ type: 'chat.message', content: 'before' });
+    expect((await ws.reply()).final.done).toBe(true);
     await proxy.cut();
 
     const health = await api.request('GET', '/api/health/');
@@ -121,6 +126,10 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
   test('REST answers 503, WebSocket INTERNAL_ERROR, health 503, no crash; service resumes within 2 s', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    // This socket has chatted, so it already knows the history: the provider could be
+    // asked without the database, but no answer may start for a message not stored.
+    ws.send({ type: 'chat.message', content: 'before' });
+    expect((await ws.reply()).final.done).toBe(true);
     await proxy.cut();
 
     const list = await api.request('GET', '/api/conversations/', { token: me.access });
@@ -132,6 +141,9 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
     });
     ws.send({ type: 'chat.message', content: 'lost?' });
     expect(await ws.next()).toMatchObject({ type: 'chat.error', code: 'INTERNAL_ERROR' });
+    expect(ws.frames.filter((f) => f.type === 'chat.stream' && f.done === false)).toHaveLength(
+      DEFAULT_TOKENS.length,
+    );
     const fresh = await connect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);
     fresh.send({ type: 'auth', token: me.access });
     expect((await fresh.next()).code).toBe('INTERNAL_ERROR');
@@ -146,6 +158,17 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
     // The socket survived the outage and chats again.
     ws.send({ type: 'chat.message', content: 'back again' });
     expect((await ws.reply()).final.done).toBe(true);
+    const stored = (
+      await api.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+    ).body.items.map((m: { content: string }) => m.content);
+    const answer = DEFAULT_TOKENS.join('');
+    expect(stored).toEqual(['before', answer, 'back again', answer]);
+    expect(
+      server.stub.requests
+        .at(-1)
+        ?.messages.slice(1)
+        .map((m) => m.content),
+    ).toEqual(stored.slice(0, -1));
     expect((await api.request('GET', '/api/health/')).status).toBe(200);
     ws.close();
   });

@@ -49,6 +49,29 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     onB.close();
   });
 
+  test('a socket on one instance sees the turns added through the other', async () => {
+    const me = await createClient(a.url).signUp();
+    const onA = await connectAuthenticated(a.wsUrl, me.conversationId, me.access);
+    const onB = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    const ask = async (ws: typeof onA, content: string) => {
+      ws.send({ type: 'chat.message', content });
+      const { deltas, final } = await ws.reply();
+      expect(final.done).toBe(true);
+      return deltas.join('');
+    };
+    const first = await ask(onA, 'alpha');
+    const second = await ask(onB, 'beta');
+    await ask(onA, 'gamma');
+    expect(
+      pair.stub.requests
+        .at(-1)
+        ?.messages.slice(1)
+        .map((m) => m.content),
+    ).toEqual(['alpha', first, 'beta', second, 'gamma']);
+    onA.close();
+    onB.close();
+  });
+
   test('a token blacklisted through one instance is refused by the other', async () => {
     const apiA = createClient(a.url);
     const apiB = createClient(b.url);

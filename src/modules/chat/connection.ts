@@ -1,3 +1,5 @@
+import type { ChatTurn } from '../../ai/model';
+
 /** The part of Bun's ServerWebSocket a connection needs. */
 export interface Socket {
   send(data: string): number;
@@ -18,6 +20,11 @@ export class ChatConnection {
   authTimer: Timer | undefined;
   /** Aborted with a StopReason when the socket closes or the server shuts down. */
   reply: AbortController | undefined;
+  /**
+   * The conversation as this socket's last reply left it, and that reply's lock id;
+   * reused when the store's stamp still names that reply (nobody wrote since).
+   */
+  history: { stamp: string; turns: ChatTurn[] } | undefined;
   // Allocated only while a writer waits: most sockets never do.
   private drainWaiters: (() => void)[] | undefined;
 

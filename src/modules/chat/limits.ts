@@ -2,34 +2,48 @@ import type { Logger } from '../../lib/logger';
 import type { Store } from '../../store';
 
 const RETRY_RELEASE_MS = 1000;
+// A stamp only has to outlive the sockets that remember it; a stale one costs a reload.
+const STAMP_TTL_MS = 24 * 3600_000;
 
-/**
- * Per-user sliding-window limit on accepted messages, shared by every socket and
- * instance through the store. Fails open: with the store away, chatting goes on
- * and a warning is logged (SPEC §10).
- */
-export const createRateLimiter = (store: Store, log: Logger, limit: number, windowSeconds: number) => ({
-  admit: async (userId: string) => {
-    try {
-      return (await store.admit(`rate:${userId}`, limit, windowSeconds * 1000)).allowed;
-    } catch {
-      log.warn('rate limit skipped: store unavailable');
-      return true;
-    }
-  },
-});
-
-export interface ConversationLock {
-  release(): Promise<void>;
+export interface GateSettings {
+  /** Accepted messages per user in any window of `rateWindowMs`. */
+  rateLimit: number;
+  rateWindowMs: number;
+  /** Life of a conversation lock; renewed while the reply streams. */
+  lockTtlMs: number;
 }
 
+interface ConversationLock {
+  /**
+   * The reply's own id. After a stamped release the conversation's stamp is this id
+   * until another reply goes in, so a socket that remembers it knows its copy of
+   * the history is current.
+   */
+  readonly id: string;
+  /** Resolves true when the store released the lock and stamped the conversation. */
+  release(): Promise<boolean>;
+}
+
+export type Admission =
+  | { kind: 'busy' | 'limited' }
+  | {
+      kind: 'claimed';
+      lock: ConversationLock;
+      /** The conversation's stamp before this reply; null when the store could not say. */
+      stamp: string | null;
+    };
+
 /**
- * One reply at a time per conversation, across sockets and instances. A local set
- * keeps this instance exclusive even when the store is away (then the lock fails
- * open across instances). The store lock expires by itself and is renewed while
- * the reply streams; a release the store could not take is retried until it can.
+ * The two checks a chat message passes before anything is stored, in one store
+ * round trip: one reply at a time per conversation (across sockets and instances)
+ * and a per-user sliding-window rate limit (rejected messages do not count).
+ *
+ * Both fail open when the store is away (SPEC §10): a local set keeps this instance
+ * exclusive, the rate limit is skipped, and a warning is logged. The store lock
+ * expires by itself and is renewed while the reply streams; a release the store
+ * could not take is retried until it can.
  */
-export const createConversationLocks = (store: Store, log: Logger, ttlMs: number) => {
+export const createChatGate = (store: Store, log: Logger, settings: GateSettings) => {
   const local = new Set<string>();
   const pendingReleases = new Map<string, string>();
   let retryTimer: Timer | undefined;
@@ -48,46 +62,57 @@ export const createConversationLocks = (store: Store, log: Logger, ttlMs: number
   };
 
   return {
-    acquire: async (conversationId: string): Promise<ConversationLock | null> => {
-      if (local.has(conversationId)) return null;
+    claim: async (conversationId: string, userId: string): Promise<Admission> => {
+      if (local.has(conversationId)) return { kind: 'busy' };
       local.add(conversationId);
       const key = `lock:conversation:${conversationId}`;
+      const stampKey = `stamp:conversation:${conversationId}`;
       const owner = crypto.randomUUID();
+      const { lockTtlMs: ttlMs } = settings;
       let held = false;
+      let stamp: string | null = null;
       try {
-        held = await store.acquire(key, owner, ttlMs);
-        if (!held) {
+        const claim = await store.claim(
+          { key, owner, ttlMs },
+          { key: `rate:${userId}`, limit: settings.rateLimit, windowMs: settings.rateWindowMs },
+          stampKey,
+        );
+        if (claim.outcome !== 'claimed') {
           local.delete(conversationId);
-          return null;
+          return { kind: claim.outcome };
         }
+        held = true;
+        stamp = claim.stamp;
         pendingReleases.delete(key);
       } catch {
-        log.warn('conversation lock taken locally only: store unavailable');
+        log.warn('rate limit skipped and conversation lock taken locally only: store unavailable');
       }
       const renewal = held
         ? setInterval(() => store.extend(key, owner, ttlMs).catch(() => {}), ttlMs / 3)
         : undefined;
       let released = false;
-      return {
+      const lock: ConversationLock = {
+        id: owner,
         release: async () => {
-          if (released) return;
+          if (released) return false;
           released = true;
           clearInterval(renewal);
           local.delete(conversationId);
-          if (!held) return;
+          if (!held) return false;
           try {
-            await store.release(key, owner);
+            return await store.release(key, owner, { key: stampKey, ttlMs: STAMP_TTL_MS });
           } catch {
             log.warn('conversation lock release deferred: store unavailable');
             pendingReleases.set(key, owner);
             scheduleRetry();
+            return false;
           }
         },
       };
+      return { kind: 'claimed', lock, stamp };
     },
     stop: () => clearTimeout(retryTimer),
   };
 };
 
-export type ConversationLocks = ReturnType<typeof createConversationLocks>;
-export type RateLimiter = ReturnType<typeof createRateLimiter>;
+export type ChatGate = ReturnType<typeof createChatGate>;

@@ -1,4 +1,5 @@
 import { type ChatModel, ModelError } from '../../ai';
+import type { ChatTurn } from '../../ai/model';
 import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
@@ -14,14 +15,26 @@ export interface ReplySettings {
 // Enough turns to fill any sensible context budget; trimming by tokens happens after.
 const HISTORY_ROWS = 200;
 
-export type ReplyOutcome =
+export type ReplyOutcome = (
   | { kind: 'complete'; messageId: string }
   | { kind: 'failed'; code: 'AI_TIMEOUT' | 'AI_ERROR'; message: string }
-  | { kind: 'stopped'; reason: StopReason };
+  | { kind: 'stopped'; reason: StopReason }
+) & {
+  /**
+   * The conversation as stored once this reply is done (trimmed to the context
+   * budget, without the system prompt), so the next message on this socket need not
+   * read it back from the database.
+   */
+  history?: ChatTurn[];
+};
 
 /**
  * Stores the user's message, streams the model's answer to the connection and
- * stores it. Deltas go out as they arrive; when the socket is backed up the
+ * stores it. The history comes from the caller when it knows it is current (see
+ * ChatGate's stamp), otherwise from the database. The provider request goes out
+ * before the user's message is written, and the write runs meanwhile: the first
+ * delta is held until it has landed, so a message that could not be stored never
+ * gets an answer. Deltas go out as they arrive; when the socket is backed up the
  * provider is not read (and the silence timer does not run) until it drains. The
  * assistant message is stored before this returns, with status by outcome.
  */
@@ -52,22 +65,42 @@ export const createReplyStreamer = (
     connection: ChatConnection,
     conversationId: string,
     userMessage: string,
+    knownHistory?: ChatTurn[],
   ): Promise<ReplyOutcome> => {
-    const history = await repo.addUserMessageWithHistory(conversationId, userMessage, HISTORY_ROWS);
+    const earlier = knownHistory ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1));
+    const history = [...earlier.slice(-(HISTORY_ROWS - 1)), { role: 'user', content: userMessage } as const];
     const context = fitContext(settings.systemPrompt, history, settings.maxContextTokens);
     const controller = new AbortController();
     connection.reply = controller;
     const { signal } = controller;
     const silence = watchdog(controller);
+    const events = model.stream(context.turns, signal)[Symbol.asyncIterator]();
+    const firstEvent = events.next(); // sends the provider request
+    // Settles to the failure, if any, so a rejection is never left unobserved.
+    const userStored = repo.addMessage({ conversationId, role: 'user', content: userMessage }).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    const ensureUserStored = async () => {
+      const failed = await userStored;
+      silence.lastEvent = Date.now();
+      if (!failed) return;
+      controller.abort('storage');
+      await events.return?.(undefined);
+      throw failed.error;
+    };
 
     let text = '';
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let failure: ReplyOutcome | undefined;
     try {
-      for await (const event of model.stream(context.turns, signal)) {
+      for (let next = firstEvent; ; next = events.next()) {
+        const { value: event, done } = await next;
+        if (done) break;
         silence.lastEvent = Date.now();
         if (event.type === 'usage') usage = event;
         else if (!signal.aborted) {
+          await ensureUserStored();
           text += event.text;
           if (connection.send(encode.delta(event.text)) === -1) {
             silence.paused = true;
@@ -78,6 +111,7 @@ export const createReplyStreamer = (
         }
       }
     } catch (error) {
+      if (signal.reason === 'storage') throw error;
       failure = {
         kind: 'failed',
         code: 'AI_ERROR',
@@ -87,6 +121,7 @@ export const createReplyStreamer = (
       silence.stop();
       connection.reply = undefined;
     }
+    await ensureUserStored();
     if (signal.reason === 'timeout')
       failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
 
@@ -99,8 +134,9 @@ export const createReplyStreamer = (
       : outcome.kind === 'stopped'
         ? 'interrupted'
         : 'failed';
+    const kept = context.turns.slice(1);
     // When nothing arrived there is nothing to keep; a failure is still reported.
-    if (outcome && !text) return outcome;
+    if (outcome && !text) return { ...outcome, history: kept };
     const messageId = await repo.addMessage({
       conversationId,
       role: 'assistant',
@@ -109,7 +145,8 @@ export const createReplyStreamer = (
       promptTokens: usage?.promptTokens || context.promptTokens,
       completionTokens: usage?.completionTokens || countTextTokens(text),
     });
-    return outcome ?? { kind: 'complete', messageId };
+    kept.push({ role: 'assistant', content: text });
+    return { ...(outcome ?? { kind: 'complete', messageId }), history: kept };
   };
 };
 

@@ -1,3 +1,4 @@
+import type { ChatTurn } from '../../ai/model';
 import { HttpError } from '../../lib/errors';
 import { describeError } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
@@ -5,7 +6,7 @@ import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
 import type { ChatConnection } from './connection';
-import type { ConversationLocks, RateLimiter } from './limits';
+import type { ChatGate } from './limits';
 import {
   CLOSE,
   type ClientFrame,
@@ -22,8 +23,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export interface ChatDependencies {
   auth: AuthService;
   repo: ConversationRepository;
-  limiter: RateLimiter;
-  locks: ConversationLocks;
+  gate: ChatGate;
   streamReply: ReplyStreamer;
   log: Logger;
   maxMessageLength: number;
@@ -80,26 +80,30 @@ export const createChatService = (deps: ChatDependencies) => {
     if (!text) return fail(connection, 'EMPTY_CONTENT');
 
     const conversationId = connection.conversationId;
-    const lock = await deps.locks.acquire(conversationId);
-    if (!lock) return fail(connection, 'ALREADY_PROCESSING');
+    const admission = await deps.gate.claim(conversationId, userId);
+    if (admission.kind !== 'claimed')
+      return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
+    const { lock, stamp } = admission;
+    // The history this socket remembers is current only if no reply went in since its own.
+    const remembered = connection.history;
+    connection.history = undefined;
+    const known = remembered && stamp !== null && remembered.stamp === stamp ? remembered.turns : undefined;
     let finalFrame: string;
+    let history: ChatTurn[] | undefined;
     try {
-      if (!(await deps.limiter.admit(userId))) {
-        finalFrame = encode.error('RATE_LIMIT_EXCEEDED', MESSAGES.RATE_LIMIT_EXCEEDED);
-      } else {
-        const outcome = await deps.streamReply(connection, conversationId, text);
-        if (outcome.kind === 'stopped') return;
-        finalFrame =
-          outcome.kind === 'complete'
-            ? encode.done(outcome.messageId)
-            : encode.error(outcome.code, outcome.message);
-      }
+      const outcome = await deps.streamReply(connection, conversationId, text, known);
+      history = outcome.history;
+      if (outcome.kind === 'stopped') return;
+      finalFrame =
+        outcome.kind === 'complete'
+          ? encode.done(outcome.messageId)
+          : encode.error(outcome.code, outcome.message);
     } catch (error) {
       log.error({ conversationId, error: describeError(error) }, 'chat message failed');
       finalFrame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
     } finally {
       // Released before the final frame, so the client may send its next message at once.
-      await lock.release();
+      if ((await lock.release()) && history) connection.history = { stamp: lock.id, turns: history };
     }
     connection.send(finalFrame);
   };

@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
-import { type Database, rowsOf } from '../../db/client';
+import type { Database } from '../../db/client';
 import {
   conversations,
   type MessageRole,
@@ -109,25 +109,15 @@ export const createConversationRepository = (db: Database) => ({
     return id;
   },
 
-  /**
-   * Stores the user's message, bumps the conversation and returns the newest `limit`
-   * messages including it, oldest first (the model's context), in one round trip.
-   * The new row is not visible to the statement's own read, hence the union.
-   */
-  addUserMessageWithHistory: async (conversationId: string, content: string, limit: number) => {
-    const result = await db.execute<{ role: MessageRole; content: string }>(sql`
-      with ${bumped(conversationId)}, inserted as (
-        insert into ${messages} (id, conversation_id, role, content)
-        values (${Bun.randomUUIDv7()}, ${conversationId}, 'user', ${content})
-        returning role, content, created_at, id
-      )
-      select role, content from (
-        (select role, content, created_at, id from ${messages}
-          where conversation_id = ${conversationId} order by created_at desc, id desc limit ${limit - 1})
-        union all
-        (select role, content, created_at, id from inserted)
-      ) history order by created_at, id`);
-    return rowsOf<{ role: MessageRole; content: string }>(result);
+  /** The newest `limit` messages of a conversation, oldest first (the model's context). */
+  recentMessages: async (conversationId: string, limit: number) => {
+    const rows = await db
+      .select({ role: messages.role, content: messages.content })
+      .from(messages)
+      .where(eq(messages.conversationId, conversationId))
+      .orderBy(desc(messages.createdAt), desc(messages.id))
+      .limit(limit);
+    return rows.reverse();
   },
 });
 

@@ -92,6 +92,49 @@ describe('chat.message → streamed answer', () => {
     ws.close();
   });
 
+  test('two sockets on one conversation: each request carries the turns the other added', async () => {
+    const { me, ws: first } = await session();
+    const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const answer = DEFAULT_TOKENS.join('');
+    const ask = async (ws: typeof first, content: string) => {
+      ws.send({ type: 'chat.message', content });
+      expect((await ws.reply()).final.done).toBe(true);
+      return lastRequest()
+        ?.messages.slice(1)
+        .map((m) => m.content);
+    };
+    expect(await ask(first, 'one')).toEqual(['one']);
+    expect(await ask(first, 'two')).toEqual(['one', answer, 'two']);
+    // The second socket never saw 'one' or 'two' itself.
+    expect(await ask(second, 'three')).toEqual(['one', answer, 'two', answer, 'three']);
+    // The first socket must notice that 'three' went in through the other one.
+    expect(await ask(first, 'four')).toEqual(['one', answer, 'two', answer, 'three', answer, 'four']);
+    first.close();
+    second.close();
+  });
+
+  test('after failures the next request carries exactly what was stored', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'cut [stub:drop]' });
+    expect((await ws.reply()).final).toMatchObject({ code: 'AI_ERROR' });
+    ws.send({ type: 'chat.message', content: 'refused [stub:status:500]' });
+    expect(await ws.next()).toMatchObject({ code: 'AI_ERROR' });
+    ws.send({ type: 'chat.message', content: 'and now' });
+    expect((await ws.reply()).final.done).toBe(true);
+    const sent = lastRequest()
+      ?.messages.slice(1)
+      .map((m) => [m.role, m.content]);
+    const stored = (await messagesOf(me)).slice(0, -1).map((m) => [m.role, m.content]);
+    expect(sent).toEqual(stored);
+    expect(sent).toEqual([
+      ['user', 'cut [stub:drop]'],
+      ['assistant', 'Hello,'],
+      ['user', 'refused [stub:status:500]'],
+      ['user', 'and now'],
+    ]);
+    ws.close();
+  });
+
   test('trims the history oldest first to AI_MAX_CONTEXT_TOKENS, keeping the newest message', async () => {
     const { ws } = await session();
     for (let i = 0; i < 20; i++) {
