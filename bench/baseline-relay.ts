@@ -41,5 +41,7 @@ Bun.serve<{ conversationId: string }>({
   },
 });
 console.log('ready');
-// Exit cleanly on SIGTERM so `--cpu-prof` (BENCH_PROFILE_DIR) can write its profile.
+// Exit cleanly on SIGTERM so `--cpu-prof` (BENCH_PROFILE_DIR) can write its profile;
+// SIGUSR2 runs a full garbage collection (the idle scenario reads settled memory).
 process.on('SIGTERM', () => process.exit(0));
+process.on('SIGUSR2', () => Bun.gc(true));

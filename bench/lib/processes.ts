@@ -10,6 +10,16 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * Asks a child for a full garbage collection (SIGUSR2 → `Bun.gc(true)`: the baseline
+ * and bench/gc-server.ts answer it), so memory is compared without garbage the
+ * collector had not come round to yet.
+ */
+export const collectGarbage = async (child: Child) => {
+  child.proc.kill('SIGUSR2');
+  await Bun.sleep(1000);
+};
+
 /** BENCH_PROFILE_DIR=dir writes CPU profiles of the baseline and the server there (bun --cpu-prof). */
 const profileArgs = () =>
   process.env.BENCH_PROFILE_DIR
@@ -89,7 +99,8 @@ export const spawnServer = async (stubUrl: string, port: number, env: Record<str
   const redis = process.env.REDIS_URL
     ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` }
     : {};
-  const proc = Bun.spawn(['bun', ...profileArgs(), process.env.BENCH_SERVER_ENTRY ?? 'src/index.ts'], {
+  // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
+  const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/gc-server.ts'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
