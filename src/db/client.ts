@@ -39,6 +39,14 @@ const openPostgres = (url: string): DatabaseHandle => {
     idle_timeout: 60,
     onnotice: () => {},
   });
+  // drizzle runs every unnamed query with `prepare: false`, and postgres.js then sends
+  // a query with parameters in two round trips (describe, then bind and execute).
+  // Prepared, a statement is described once per connection and every later run is
+  // one round trip. Our statements have fixed shapes, so the per-connection cache
+  // stays small.
+  const unsafe = client.unsafe.bind(client);
+  client.unsafe = ((query, parameters, options) =>
+    unsafe(query, parameters, { ...options, prepare: true })) as typeof client.unsafe;
   const db = drizzlePostgres(client, { schema });
   return {
     db,
