@@ -25,6 +25,15 @@ const causes = function* (error: unknown) {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) yield e;
 };
 
+/** True when `error` (or what caused it) carries PostgreSQL's SQLSTATE `code`, e.g. 23505. */
+export const hasSqlState = (error: unknown, code: string) => {
+  for (const e of causes(error)) if ((e as { code?: unknown }).code === code) return true;
+  return false;
+};
+
+export const UNIQUE_VIOLATION = '23505';
+export const FOREIGN_KEY_VIOLATION = '23503';
+
 /** True when `error` (or what caused it) says the database could not be reached. */
 export const isDatabaseDown = (error: unknown) => {
   for (const e of causes(error)) {

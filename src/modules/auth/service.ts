@@ -1,5 +1,6 @@
 import type { UserRow } from '../../db/schema';
 import { HttpError, unprocessable } from '../../lib/errors';
+import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
 import { hashPassword, passwordIssues, usernameIssues, verifyPassword } from './password';
 import type { UserRepository } from './repository';
@@ -10,17 +11,10 @@ export interface LockoutPolicy {
   lockoutMinutes: number;
 }
 
-const UNIQUE_VIOLATION = '23505';
 const BAD_CREDENTIALS = 'No active account found with the given credentials';
 
 const tokenNotValid = (detail = 'Token is invalid or expired') =>
   new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
-
-const isUniqueViolation = (error: unknown): boolean => {
-  for (let e: unknown = error; e instanceof Error; e = e.cause)
-    if ((e as { code?: string }).code === UNIQUE_VIOLATION) return true;
-  return false;
-};
 
 // Verified against when the username does not exist, so a miss costs as much as a hit.
 const decoyHash = hashPassword('decoy-password-never-matches-Aa1!');
@@ -65,7 +59,8 @@ export const createAuthService = (
       try {
         return await users.insert({ username: input.username, email: input.email, passwordHash });
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict(await users.taken(input.username, input.email));
+        if (hasSqlState(error, UNIQUE_VIOLATION))
+          throw conflict(await users.taken(input.username, input.email));
         throw error;
       }
     },

@@ -1,6 +1,6 @@
 import type { ChatTurn } from '../../ai/model';
 import { HttpError } from '../../lib/errors';
-import { describeError } from '../../lib/failures';
+import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
@@ -90,6 +90,7 @@ export const createChatService = (deps: ChatDependencies) => {
     const known = remembered && stamp !== null && remembered.stamp === stamp ? remembered.turns : undefined;
     let finalFrame: string;
     let history: ChatTurn[] | undefined;
+    let gone = false;
     try {
       const outcome = await deps.streamReply(connection, conversationId, text, known);
       history = outcome.history;
@@ -99,13 +100,20 @@ export const createChatService = (deps: ChatDependencies) => {
           ? encode.done(outcome.messageId)
           : encode.error(outcome.code, outcome.message);
     } catch (error) {
-      log.error({ conversationId, error: describeError(error) }, 'chat message failed');
-      finalFrame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
+      if (hasSqlState(error, FOREIGN_KEY_VIOLATION)) {
+        // The conversation was deleted (through REST) while this socket was open.
+        gone = true;
+        finalFrame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
+      } else {
+        log.error({ conversationId, error: describeError(error) }, 'chat message failed');
+        finalFrame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
+      }
     } finally {
       // Released before the final frame, so the client may send its next message at once.
       if ((await lock.release()) && history) connection.history = { stamp: lock.id, turns: history };
     }
     connection.send(finalFrame);
+    if (gone) connection.close(CLOSE.noConversation, 'NO_CONVERSATION');
   };
 
   return {

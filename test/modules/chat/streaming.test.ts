@@ -251,6 +251,29 @@ describe('ALREADY_PROCESSING', () => {
   });
 });
 
+describe('the conversation is deleted while a socket is open', () => {
+  test('the next message gets NO_CONVERSATION and close 4004, and the server keeps serving', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'before the delete' });
+    expect((await ws.reply()).final.done).toBe(true);
+    const deleted = await api.request('DELETE', `/api/conversations/${me.conversationId}`, {
+      token: me.access,
+    });
+    expect(deleted.status).toBe(204);
+    ws.send({ type: 'chat.message', content: 'after the delete' });
+    expect(await ws.next()).toEqual({
+      type: 'chat.error',
+      code: 'NO_CONVERSATION',
+      error: expect.any(String),
+    });
+    expect((await ws.closed).code).toBe(4004);
+    const other = await session();
+    other.ws.send({ type: 'chat.message', content: 'still here?' });
+    expect((await other.ws.reply()).final.done).toBe(true);
+    other.ws.close();
+  });
+});
+
 describe('provider failures', () => {
   test.each([
     ['HTTP 500', '[stub:status:500]'],
