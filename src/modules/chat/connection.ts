@@ -57,7 +57,7 @@ export class ChatConnection {
     for (const resolve of waiters ?? []) resolve();
   }
 
-  close(code: number, reason: string) {
+  disconnect(code: number, reason: string) {
     if (this.closed) return;
     this.socket?.close(code, reason);
     this.onClosed();

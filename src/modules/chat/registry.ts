@@ -16,7 +16,7 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
     const deadline = Date.now() - 2 * heartbeatMs;
     for (const connection of connections) {
       if (!connection.authenticated) continue;
-      if (connection.lastSeen < deadline) connection.close(CLOSE.heartbeatTimeout, 'heartbeat timeout');
+      if (connection.lastSeen < deadline) connection.disconnect(CLOSE.heartbeatTimeout, 'heartbeat timeout');
       else connection.send(encode.ping);
     }
   };
@@ -44,7 +44,7 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
       if (replies.size) await withTimeout(settled(), graceMs, []);
       for (const connection of connections) connection.stop('shutdown');
       await settled();
-      for (const connection of connections) connection.close(CLOSE.goingAway, 'server shutting down');
+      for (const connection of connections) connection.disconnect(CLOSE.goingAway, 'server shutting down');
       connections.clear();
     },
   };

@@ -50,7 +50,7 @@ export const createChatService = (deps: ChatDependencies) => {
       if (connection.closed) return;
       if (!owns) {
         fail(connection, 'NO_CONVERSATION');
-        return connection.close(CLOSE.noConversation, 'NO_CONVERSATION');
+        return connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
       }
       connection.clearAuthTimer();
       connection.userId = user.id;
@@ -58,12 +58,12 @@ export const createChatService = (deps: ChatDependencies) => {
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
         fail(connection, 'AUTH_FAILED');
-        return connection.close(CLOSE.authFailed, 'AUTH_FAILED');
+        return connection.disconnect(CLOSE.authFailed, 'AUTH_FAILED');
       }
       // The blacklist or the database could not be asked: never let the socket in.
       log.error({ error: describeError(error) }, 'websocket auth failed on a dependency');
       fail(connection, 'INTERNAL_ERROR');
-      connection.close(CLOSE.internalError, 'INTERNAL_ERROR');
+      connection.disconnect(CLOSE.internalError, 'INTERNAL_ERROR');
     } finally {
       connection.authenticating = false;
     }
@@ -113,7 +113,7 @@ export const createChatService = (deps: ChatDependencies) => {
       if ((await lock.release()) && history) connection.history = { stamp: lock.id, turns: history };
     }
     connection.send(finalFrame);
-    if (gone) connection.close(CLOSE.noConversation, 'NO_CONVERSATION');
+    if (gone) connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
   };
 
   return {
@@ -122,7 +122,7 @@ export const createChatService = (deps: ChatDependencies) => {
       connection.authTimer = setTimeout(() => {
         if (connection.authenticated || connection.closed) return;
         fail(connection, 'AUTH_TIMEOUT');
-        connection.close(CLOSE.authFailed, 'AUTH_TIMEOUT');
+        connection.disconnect(CLOSE.authFailed, 'AUTH_TIMEOUT');
       }, authTimeoutMs);
     },
 
