@@ -81,10 +81,14 @@ export const createReplyStreamer = (
       () => undefined,
       (error: unknown) => ({ error }),
     );
+    let userSaved = false;
     const ensureUserStored = async () => {
       const failed = await userStored;
-      silence.lastEvent = Date.now();
-      if (!failed) return;
+      silence.lastEvent = Date.now(); // the wait was ours, not the provider's silence
+      if (!failed) {
+        userSaved = true;
+        return;
+      }
       controller.abort('storage');
       await events.return?.(undefined);
       throw failed.error;
@@ -100,7 +104,7 @@ export const createReplyStreamer = (
         silence.lastEvent = Date.now();
         if (event.type === 'usage') usage = event;
         else if (!signal.aborted) {
-          await ensureUserStored();
+          if (!userSaved) await ensureUserStored(); // once: no extra await per token
           text += event.text;
           if (connection.send(encode.delta(event.text)) === -1) {
             silence.paused = true;
@@ -121,7 +125,7 @@ export const createReplyStreamer = (
       silence.stop();
       connection.reply = undefined;
     }
-    await ensureUserStored();
+    if (!userSaved) await ensureUserStored();
     if (signal.reason === 'timeout')
       failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
 
