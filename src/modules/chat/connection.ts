@@ -9,6 +9,13 @@ export interface Socket {
 export type StopReason = 'disconnect' | 'shutdown' | 'timeout';
 
 /**
+ * A copy that owns its characters. A string cut from a request's URL or decoded from
+ * a database reply can be a view into a much larger one, which a socket held for
+ * hours would keep alive (measured: ~0.3–0.7 KB per idle socket, bench/history.md).
+ */
+const detached = (text: string) => Buffer.from(text).toString();
+
+/**
  * Per-socket state (kept in `ws.data`): who is authenticated, when the client was
  * last heard from, its auth deadline, and the reply it is streaming, if any.
  */
@@ -30,7 +37,17 @@ export class ChatConnection {
 
   private socket: Socket | undefined;
 
-  constructor(readonly conversationId: string) {}
+  readonly conversationId: string;
+
+  constructor(conversationId: string) {
+    this.conversationId = detached(conversationId);
+  }
+
+  /** Authenticated as `userId` from now on. */
+  signIn(userId: string) {
+    this.clearAuthTimer();
+    this.userId = detached(userId);
+  }
 
   attach(socket: Socket) {
     this.socket = socket;

@@ -52,8 +52,7 @@ export const createChatService = (deps: ChatDependencies) => {
         fail(connection, 'NO_CONVERSATION');
         return connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
       }
-      connection.clearAuthTimer();
-      connection.userId = user.id;
+      connection.signIn(user.id);
       connection.send(encode.authSuccess(connection.conversationId));
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
