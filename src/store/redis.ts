@@ -153,7 +153,8 @@ export class RedisStore implements Store {
           await this.script(
             'chatRelease',
             key,
-            stamp?.key ?? `${key}:stamp`,
+            // The script always takes two keys; without a stamp the second is unused.
+            stamp?.key ?? key,
             owner,
             stamp ? Math.max(1, Math.ceil(stamp.ttlMs)) : '',
           ),

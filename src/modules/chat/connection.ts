@@ -1,4 +1,4 @@
-import type { ChatTurn } from '../../ai/model';
+import type { ChatTurn } from '../../ai';
 
 /** The part of Bun's ServerWebSocket a connection needs. */
 export interface Socket {

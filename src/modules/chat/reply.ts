@@ -1,5 +1,4 @@
-import { type ChatModel, ModelError } from '../../ai';
-import type { ChatTurn } from '../../ai/model';
+import { type ChatModel, type ChatTurn, ModelError } from '../../ai';
 import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';

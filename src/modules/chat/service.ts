@@ -1,4 +1,4 @@
-import type { ChatTurn } from '../../ai/model';
+import type { ChatTurn } from '../../ai';
 import { HttpError } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
@@ -86,7 +86,7 @@ export const createChatService = (deps: ChatDependencies) => {
     // The history this socket remembers is current only if no reply went in since its own.
     const remembered = connection.history;
     connection.history = undefined;
-    const known = remembered && stamp !== null && remembered.stamp === stamp ? remembered.turns : undefined;
+    const known = remembered?.stamp === stamp ? remembered?.turns : undefined;
     let finalFrame: string;
     let history: ChatTurn[] | undefined;
     let gone = false;
