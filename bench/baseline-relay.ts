@@ -10,6 +10,8 @@ const client = new OpenAI({ apiKey: 'baseline', baseURL: process.env.OPENAI_BASE
 Bun.serve<{ conversationId: string }>({
   port: Number(process.env.PORT ?? 0),
   hostname: '0.0.0.0',
+  // Several relays may share the port, as the server's processes do (Elysia turns this on).
+  reusePort: true,
   fetch: (request, server) => {
     const conversationId = new URL(request.url).pathname.split('/')[3] ?? '';
     if (server.upgrade(request, { data: { conversationId } })) return;

@@ -1,5 +1,5 @@
 import { openChat, prepareSessions, type Session } from './lib/load';
-import { cpuMs, percentile, rssKb } from './lib/proc';
+import { cpuMs, percentile, rssKb, socketCount } from './lib/proc';
 import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
 
 export interface Row {
@@ -23,14 +23,15 @@ const versus = async <T>(
   sessions: { users: number; perUser: number },
   serverEnv: Record<string, string>,
   measure: (target: Target, wsBase: string) => Promise<T>,
+  instances = 1,
 ) => {
   const results: { baseline?: T; ours?: T } = {};
   for (const which of ['baseline', 'ours'] as const) {
     const stub = await spawnStub(stubEnv);
     const child =
       which === 'baseline'
-        ? await spawnBaseline(stub.url, port())
-        : await spawnServer(stub.url, port(), serverEnv);
+        ? await spawnBaseline(stub.url, port(), instances)
+        : await spawnServer(stub.url, port(), serverEnv, instances);
     try {
       const list =
         which === 'baseline'
@@ -187,11 +188,24 @@ export const latency = async (): Promise<Row[]> => {
   ];
 };
 
-/** Resident memory after two full garbage collections in the child. */
-const collectedRssKb = async (child: Child) => {
+/**
+ * Resident memory after two full garbage collections in the child: the median of
+ * samples taken every 500 ms over `windowSeconds` (one heartbeat interval). A single
+ * read lands at a random point of the collector returning pages and of a heartbeat
+ * tick (seen here: ±2.4 MB at 19,900 sockets within one second), which moved the
+ * per-socket figure of one tree by ±0.1 KB from run to run.
+ */
+const collectedRssKb = async (child: Child, windowSeconds: number) => {
   await collectGarbage(child);
   await collectGarbage(child);
-  return rssKb(child.pid);
+  const samples: number[] = [];
+  for (let i = 0; i < 2 * windowSeconds; i++) {
+    let total = 0;
+    for (const pid of child.pids) total += await rssKb(pid);
+    samples.push(total);
+    await Bun.sleep(500);
+  }
+  return percentile(samples, 50);
 };
 
 /** Client processes holding `count` idle authenticated sockets between them (one process may hold only so many files). */
@@ -246,28 +260,49 @@ const WARM_UP_SOCKETS = 2000;
  * still holds garbage that the collector returns to the system only later (seen
  * here: ~55 MB at 2,000 sockets, released 10–25 s after the burst).
  */
-const holdIdle = async (child: Child, wsUrl: string, token: string, count: number, watchSeconds: number) => {
+const holdIdle = async (
+  child: Child,
+  wsUrl: string,
+  token: string,
+  count: number,
+  heartbeatSeconds: number,
+) => {
+  const watchSeconds = 2 * heartbeatSeconds + 2;
   const warmUp = await spawnIdleClients(wsUrl, token, WARM_UP_SOCKETS);
   await warmUp.close();
-  const before = await collectedRssKb(child);
+  const before = await collectedRssKb(child, heartbeatSeconds);
   const clients = await spawnIdleClients(wsUrl, token, count);
   await Bun.sleep(watchSeconds * 1000);
-  const after = await collectedRssKb(child);
+  const after = await collectedRssKb(child, heartbeatSeconds);
   const report = await clients.report();
+  const perProcess = await Promise.all(child.pids.map(socketCount));
   await clients.close();
   return {
     held: clients.held,
+    perProcess,
     stillOpen: report.open,
     pings: report.pings,
     kbPerConnection: (after - before) / clients.held,
   };
 };
 
-/** (c) 2,000 then 19,900 idle authenticated sockets: RSS per connection, heartbeats on. */
+/**
+ * (c) Idle authenticated sockets, heartbeats on: RSS per connection. BENCH_IDLE_COUNTS
+ * lists the runs: `N` is one process holding N sockets, `NxP` is P processes sharing
+ * the port (SO_REUSEPORT; PostgreSQL + Redis only, skipped on the embedded defaults).
+ * RLIMIT_NOFILE is 20,000 (hard) on these machines, so one process cannot hold
+ * 20,000 sockets plus its own files: 20,000 are held by two processes.
+ */
 export const idle = async (): Promise<Row[]> => {
   const rows: Row[] = [];
-  // RLIMIT_NOFILE is 20,000 (hard) on these machines: one process cannot hold 20,000 sockets plus its own files.
-  for (const count of (process.env.BENCH_IDLE_COUNTS ?? '2000,19900').split(',').map(Number)) {
+  const shared = process.env.DATABASE_URL?.startsWith('postgres') && process.env.REDIS_URL;
+  for (const entry of (process.env.BENCH_IDLE_COUNTS ?? '2000,19900,20000x2').split(',')) {
+    const [count, instances = 1] = entry.split('x').map(Number) as [number, number?];
+    if (instances > 1 && !shared) {
+      console.log(`idle ${entry}: skipped (several processes need PostgreSQL and Redis)`);
+      continue;
+    }
+    const scenario = instances > 1 ? `idle ${count} (${instances} processes)` : `idle ${count}`;
     const heartbeat = 5;
     const r = await versus(
       { STUB_TOKENS: '5' },
@@ -280,20 +315,24 @@ export const idle = async (): Promise<Row[]> => {
           `${wsBase}/ws/chat/${session.conversationIds[0]}/`,
           session.token,
           count,
-          2 * heartbeat + 2,
+          heartbeat,
         );
       },
+      instances,
     );
     const ratio = r.ours.kbPerConnection / r.baseline.kbPerConnection;
     rows.push(
       {
-        scenario: `idle ${count}`,
-        metric: 'authenticated sockets held',
+        scenario,
+        metric:
+          instances > 1
+            ? `authenticated sockets held (sockets open per server process: ${r.ours.perProcess.join(' / ')})`
+            : 'authenticated sockets held',
         baseline: r.baseline.held,
         ours: r.ours.held,
       },
       {
-        scenario: `idle ${count}`,
+        scenario,
         metric: 'RSS KB per connection',
         baseline: r.baseline.kbPerConnection,
         ours: r.ours.kbPerConnection,
@@ -302,14 +341,14 @@ export const idle = async (): Promise<Row[]> => {
         met: ratio <= 1.5,
       },
       {
-        scenario: `idle ${count}`,
+        scenario,
         metric: `still open after ≥ ${2 * heartbeat + 2} s of ${heartbeat} s heartbeats`,
         ours: r.ours.stillOpen,
         target: 'all',
         met: r.ours.stillOpen === r.ours.held,
       },
       {
-        scenario: `idle ${count}`,
+        scenario,
         metric: 'pings received and answered by the clients',
         ours: r.ours.pings,
         target: `≥ ${r.ours.held}`,

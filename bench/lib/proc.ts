@@ -1,3 +1,5 @@
+import { readdir, readlink } from 'node:fs/promises';
+
 /** CPU time and resident memory of a process, read from /proc (Linux). */
 
 const CLOCK_TICKS = 100; // getconf CLK_TCK on Linux x86-64
@@ -9,6 +11,16 @@ export const cpuMs = async (pid: number) => {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
   return (ticks * 1000) / CLOCK_TICKS;
+};
+
+/** How many sockets `pid` has open (its /proc fd links that name a socket). */
+export const socketCount = async (pid: number) => {
+  let sockets = 0;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target.startsWith('socket:')) sockets++;
+  }
+  return sockets;
 };
 
 /** Resident set size of `pid` in kilobytes. */

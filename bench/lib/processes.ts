@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import postgres from 'postgres';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -6,6 +7,8 @@ const root = new URL('../..', import.meta.url).pathname;
 export interface Child {
   proc: Bun.Subprocess;
   pid: number;
+  /** Every process behind `url`: more than one when several share the port (SO_REUSEPORT). */
+  pids: number[];
   url: string;
   stop(): Promise<void>;
 }
@@ -16,7 +19,7 @@ export interface Child {
  * collector had not come round to yet.
  */
 export const collectGarbage = async (child: Child) => {
-  child.proc.kill('SIGUSR2');
+  for (const pid of child.pids) process.kill(pid, 'SIGUSR2');
   await Bun.sleep(1000);
 };
 
@@ -66,27 +69,73 @@ export const spawnStub = async (env: Record<string, string>): Promise<Child> => 
     stderr: 'inherit',
   });
   const url = await readFirstLine(proc.stdout);
-  return { proc, pid: proc.pid, url, stop: stopper(proc) };
+  return { proc, pid: proc.pid, pids: [proc.pid], url, stop: stopper(proc) };
 };
 
-export const spawnBaseline = async (stubUrl: string, port: number): Promise<Child> => {
-  const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/baseline-relay.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), OPENAI_BASE_URL: stubUrl },
-    stdout: 'pipe',
-    stderr: 'inherit',
-  });
-  await readFirstLine(proc.stdout);
-  return { proc, pid: proc.pid, url: `http://127.0.0.1:${port}`, stop: stopper(proc) };
+/** `instances` relays on one port (SO_REUSEPORT): the kernel spreads connections between them. */
+export const spawnBaseline = async (stubUrl: string, port: number, instances = 1): Promise<Child> => {
+  const procs: Bun.Subprocess[] = [];
+  for (let i = 0; i < instances; i++) {
+    const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/baseline-relay.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port), OPENAI_BASE_URL: stubUrl },
+      stdout: 'pipe',
+      stderr: 'inherit',
+    });
+    await readFirstLine(proc.stdout);
+    procs.push(proc);
+  }
+  const [first] = procs as [Bun.Subprocess];
+  return {
+    proc: first,
+    pid: first.pid,
+    pids: procs.map((p) => p.pid),
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      await Promise.all(procs.map((p) => stopper(p)()));
+    },
+  };
+};
+
+/** Resolves once `pid` holds a socket listening on TCP `port` (read from /proc, so per process). */
+const waitListening = async (pid: number, port: number) => {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (let i = 0; i < 200; i++) {
+    const tables = (await Promise.all(['tcp', 'tcp6'].map((t) => Bun.file(`/proc/net/${t}`).text()))).join(
+      '\n',
+    );
+    const listening = new Set(
+      tables
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f[1]?.endsWith(suffix) && f[3] === '0A')
+        .map((f) => `socket:[${f[9]}]`),
+    );
+    const fds = await Array.fromAsync(new Bun.Glob('*').scan({ cwd: `/proc/${pid}/fd`, onlyFiles: false }));
+    for (const fd of fds) {
+      if (listening.has(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))) return;
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`process ${pid} did not listen on ${port}`);
 };
 
 /**
  * The real server as its own process, on a fresh database: PostgreSQL + Redis when
  * DATABASE_URL / REDIS_URL are set, embedded PGlite + in-process store otherwise.
+ * `instances` > 1 starts that many processes on one port sharing the database and
+ * Redis (SO_REUSEPORT, which Elysia turns on): PostgreSQL + Redis only.
  */
-export const spawnServer = async (stubUrl: string, port: number, env: Record<string, string> = {}) => {
+export const spawnServer = async (
+  stubUrl: string,
+  port: number,
+  env: Record<string, string> = {},
+  instances = 1,
+) => {
   const name = `chatbot_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const pg = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
+  if (instances > 1 && !(pg && process.env.REDIS_URL))
+    throw new Error('several server processes need DATABASE_URL (PostgreSQL) and REDIS_URL');
   let databaseUrl = `file:///tmp/${name}`;
   let admin: postgres.Sql | undefined;
   if (pg) {
@@ -99,36 +148,43 @@ export const spawnServer = async (stubUrl: string, port: number, env: Record<str
   const redis = process.env.REDIS_URL
     ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` }
     : {};
-  // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
-  const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/gc-server.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      HOST: '0.0.0.0',
-      LOG_LEVEL: 'warn',
-      OPENAI_API_KEY: 'sk-bench',
-      OPENAI_BASE_URL: stubUrl,
-      DATABASE_URL: databaseUrl,
-      CHAT_RATE_LIMIT: '100000',
-      ...redis,
-      ...env,
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
-  });
   const url = `http://127.0.0.1:${port}`;
+  const procs: Bun.Subprocess[] = [];
+  // One at a time, so only the first applies the migrations.
+  for (let i = 0; i < instances; i++) {
+    // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
+    const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/gc-server.ts'], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        PORT: String(port),
+        HOST: '0.0.0.0',
+        LOG_LEVEL: 'warn',
+        OPENAI_API_KEY: 'sk-bench',
+        OPENAI_BASE_URL: stubUrl,
+        DATABASE_URL: databaseUrl,
+        CHAT_RATE_LIMIT: '100000',
+        ...redis,
+        ...env,
+      },
+      stdout: 'ignore',
+      stderr: 'inherit',
+    });
+    procs.push(proc);
+    await waitListening(proc.pid, port);
+  }
   await waitHealthy(`${url}/api/health/`);
-  const stop = stopper(proc);
+  const [first] = procs as [Bun.Subprocess];
   return {
-    proc,
-    pid: proc.pid,
+    proc: first,
+    pid: first.pid,
+    pids: procs.map((p) => p.pid),
     url,
     databaseUrl,
     database: pg ? 'PostgreSQL + Redis' : 'embedded PGlite + in-process store',
     stop: async () => {
-      await stop();
+      await Promise.all(procs.map((p) => stopper(p)()));
       if (admin) {
         await admin.unsafe(`drop database if exists "${name}" with (force)`);
         await admin.end();

@@ -9,9 +9,9 @@ export interface Socket {
 export type StopReason = 'disconnect' | 'shutdown' | 'timeout';
 
 /**
- * A copy that owns its characters. A string cut from a request's URL or decoded from
- * a database reply can be a view into a much larger one, which a socket held for
- * hours would keep alive (measured: ~0.3–0.7 KB per idle socket, bench/history.md).
+ * A copy that owns its characters. A string cut from a request's URL is a view into
+ * the whole URL, which a socket held for hours would keep alive (bench/history.md).
+ * (A database reply's strings are already copies: postgres.js decodes a Buffer.)
  */
 const detached = (text: string) => Buffer.from(text).toString();
 
@@ -36,6 +36,9 @@ export class ChatConnection {
   private drainWaiters: (() => void)[] | undefined;
 
   private socket: Socket | undefined;
+  /** Neighbours in the connection registry's list (see registry.ts); not set while unregistered. */
+  registryPrev: ChatConnection | undefined;
+  registryNext: ChatConnection | undefined;
 
   readonly conversationId: string;
 
@@ -46,7 +49,7 @@ export class ChatConnection {
   /** Authenticated as `userId` from now on. */
   signIn(userId: string) {
     this.clearAuthTimer();
-    this.userId = detached(userId);
+    this.userId = userId;
   }
 
   attach(socket: Socket) {

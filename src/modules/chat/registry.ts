@@ -7,32 +7,63 @@ import { CLOSE, encode } from './protocol';
  * per socket at tens of thousands of connections): each tick pings authenticated
  * sockets and closes those silent for two intervals. Also tracks replies in flight
  * so shutdown can let them finish.
+ *
+ * The sockets form a doubly linked list through their own `registryPrev/Next`
+ * fields rather than a Set: a Set entry costs ~50 bytes more per socket, which is
+ * most of what an idle socket costs beyond Bun's own (bench/history.md).
  */
 export const createConnectionRegistry = (heartbeatMs: number) => {
-  const connections = new Set<ChatConnection>();
+  let newest: ChatConnection | undefined;
+  let size = 0;
   const replies = new Set<Promise<unknown>>();
+
+  /** Visits every socket; `visit` may remove the socket it is given. */
+  const forEach = (visit: (connection: ChatConnection) => void) => {
+    for (let connection = newest; connection; ) {
+      const next = connection.registryNext;
+      visit(connection);
+      connection = next;
+    }
+  };
+
+  const add = (connection: ChatConnection) => {
+    if (connection.registryPrev || newest === connection) return;
+    connection.registryNext = newest;
+    if (newest) newest.registryPrev = connection;
+    newest = connection;
+    size++;
+  };
+
+  const remove = (connection: ChatConnection) => {
+    if (connection.registryPrev) connection.registryPrev.registryNext = connection.registryNext;
+    else if (newest === connection) newest = connection.registryNext;
+    else return; // not registered
+    if (connection.registryNext) connection.registryNext.registryPrev = connection.registryPrev;
+    connection.registryPrev = connection.registryNext = undefined;
+    size--;
+  };
 
   const tick = () => {
     const deadline = Date.now() - 2 * heartbeatMs;
-    for (const connection of connections) {
-      if (!connection.authenticated) continue;
+    forEach((connection) => {
+      if (!connection.authenticated) return;
       if (connection.lastSeen < deadline) connection.disconnect(CLOSE.heartbeatTimeout, 'heartbeat timeout');
       else connection.send(encode.ping);
-    }
+    });
   };
   const heartbeat = setInterval(tick, heartbeatMs);
 
   const settled = () => Promise.allSettled([...replies]);
 
   return {
-    add: (connection: ChatConnection) => connections.add(connection),
-    remove: (connection: ChatConnection) => connections.delete(connection),
+    add,
+    remove,
     track: (reply: Promise<unknown>) => {
       replies.add(reply);
       reply.finally(() => replies.delete(reply)).catch(() => {});
     },
     get size() {
-      return connections.size;
+      return size;
     },
 
     /**
@@ -42,10 +73,12 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
     shutdown: async (graceMs: number) => {
       clearInterval(heartbeat);
       if (replies.size) await withTimeout(settled(), graceMs, []);
-      for (const connection of connections) connection.stop('shutdown');
+      forEach((connection) => connection.stop('shutdown'));
       await settled();
-      for (const connection of connections) connection.disconnect(CLOSE.goingAway, 'server shutting down');
-      connections.clear();
+      forEach((connection) => {
+        connection.disconnect(CLOSE.goingAway, 'server shutting down');
+        remove(connection);
+      });
     },
   };
 };
