@@ -8,8 +8,10 @@ const healthy = (url: string) =>
     () => false,
   );
 
-export const spawnServerProcess = async (env: Record<string, string>) => {
-  const port = 21000 + Math.floor(Math.random() * 20000);
+export const spawnServerProcess = async (
+  env: Record<string, string>,
+  port = 21000 + Math.floor(Math.random() * 20000),
+) => {
   const child = Bun.spawn(['bun', 'src/index.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
