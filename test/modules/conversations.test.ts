@@ -229,3 +229,70 @@ describe('GET /api/conversations/{id}/messages', () => {
     ).toBe(422);
   });
 });
+
+describe('message writes', () => {
+  const repository = async () =>
+    (await import('../../src/modules/conversations/repository')).createConversationRepository(
+      server.resources.database.db,
+    );
+  const rows = async (token: string, id: string) =>
+    (await api.request('GET', `/api/conversations/${id}/messages?limit=100`, { token })).body.items as {
+      id: string;
+      content: string;
+      created_at: string;
+    }[];
+
+  test('written at the same moment, they share one statement and keep their order', async () => {
+    const token = await signIn();
+    const [a, b] = [await create(token), await create(token)];
+    const repo = await repository();
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        repo.addMessage({ conversationId: (i % 2 ? b : a).id, role: 'user', content: `m${i}` }),
+      ),
+    );
+    const stored = [...(await rows(token, a.id)), ...(await rows(token, b.id))];
+    expect(stored).toHaveLength(20);
+    expect(new Set(stored.map((m) => m.id))).toEqual(new Set(ids));
+    // One statement, one transaction: one `now()` for all twenty rows.
+    expect(new Set(stored.map((m) => m.created_at)).size).toBe(1);
+    expect((await rows(token, a.id)).map((m) => m.content)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `m${2 * i}`),
+    );
+    // Both conversations were bumped by that statement.
+    const list = (await api.request('GET', '/api/conversations/', { token })).body.items as {
+      id: string;
+      updated_at: string;
+    }[];
+    for (const c of list) expect(c.updated_at).toBe(stored[0]?.created_at as string);
+  });
+
+  test('one bad row fails only its own write, with its own error', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    const repo = await repository();
+    const missing = crypto.randomUUID();
+    const results = await Promise.allSettled([
+      repo.addMessage({ conversationId: conv.id, role: 'user', content: 'kept 1' }),
+      repo.addMessage({ conversationId: missing, role: 'user', content: 'nowhere' }),
+      repo.addMessage({ conversationId: conv.id, role: 'assistant', content: 'kept 2' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const { FOREIGN_KEY_VIOLATION, hasSqlState } = await import('../../src/lib/failures');
+    expect(hasSqlState((results[1] as PromiseRejectedResult).reason, FOREIGN_KEY_VIOLATION)).toBe(true);
+    expect((await rows(token, conv.id)).map((m) => m.content)).toEqual(['kept 1', 'kept 2']);
+  });
+
+  test('text that is not well-formed UTF-16 is stored with U+FFFD, as a bound parameter would be', async () => {
+    const token = await signIn();
+    const conv = await create(token);
+    await (await repository()).addMessage({
+      conversationId: conv.id,
+      role: 'assistant',
+      content: 'half \ud83d of a pair, "quoted" \\ and \n newline',
+    });
+    expect((await rows(token, conv.id))[0]?.content).toBe(
+      'half \ufffd of a pair, "quoted" \\ and \n newline',
+    );
+  });
+});
