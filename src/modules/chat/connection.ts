@@ -20,27 +20,30 @@ const detached = (text: string) => Buffer.from(text).toString();
  * last heard from, its auth deadline, and the reply it is streaming, if any.
  */
 export class ChatConnection {
+  // Eight initialised fields keep every socket in JSC's 80-byte object size class
+  // (nine to twelve take 112 bytes); the fields only a chatting socket sets are
+  // declared without an initialiser below, so an idle socket has no slots for them.
   userId: string | undefined;
   authenticating = false;
   lastSeen = Date.now();
-  closed = false;
   authTimer: Timer | undefined;
-  /** Aborted with a StopReason when the socket closes or the server shuts down. */
-  reply: AbortController | undefined;
-  /**
-   * The conversation as this socket's last reply left it, and that reply's lock id;
-   * reused when the store's stamp still names that reply (nobody wrote since).
-   */
-  history: { stamp: string; turns: ChatTurn[] } | undefined;
-  // Allocated only while a writer waits: most sockets never do.
-  private drainWaiters: (() => void)[] | undefined;
-
+  /** Unset once the socket has closed. */
   private socket: Socket | undefined;
   /** Neighbours in the connection registry's list (see registry.ts); not set while unregistered. */
   registryPrev: ChatConnection | undefined;
   registryNext: ChatConnection | undefined;
 
   readonly conversationId: string;
+
+  /** Aborted with a StopReason when the socket closes or the server shuts down. */
+  declare reply: AbortController | undefined;
+  /**
+   * The conversation as this socket's last reply left it, and that reply's lock id;
+   * reused when the store's stamp still names that reply (nobody wrote since).
+   */
+  declare history: { stamp: string; turns: ChatTurn[] } | undefined;
+  /** Writers waiting for the socket to drain. */
+  declare private drainWaiters: (() => void)[] | undefined;
 
   constructor(conversationId: string) {
     this.conversationId = detached(conversationId);
@@ -56,10 +59,13 @@ export class ChatConnection {
     this.socket = socket;
   }
 
+  get closed() {
+    return this.socket === undefined;
+  }
+
   /** Bun's result: >0 sent, -1 queued under backpressure, 0 dropped or closed. */
   send(frame: string): number {
-    if (this.closed || !this.socket) return 0;
-    return this.socket.send(frame);
+    return this.socket ? this.socket.send(frame) : 0;
   }
 
   /** Resolves once the socket can take more data (or has closed). */
@@ -91,7 +97,7 @@ export class ChatConnection {
 
   /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
   onClosed() {
-    this.closed = true;
+    this.socket = undefined;
     this.clearAuthTimer();
     this.onDrain();
     this.reply?.abort('disconnect' satisfies StopReason);
