@@ -12,7 +12,8 @@ export interface Row {
   met?: boolean;
 }
 
-let nextPort = 31000 + Math.floor(Math.random() * 2000);
+// Below Linux's ephemeral range (32768+), where an outgoing connection could hold the port.
+let nextPort = 22000 + Math.floor(Math.random() * 8000);
 const port = () => nextPort++;
 
 type Target = { child: Child; sessions: Session[] };

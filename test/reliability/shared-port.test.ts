@@ -30,7 +30,7 @@ const listeners = async (port: number) => {
 
 // Several processes per host, one port (README "Several instances"): needs shared PostgreSQL and Redis.
 describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes on one port', () => {
-  const port = 21000 + Math.floor(Math.random() * 20000);
+  const port = 21000 + Math.floor(Math.random() * 11000); // below the ephemeral range (32768+)
   let stub: OpenAIStub;
   let database: TestDatabase;
   let children: Awaited<ReturnType<typeof spawnServerProcess>>[] = [];

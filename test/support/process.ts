@@ -10,7 +10,8 @@ const healthy = (url: string) =>
 
 export const spawnServerProcess = async (
   env: Record<string, string>,
-  port = 21000 + Math.floor(Math.random() * 20000),
+  // Below Linux's ephemeral range (32768+), where an outgoing connection could hold the port.
+  port = 21000 + Math.floor(Math.random() * 11000),
 ) => {
   const child = Bun.spawn(['bun', 'src/index.ts'], {
     cwd: root,
