@@ -94,86 +94,83 @@ const createMessageWriter = (db: Database) => {
 };
 
 /** SQL for conversations and their messages; every read is scoped to the owner. */
-export const createConversationRepository = (db: Database) => {
-  const addMessage = createMessageWriter(db);
-  return {
-    list: async (userId: string, limit: number, offset: number) => {
-      const [items, [total]] = await Promise.all([
-        db
-          .select(conversationColumns)
-          .from(conversations)
-          .where(eq(conversations.userId, userId))
-          .orderBy(desc(conversations.updatedAt), desc(conversations.id))
-          .limit(limit)
-          .offset(offset),
-        db.select({ n: count() }).from(conversations).where(eq(conversations.userId, userId)),
-      ]);
-      return { items, count: total?.n ?? 0 };
-    },
+export const createConversationRepository = (db: Database) => ({
+  list: async (userId: string, limit: number, offset: number) => {
+    const [items, [total]] = await Promise.all([
+      db
+        .select(conversationColumns)
+        .from(conversations)
+        .where(eq(conversations.userId, userId))
+        .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+        .limit(limit)
+        .offset(offset),
+      db.select({ n: count() }).from(conversations).where(eq(conversations.userId, userId)),
+    ]);
+    return { items, count: total?.n ?? 0 };
+  },
 
-    find: async (userId: string, id: string) =>
-      (await db.select(conversationColumns).from(conversations).where(owned(userId, id)).limit(1))[0],
+  find: async (userId: string, id: string) =>
+    (await db.select(conversationColumns).from(conversations).where(owned(userId, id)).limit(1))[0],
 
-    /** Cheaper than `find` when only ownership matters (the WebSocket auth step). */
-    isOwner: async (userId: string, id: string) =>
-      (await db.select({ id: conversations.id }).from(conversations).where(owned(userId, id)).limit(1))
-        .length === 1,
+  /** Cheaper than `find` when only ownership matters (the WebSocket auth step). */
+  isOwner: async (userId: string, id: string) =>
+    (await db.select({ id: conversations.id }).from(conversations).where(owned(userId, id)).limit(1))
+      .length === 1,
 
-    create: async (userId: string, title: string | undefined) => {
-      const [row] = await db
-        .insert(conversations)
-        .values({ userId, ...(title ? { title } : {}) })
-        .returning({ id: conversations.id });
-      if (!row) throw new Error('insert returned no row');
-      return row.id;
-    },
+  create: async (userId: string, title: string | undefined) => {
+    const [row] = await db
+      .insert(conversations)
+      .values({ userId, ...(title ? { title } : {}) })
+      .returning({ id: conversations.id });
+    if (!row) throw new Error('insert returned no row');
+    return row.id;
+  },
 
-    /** Renames (when a title is given) and bumps `updated_at`; false if not the owner's. */
-    update: async (userId: string, id: string, title: string | undefined) =>
-      (
-        await db
-          .update(conversations)
-          .set({ updatedAt: sql`now()`, ...(title ? { title } : {}) })
-          .where(owned(userId, id))
-          .returning({ id: conversations.id })
-      ).length === 1,
+  /** Renames (when a title is given) and bumps `updated_at`; false if not the owner's. */
+  update: async (userId: string, id: string, title: string | undefined) =>
+    (
+      await db
+        .update(conversations)
+        .set({ updatedAt: sql`now()`, ...(title ? { title } : {}) })
+        .where(owned(userId, id))
+        .returning({ id: conversations.id })
+    ).length === 1,
 
-    remove: async (userId: string, id: string) =>
-      (await db.delete(conversations).where(owned(userId, id)).returning({ id: conversations.id })).length ===
-      1,
+  remove: async (userId: string, id: string) =>
+    (await db.delete(conversations).where(owned(userId, id)).returning({ id: conversations.id })).length ===
+    1,
 
-    messages: async (conversationId: string, limit: number, offset: number) => {
-      const [items, [total]] = await Promise.all([
-        db
-          .select()
-          .from(messages)
-          .where(eq(messages.conversationId, conversationId))
-          .orderBy(asc(messages.createdAt), asc(messages.id))
-          .limit(limit)
-          .offset(offset),
-        db.select({ n: count() }).from(messages).where(eq(messages.conversationId, conversationId)),
-      ]);
-      return { items, count: total?.n ?? 0 };
-    },
-
-    /**
-     * Stores a message and bumps the conversation's `updated_at`, in one statement with
-     * any other messages written at the same moment. Returns the new message's id.
-     */
-    addMessage,
-
-    /** The newest `limit` messages of a conversation, oldest first (the model's context). */
-    recentMessages: async (conversationId: string, limit: number) => {
-      const rows = await db
-        .select({ role: messages.role, content: messages.content })
+  messages: async (conversationId: string, limit: number, offset: number) => {
+    const [items, [total]] = await Promise.all([
+      db
+        .select()
         .from(messages)
         .where(eq(messages.conversationId, conversationId))
-        .orderBy(desc(messages.createdAt), desc(messages.id))
-        .limit(limit);
-      return rows.reverse();
-    },
-  };
-};
+        .orderBy(asc(messages.createdAt), asc(messages.id))
+        .limit(limit)
+        .offset(offset),
+      db.select({ n: count() }).from(messages).where(eq(messages.conversationId, conversationId)),
+    ]);
+    return { items, count: total?.n ?? 0 };
+  },
+
+  /**
+   * Stores a message and bumps the conversation's `updated_at`, in one statement with
+   * any other messages written at the same moment. Returns the new message's id.
+   */
+  addMessage: createMessageWriter(db),
+
+  /** The newest `limit` messages of a conversation, oldest first (the model's context). */
+  recentMessages: async (conversationId: string, limit: number) => {
+    const rows = await db
+      .select({ role: messages.role, content: messages.content })
+      .from(messages)
+      .where(eq(messages.conversationId, conversationId))
+      .orderBy(desc(messages.createdAt), desc(messages.id))
+      .limit(limit);
+    return rows.reverse();
+  },
+});
 
 export type ConversationRepository = ReturnType<typeof createConversationRepository>;
 
