@@ -67,7 +67,10 @@ const repeated = async <K extends string, T extends Record<K, number>>(
   }
   pairs.sort((a, b) => a.ratio - b.ratio);
   const median = pairs[Math.floor((pairs.length - 1) / 2)] as (typeof pairs)[number];
-  const spread = `${pairs.length} runs, ratios ${pairs.map((p) => p.ratio.toFixed(2)).join(' / ')}`;
+  const spread =
+    pairs.length === 1
+      ? 'one run'
+      : `median of ${pairs.length} runs, ratios ${pairs.map((p) => p.ratio.toFixed(2)).join(' / ')}`;
   return { ...median, spread };
 };
 
@@ -114,7 +117,7 @@ export const throughput = async (): Promise<Row[]> => {
     },
     {
       scenario: 'throughput',
-      metric: `server CPU ms per 1,000 tokens (median of ${r.spread})`,
+      metric: `server CPU ms per 1,000 tokens (${r.spread})`,
       baseline: r.baseline.cpuPer1k,
       ours: r.ours.cpuPer1k,
       ratio,
@@ -166,7 +169,7 @@ export const latency = async (): Promise<Row[]> => {
     },
     {
       scenario: 'latency',
-      metric: `TTFT over stub pace p99 (ms) (median of ${r.spread})`,
+      metric: `TTFT over stub pace p99 (ms) (${r.spread})`,
       baseline: r.baseline.ttft99,
       ours: r.ours.ttft99,
       ratio,
@@ -343,7 +346,7 @@ export const idle = async (): Promise<Row[]> => {
       },
       {
         scenario,
-        metric: `RSS KB per connection (median of ${r.spread})`,
+        metric: `RSS KB per connection (${r.spread})`,
         baseline: r.baseline.kbPerConnection,
         ours: r.ours.kbPerConnection,
         ratio,
