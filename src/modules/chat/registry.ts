@@ -9,8 +9,8 @@ import { CLOSE, encode } from './protocol';
  * so shutdown can let them finish.
  *
  * The sockets form a doubly linked list through their own `registryPrev/Next`
- * fields rather than a Set: a Set entry costs ~50 bytes more per socket, which is
- * most of what an idle socket costs beyond Bun's own (bench/history.md).
+ * fields rather than a Set: a Set entry costs ~50 bytes more per socket, a tenth of
+ * what an idle socket cost beyond Bun's own relay (bench/history.md).
  */
 export const createConnectionRegistry = (heartbeatMs: number) => {
   let newest: ChatConnection | undefined;
