@@ -296,3 +296,31 @@ describe('message writes', () => {
     );
   });
 });
+
+describe('history reads', () => {
+  test('read at the same moment, each conversation gets its own newest messages, oldest first', async () => {
+    const token = await signIn();
+    const [a, b, empty] = [await create(token), await create(token), await create(token)];
+    const repo = (await import('../../src/modules/conversations/repository')).createConversationRepository(
+      server.resources.database.db,
+    );
+    for (let i = 0; i < 5; i++)
+      await repo.addMessage({ conversationId: a.id, role: 'user', content: `a${i}` });
+    for (let i = 0; i < 2; i++)
+      await repo.addMessage({ conversationId: b.id, role: 'assistant', content: `b${i}` });
+    const [fromA, fromB, none, fewerOfA, stranger] = await Promise.allSettled([
+      repo.recentMessages(a.id, 3),
+      repo.recentMessages(b.id, 10),
+      repo.recentMessages(empty.id, 10),
+      repo.recentMessages(a.id, 2),
+      repo.recentMessages('not-a-uuid', 10), // fails its own read only
+    ]);
+    const value = (r: PromiseSettledResult<unknown> | undefined) =>
+      (r as PromiseFulfilledResult<unknown>).value;
+    expect(value(fromA)).toEqual(['a2', 'a3', 'a4'].map((content) => ({ role: 'user', content })));
+    expect(value(fromB)).toEqual(['b0', 'b1'].map((content) => ({ role: 'assistant', content })));
+    expect(value(none)).toEqual([]);
+    expect(value(fewerOfA)).toEqual(['a3', 'a4'].map((content) => ({ role: 'user', content })));
+    expect(stranger?.status).toBe('rejected');
+  });
+});

@@ -1,4 +1,5 @@
 import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
+import { batchedPerTurn } from '../../db/batch';
 import type { Database } from '../../db/client';
 import {
   conversations,
@@ -60,37 +61,52 @@ const insertMessages = async (db: Database, rows: (NewMessage & { id: string })[
     select id, conversation_id, role, content, status, prompt_tokens, completion_tokens from batch`);
 
 /**
- * Message writes issued in the same turn of the event loop go out as one statement:
- * when 200 replies start or finish together that is one round trip and one commit
- * instead of 200; a lone write waits only for `setImmediate`. If a batch fails, each
- * of its messages is retried alone, so one bad row (a conversation deleted
- * meanwhile) fails only its own caller, with its own error.
+ * The newest `limit` messages of each conversation, newest first, in one statement
+ * (a lateral join: each conversation's index scan stops after `limit` rows).
  */
-const createMessageWriter = (db: Database) => {
-  type Pending = { row: NewMessage & { id: string }; resolve: () => void; reject: (error: unknown) => void };
-  let queue: Pending[] = [];
+const selectRecentMessages = (db: Database, conversationIds: string[], limit: number) => {
+  const recent = db
+    .select({
+      role: messages.role,
+      content: messages.content,
+      createdAt: messages.createdAt,
+      id: messages.id,
+    })
+    .from(messages)
+    .where(eq(messages.conversationId, sql`wanted.id::uuid`))
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(limit)
+    .as('recent');
+  return db
+    .select({ conversationId: sql<string>`wanted.id`, role: recent.role, content: recent.content })
+    .from(sql`json_array_elements_text(${JSON.stringify(conversationIds)}::json) as wanted(id)`)
+    .crossJoinLateral(recent)
+    .orderBy(sql`wanted.id`, desc(recent.createdAt), desc(recent.id));
+};
 
-  const flush = async () => {
-    const batch = queue;
-    queue = [];
-    try {
-      await insertMessages(
-        db,
-        batch.map((p) => p.row),
-      );
-      for (const p of batch) p.resolve();
-    } catch (error) {
-      if (batch.length === 1) return batch[0]?.reject(error);
-      await Promise.all(batch.map((p) => insertMessages(db, [p.row]).then(p.resolve, p.reject)));
+/** `addMessage`: each call's row joins the statement of its turn (see batchedPerTurn). */
+const messageWriter = (db: Database) => {
+  const write = batchedPerTurn(async (rows: (NewMessage & { id: string })[]) => {
+    await insertMessages(db, rows);
+    return rows.map((row) => row.id);
+  });
+  return (message: NewMessage) => write({ ...message, id: Bun.randomUUIDv7() });
+};
+
+/** `recentMessages`: the reads of one turn share one statement (see batchedPerTurn). */
+const historyReader = (db: Database) => {
+  const read = batchedPerTurn(async (wanted: { conversationId: string; limit: number }[]) => {
+    const ids = [...new Set(wanted.map((w) => w.conversationId))];
+    const rows = await selectRecentMessages(db, ids, Math.max(...wanted.map((w) => w.limit)));
+    const newestFirst = new Map<string, { role: MessageRole; content: string }[]>();
+    for (const { conversationId, role, content } of rows) {
+      const list = newestFirst.get(conversationId) ?? [];
+      if (!list.length) newestFirst.set(conversationId, list);
+      list.push({ role, content });
     }
-  };
-
-  return (message: NewMessage): Promise<string> => {
-    const id = Bun.randomUUIDv7();
-    return new Promise<void>((resolve, reject) => {
-      if (queue.push({ row: { ...message, id }, resolve, reject }) === 1) setImmediate(flush);
-    }).then(() => id);
-  };
+    return wanted.map((w) => (newestFirst.get(w.conversationId) ?? []).slice(0, w.limit).reverse());
+  });
+  return (conversationId: string, limit: number) => read({ conversationId, limit });
 };
 
 /** SQL for conversations and their messages; every read is scoped to the owner. */
@@ -158,18 +174,13 @@ export const createConversationRepository = (db: Database) => ({
    * Stores a message and bumps the conversation's `updated_at`, in one statement with
    * any other messages written at the same moment. Returns the new message's id.
    */
-  addMessage: createMessageWriter(db),
+  addMessage: messageWriter(db),
 
-  /** The newest `limit` messages of a conversation, oldest first (the model's context). */
-  recentMessages: async (conversationId: string, limit: number) => {
-    const rows = await db
-      .select({ role: messages.role, content: messages.content })
-      .from(messages)
-      .where(eq(messages.conversationId, conversationId))
-      .orderBy(desc(messages.createdAt), desc(messages.id))
-      .limit(limit);
-    return rows.reverse();
-  },
+  /**
+   * The newest `limit` messages of a conversation, oldest first (the model's context),
+   * read in one statement with any other conversation's read at the same moment.
+   */
+  recentMessages: historyReader(db),
 });
 
 export type ConversationRepository = ReturnType<typeof createConversationRepository>;

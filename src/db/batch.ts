@@ -1,0 +1,37 @@
+/**
+ * Calls made in the same turn of the event loop reach `run` together, once that turn
+ * is over (`setImmediate`): when 200 chat messages arrive or finish at once that is
+ * one statement, one round trip and one commit instead of 200, and a lone call waits
+ * only for the end of its turn. `run` answers item for item. If a batch fails, each
+ * item is retried alone, so one bad item (a conversation deleted meanwhile) fails
+ * only its own caller, with its own error.
+ */
+export const batchedPerTurn = <T, R>(run: (items: T[]) => Promise<R[]>) => {
+  type Pending = { item: T; resolve: (result: R) => void; reject: (error: unknown) => void };
+  let queue: Pending[] = [];
+
+  const alone = async (p: Pending) => {
+    try {
+      p.resolve((await run([p.item]))[0] as R);
+    } catch (error) {
+      p.reject(error);
+    }
+  };
+
+  const flush = async () => {
+    const batch = queue;
+    queue = [];
+    if (batch.length === 1) return alone(batch[0] as Pending);
+    try {
+      const results = await run(batch.map((p) => p.item));
+      batch.forEach((p, i) => p.resolve(results[i] as R));
+    } catch {
+      await Promise.all(batch.map(alone));
+    }
+  };
+
+  return (item: T) =>
+    new Promise<R>((resolve, reject) => {
+      if (queue.push({ item, resolve, reject }) === 1) setImmediate(flush);
+    });
+};
