@@ -24,7 +24,7 @@ export const batchedPerTurn = <T, R>(run: (items: T[]) => Promise<R[]>) => {
     if (batch.length === 1) return alone(batch[0] as Pending);
     try {
       const results = await run(batch.map((p) => p.item));
-      batch.forEach((p, i) => p.resolve(results[i] as R));
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
     } catch {
       await Promise.all(batch.map(alone));
     }
