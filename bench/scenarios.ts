@@ -1,5 +1,5 @@
 import { openChat, prepareSessions, type Session } from './lib/load';
-import { cpuMs, percentile, rssKb, socketCount } from './lib/proc';
+import { cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
 import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
 
 export interface Row {
@@ -280,7 +280,7 @@ const holdIdle = async (
   await Bun.sleep(watchSeconds * 1000);
   const after = await collectedRssKb(child, heartbeatSeconds);
   const report = await clients.report();
-  const perProcess = await Promise.all(child.pids.map(socketCount));
+  const perProcess = await Promise.all(child.pids.map(async (pid) => (await socketInodes(pid)).size));
   await clients.close();
   return {
     held: clients.held,

@@ -13,14 +13,33 @@ export const cpuMs = async (pid: number) => {
   return (ticks * 1000) / CLOCK_TICKS;
 };
 
-/** How many sockets `pid` has open (its /proc fd links that name a socket). */
-export const socketCount = async (pid: number) => {
-  let sockets = 0;
-  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+/** The inodes of the sockets `pid` has open (its /proc fd links name them). */
+export const socketInodes = async (pid: number) => {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
     const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-    if (target.startsWith('socket:')) sockets++;
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
   }
-  return sockets;
+  return inodes;
+};
+
+/** The inodes of the TCP sockets listening on `port`, whichever process holds them. */
+export const listeningInodes = async (port: number) => {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const tables = await Promise.all(['tcp', 'tcp6'].map((t) => Bun.file(`/proc/net/${t}`).text()));
+  return tables
+    .join('\n')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(suffix) && f[3] === '0A') // 0A: LISTEN
+    .map((f) => f[9] as string);
+};
+
+/** True when `pid` itself holds a socket listening on `port` (SO_REUSEPORT lets several). */
+export const listensOn = async (pid: number, port: number) => {
+  const own = await socketInodes(pid);
+  return (await listeningInodes(port)).some((inode) => own.has(inode));
 };
 
 /** Resident set size of `pid` in kilobytes. */

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
-import { readlink } from 'node:fs/promises';
 import postgres from 'postgres';
+import { listensOn } from './proc';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -97,24 +97,10 @@ export const spawnBaseline = async (stubUrl: string, port: number, instances = 1
   };
 };
 
-/** Resolves once `pid` holds a socket listening on TCP `port` (read from /proc, so per process). */
+/** Resolves once `pid` itself listens on `port` (read from /proc, so per process). */
 const waitListening = async (pid: number, port: number) => {
-  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   for (let i = 0; i < 200; i++) {
-    const tables = (await Promise.all(['tcp', 'tcp6'].map((t) => Bun.file(`/proc/net/${t}`).text()))).join(
-      '\n',
-    );
-    const listening = new Set(
-      tables
-        .split('\n')
-        .map((line) => line.trim().split(/\s+/))
-        .filter((f) => f[1]?.endsWith(suffix) && f[3] === '0A')
-        .map((f) => `socket:[${f[9]}]`),
-    );
-    const fds = await Array.fromAsync(new Bun.Glob('*').scan({ cwd: `/proc/${pid}/fd`, onlyFiles: false }));
-    for (const fd of fds) {
-      if (listening.has(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))) return;
-    }
+    if (await listensOn(pid, port)) return;
     await Bun.sleep(100);
   }
   throw new Error(`process ${pid} did not listen on ${port}`);

@@ -1,32 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readdir, readlink } from 'node:fs/promises';
+// The bench's /proc readers: which process listens on a port, which sockets a process holds.
+import { listeningInodes, listensOn, socketInodes } from '../../bench/lib/proc';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
 import { createClient } from '../support/client';
 import { type OpenAIStub, startOpenAIStub } from '../support/openai-stub';
 import { spawnServerProcess } from '../support/process';
 import { connectAuthenticated, type WsClient } from '../support/ws';
-
-/** The sockets a process holds, by inode, read from /proc. */
-const socketInodes = async (pid: number) => {
-  const inodes = new Set<string>();
-  for (const fd of await readdir(`/proc/${pid}/fd`)) {
-    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-    if (inode) inodes.add(inode);
-  }
-  return inodes;
-};
-
-/** Inodes of the sockets listening on `port` (any process). */
-const listeners = async (port: number) => {
-  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const table = await Bun.file('/proc/net/tcp').text();
-  return table
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter((f) => f[1]?.endsWith(suffix) && f[3] === '0A')
-    .map((f) => f[9] as string);
-};
 
 // Several processes per host, one port (README "Several instances"): needs shared PostgreSQL and Redis.
 describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes on one port', () => {
@@ -53,8 +32,7 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes o
       const child = await spawnServerProcess(env, port);
       children.push(child);
       for (let tries = 0; tries < 80; tries++) {
-        const own = await socketInodes(child.child.pid);
-        if ((await listeners(port)).some((inode) => own.has(inode))) break;
+        if (await listensOn(child.child.pid, port)) break;
         await Bun.sleep(250);
       }
     }
@@ -71,7 +49,7 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes o
     const [first, second] = children as [(typeof children)[0], (typeof children)[0]];
     expect(first.child.exitCode).toBeNull();
     expect(second.child.exitCode).toBeNull();
-    const listening = await listeners(port);
+    const listening = await listeningInodes(port);
     for (const { child } of children) {
       const own = await socketInodes(child.pid);
       expect(listening.filter((inode) => own.has(inode))).toHaveLength(1);

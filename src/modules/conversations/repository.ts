@@ -100,10 +100,11 @@ const historyReader = (db: Database) => {
     const rows = await selectRecentMessages(db, ids, Math.max(...wanted.map((w) => w.limit)));
     const newestFirst = new Map<string, { role: MessageRole; content: string }[]>();
     for (const { conversationId, role, content } of rows) {
-      const list = newestFirst.get(conversationId) ?? [];
-      if (!list.length) newestFirst.set(conversationId, list);
-      list.push({ role, content });
+      const list = newestFirst.get(conversationId);
+      if (list) list.push({ role, content });
+      else newestFirst.set(conversationId, [{ role, content }]);
     }
+    // `slice` copies, so two reads of one conversation never share (or reverse) one list.
     return wanted.map((w) => (newestFirst.get(w.conversationId) ?? []).slice(0, w.limit).reverse());
   });
   return (conversationId: string, limit: number) => read({ conversationId, limit });
