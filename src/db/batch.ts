@@ -1,3 +1,5 @@
+import { isDatabaseDown } from '../lib/failures';
+
 /**
  * Calls made in the same turn of the event loop reach `run` together, once that turn
  * is over (`setImmediate`): when 200 chat messages arrive or finish at once that is
@@ -25,8 +27,12 @@ export const batchedPerTurn = <T, R>(run: (items: T[]) => Promise<R[]>) => {
     try {
       const results = await run(batch.map((p) => p.item));
       for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
-    } catch {
-      await Promise.all(batch.map(alone));
+    } catch (error) {
+      // Nothing to single out when the database itself is gone.
+      if (isDatabaseDown(error)) for (const p of batch) p.reject(error);
+      // One after the other, in call order: side by side, each in its own
+      // transaction, two messages of one conversation could be stored out of order.
+      else for (const p of batch) await alone(p);
     }
   };
 
