@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test';
-import type { Store } from '../src/store';
+import { Redis } from 'ioredis';
+import { type Store, StoreUnavailableError } from '../src/store';
 import { MemoryStore } from '../src/store/memory';
 import { RedisStore } from '../src/store/redis';
 import { SERVICES, uniqueName } from './support/backends';
@@ -121,6 +122,45 @@ describe.each(adapters)('%s store', (_, make) => {
     expect((await claim(lock, 'e', key(), 9, 10_000, stamp)).stamp).toBeNull();
   });
 
+  test('claims and releases made together are decided in call order', async () => {
+    const rate = key();
+    const locks = Array.from({ length: 8 }, () => key());
+    // One turn of the event loop: the Redis adapter sends these as one script call.
+    const results = await Promise.all(locks.map((lock, i) => claim(lock, `o${i}`, rate, 5, 10_000)));
+    expect(results.map((r) => r.outcome).join()).toBe(
+      'claimed,claimed,claimed,claimed,claimed,limited,limited,limited',
+    );
+    const stamp = key();
+    const released = await Promise.all([
+      store.release(locks[0] as string, 'o0', { key: stamp, ttlMs: 10_000 }),
+      store.release(locks[1] as string, 'not the owner'),
+      store.release(locks[2] as string, 'o2'),
+      store.release(locks[6] as string, 'o6'), // limited: never held
+    ]);
+    expect(released).toEqual([true, false, true, false]);
+    // The same lock released twice together: only the first release is its owner's.
+    const twice = await Promise.all([
+      store.release(locks[3] as string, 'o3'),
+      store.release(locks[3] as string, 'o3'),
+    ]);
+    expect(twice).toEqual([true, false]);
+    expect(await store.get(stamp)).toBe('o0');
+    expect((await claim(locks[0] as string, 'x', key(), 9, 10_000)).outcome).toBe('claimed');
+    expect((await claim(locks[1] as string, 'x', key(), 9, 10_000)).outcome).toBe('busy');
+  });
+
+  test('a burst larger than one slice of a script call is counted exactly', async () => {
+    const rate = key();
+    const results = await Promise.all(
+      Array.from({ length: 2500 }, () => claim(key(), 'o', rate, 2200, 10_000)),
+    );
+    expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(2200);
+    expect(results.slice(2200).every((r) => r.outcome === 'limited')).toBe(true);
+    // Every admitted event was recorded: the window stays full for the next call.
+    expect((await claim(key(), 'o', rate, 2200, 10_000)).outcome).toBe('limited');
+    expect((await claim(key(), 'o', rate, 2201, 10_000)).outcome).toBe('claimed');
+  });
+
   test('a claimed lock expires', async () => {
     const lock = key();
     expect(
@@ -158,9 +198,65 @@ describe.each(adapters)('%s store', (_, make) => {
   });
 });
 
+describe.skipIf(!SERVICES.redisUrl)('redis store batching', () => {
+  const prefix = `${uniqueName('batchtest')}:`;
+  const store = new RedisStore(SERVICES.redisUrl ?? '', prefix);
+  const raw = new Redis(SERVICES.redisUrl ?? '');
+  afterAll(async () => {
+    await store.close();
+    raw.disconnect();
+  });
+  const key = () => uniqueName('k');
+  const claim = (lock: string, rate: string) =>
+    store.claim({ key: lock, owner: 'o', ttlMs: 10_000 }, { key: rate, limit: 9, windowMs: 10_000 }, key());
+
+  test('the claims of one turn are one script call, and so are its releases', async () => {
+    await store.connect();
+    // Loads both scripts, so what follows is EVALSHA only.
+    const warm = key();
+    await claim(warm, key());
+    await store.release(warm, 'o');
+    const monitor = await raw.monitor();
+    const calls: string[][] = [];
+    // MONITOR also lists the commands a script runs: keep the calls themselves.
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (/^eval/i.test(args[0] ?? '') && args.some((a) => a.startsWith(prefix))) calls.push(args);
+    });
+    const locks = Array.from({ length: 20 }, () => key());
+    const claims = await Promise.all(locks.map((lock) => claim(lock, key())));
+    expect(claims.every((c) => c.outcome === 'claimed')).toBe(true);
+    expect(await Promise.all(locks.map((lock) => store.release(lock, 'o')))).toEqual(
+      Array<boolean>(20).fill(true),
+    );
+    await Bun.sleep(50); // MONITOR reports after the fact
+    monitor.disconnect();
+    expect(calls.map((args) => [args[0]?.toLowerCase(), args[2]])).toEqual([
+      ['evalsha', '60'], // 20 claims × lock, rate, stamp keys
+      ['evalsha', '40'], // 20 releases × lock, stamp keys
+    ]);
+  });
+
+  test('a claim whose window key is broken fails alone; the others of its call go through and it takes nothing', async () => {
+    const broken = key();
+    await raw.set(`${prefix}${broken}`, 'not a sorted set');
+    const [lockA, lockB, lockC] = [key(), key(), key()];
+    const results = await Promise.allSettled([
+      claim(lockA, key()),
+      claim(lockB, broken), // the rate window key holds a string: WRONGTYPE
+      claim(lockC, key()),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    expect(await raw.exists(`${prefix}${lockB}`)).toBe(0);
+    expect(await raw.get(`${prefix}${lockA}`)).toBe('o');
+
+    expect(await Promise.all([store.release(lockA, 'o'), store.release(lockC, 'o')])).toEqual([true, true]);
+    expect(await raw.exists(`${prefix}${lockA}`, `${prefix}${lockC}`)).toBe(0);
+  });
+});
+
 describe('redis store while Redis is unreachable', () => {
   test('every operation fails fast with StoreUnavailableError', async () => {
-    const { StoreUnavailableError } = await import('../src/store');
     const store = new RedisStore('redis://127.0.0.1:1', 'x:');
     await store.connect();
     const started = performance.now();

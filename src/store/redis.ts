@@ -1,22 +1,74 @@
 import { Redis } from 'ioredis';
+import { batchedPerTurn } from '../lib/batch';
 import type { Claim, LockSpec, RateSpec, Store } from './store';
 import { StoreUnavailableError } from './store';
 
-// Lock, then a sliding window on a sorted set timed by the Redis clock (so every
-// instance agrees), then the stamp: KEYS lock, rate, stamp; ARGV owner, lock ttl,
-// limit, window, a unique event id. A refusal takes and records nothing.
-const CLAIM = `
-local stamp = redis.call('GET', KEYS[3]) or ''
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'busy', stamp} end
+// Lua's unpack spreads a bounded number of values: multi-key calls go in slices.
+// values(offset, stride): MGET of KEYS[offset], KEYS[offset + stride], …
+const SLICED = `
+local SLICE = 1000
+local function values(offset, stride)
+  local n, all = #KEYS / stride, {}
+  for from = 1, n, SLICE do
+    local keys = {}
+    for i = from, math.min(from + SLICE - 1, n) do keys[#keys + 1] = KEYS[(i - 1) * stride + offset] end
+    local part = redis.call('MGET', unpack(keys))
+    for j = 1, #keys do all[from + j - 1] = part[j] end
+  end
+  return all
+end`;
+
+// The claims of one call, decided in call order as if made one by one: the lock, then
+// a sliding window on a sorted set timed by the Redis clock (so every instance
+// agrees), then the stamp. A refusal takes and records nothing. Each window is
+// trimmed and counted once per call, and its new events go in with one ZADD, so a
+// burst of claims costs a few commands per user rather than seven per claim. KEYS:
+// lock, rate, stamp per claim; ARGV: owner, lock ttl, limit, window, a unique event id
+// per claim (claims sharing a window share its length). A window key of the wrong type fails
+// its claims with {'error', message} and no others.
+const CLAIMS = `${SLICED}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'limited', stamp} end
-redis.call('ZADD', KEYS[2], now, now .. '-' .. ARGV[5])
-redis.call('PEXPIRE', KEYS[2], window)
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {'claimed', stamp}`;
+local locked, stamps = values(1, 3), values(3, 3)
+local taken, counts, events, windows, results = {}, {}, {}, {}, {}
+for i = 1, #KEYS / 3 do
+  local lock, rate = KEYS[i * 3 - 2], KEYS[i * 3 - 1]
+  local owner, ttl, limit, window, event = unpack(ARGV, i * 5 - 4, i * 5)
+  local stamp = stamps[i] or ''
+  if locked[i] or taken[lock] then
+    results[i] = {'busy', stamp}
+  else
+    if counts[rate] == nil then
+      local ok, count = pcall(function()
+        redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - tonumber(window))
+        return redis.call('ZCARD', rate)
+      end)
+      counts[rate] = ok and count or {type(count) == 'table' and count.err or tostring(count)}
+    end
+    local count = counts[rate]
+    if type(count) == 'table' then
+      results[i] = {'error', count[1]}
+    elseif count >= tonumber(limit) then
+      results[i] = {'limited', stamp}
+    else
+      counts[rate] = count + 1
+      if not events[rate] then events[rate] = {}; windows[#windows + 1] = {rate, window} end
+      table.insert(events[rate], now)
+      table.insert(events[rate], now .. '-' .. event)
+      redis.call('SET', lock, owner, 'PX', ttl)
+      taken[lock] = true
+      results[i] = {'claimed', stamp}
+    end
+  end
+end
+for _, w in ipairs(windows) do
+  local list = events[w[1]]
+  for from = 1, #list, 2 * SLICE do
+    redis.call('ZADD', w[1], unpack(list, from, math.min(from + 2 * SLICE - 1, #list)))
+  end
+  redis.call('PEXPIRE', w[1], w[2])
+end
+return results`;
 
 const INCREMENT = `
 local n = redis.call('INCR', KEYS[1])
@@ -27,18 +79,41 @@ const EXTEND = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
-return 1`;
+// The releases of one call: each only if its owner still holds the lock, then the
+// stamp. KEYS: lock, stamp per release; ARGV: owner, stamp ttl ('' for no stamp) per
+// release. Answers 1 released or 0 not held, per release.
+const RELEASES = `${SLICED}
+local held, results = values(1, 2), {}
+for i = 1, #KEYS / 2 do
+  local lock, stampKey, owner, ttl = KEYS[i * 2 - 1], KEYS[i * 2], ARGV[i * 2 - 1], ARGV[i * 2]
+  if held[i] == owner then
+    redis.call('DEL', lock)
+    held[i] = false
+    for j = i + 1, #KEYS / 2 do if KEYS[j * 2 - 1] == lock then held[j] = false end end
+    if ttl ~= '' then redis.call('SET', stampKey, owner, 'PX', ttl) end
+    results[i] = 1
+  else
+    results[i] = 0
+  end
+end
+return results`;
 
+// `keys: 'counted'`: the number of keys is the call's first argument (batches).
 const SCRIPTS = {
-  chatClaim: { keys: 3, lua: CLAIM },
+  chatClaims: { keys: 'counted', lua: CLAIMS },
   chatIncrement: { keys: 1, lua: INCREMENT },
   chatExtend: { keys: 1, lua: EXTEND },
-  chatRelease: { keys: 2, lua: RELEASE },
-};
+  chatReleases: { keys: 'counted', lua: RELEASES },
+} as const;
+
+interface ReleaseSpec {
+  key: string;
+  owner: string;
+  stamp?: { key: string; ttlMs: number };
+}
+
+// A batched script call fails only when Redis is away: no single item to blame.
+const noRetryAlone = () => false;
 
 /**
  * Redis adapter. Commands fail at once while Redis is away (no offline queue, no
@@ -64,8 +139,36 @@ export class RedisStore implements Store {
     this.redis.on('error', () => {});
     // Sent once, then called by SHA (EVALSHA), not re-sent with every call.
     for (const [name, { keys, lua }] of Object.entries(SCRIPTS))
-      this.redis.defineCommand(name, { numberOfKeys: keys, lua });
+      this.redis.defineCommand(name, { numberOfKeys: keys === 'counted' ? undefined : keys, lua });
   }
+
+  /**
+   * The claims (and releases) of one event-loop turn go to Redis as one script call:
+   * when 200 chat messages arrive at once that is one round trip, not 200. A failure
+   * of one item comes back in its own slot; a failed call means Redis is away, and
+   * every caller of the batch gets that at once.
+   */
+  private readonly claims = batchedPerTurn(async (batch: Parameters<RedisStore['claim']>[]) => {
+    const keys = batch.flatMap(([lock, rate, stampKey]) => [lock.key, rate.key, stampKey]);
+    const args = batch.flatMap(([lock, rate]) => [
+      lock.owner,
+      Math.max(1, Math.ceil(lock.ttlMs)),
+      rate.limit,
+      rate.windowMs,
+      crypto.randomUUID(),
+    ]);
+    return (await this.script('chatClaims', keys.length, ...keys, ...args)) as [string, string][];
+  }, noRetryAlone);
+
+  private readonly releases = batchedPerTurn(async (batch: ReleaseSpec[]) => {
+    // Without a stamp the second key is unused: the lock key stands in for it.
+    const keys = batch.flatMap(({ key, stamp }) => [key, stamp?.key ?? key]);
+    const args = batch.flatMap(({ owner, stamp }) => [
+      owner,
+      stamp ? Math.max(1, Math.ceil(stamp.ttlMs)) : '',
+    ]);
+    return (await this.script('chatReleases', keys.length, ...keys, ...args)) as number[];
+  }, noRetryAlone);
 
   /** Keys first, then arguments, as the script's `keys` count says. */
   private script(name: keyof typeof SCRIPTS, ...keysThenArgs: (string | number)[]): Promise<unknown> {
@@ -127,18 +230,9 @@ export class RedisStore implements Store {
 
   claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim> {
     return this.run(async () => {
-      const [outcome, stamp] = (await this.script(
-        'chatClaim',
-        lock.key,
-        rate.key,
-        stampKey,
-        lock.owner,
-        Math.max(1, Math.ceil(lock.ttlMs)),
-        rate.limit,
-        rate.windowMs,
-        crypto.randomUUID(),
-      )) as [Claim['outcome'], string];
-      return { outcome, stamp: stamp || null };
+      const [outcome, detail] = (await this.claims([lock, rate, stampKey])) as [string, string];
+      if (outcome === 'error') throw new Error(detail);
+      return { outcome: outcome as Claim['outcome'], stamp: detail || null };
     });
   }
 
@@ -147,19 +241,7 @@ export class RedisStore implements Store {
   }
 
   release(key: string, owner: string, stamp?: { key: string; ttlMs: number }) {
-    return this.run(
-      async () =>
-        Number(
-          await this.script(
-            'chatRelease',
-            key,
-            // The script always takes two keys; without a stamp the second is unused.
-            stamp?.key ?? key,
-            owner,
-            stamp ? Math.max(1, Math.ceil(stamp.ttlMs)) : '',
-          ),
-        ) === 1,
-    );
+    return this.run(async () => (await this.releases({ key, owner, stamp })) === 1);
   }
 
   /** QUIT politely, but never wait on a Redis that does not answer. */

@@ -1,5 +1,4 @@
 import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
-import { batchedPerTurn } from '../../db/batch';
 import type { Database } from '../../db/client';
 import {
   conversations,
@@ -8,6 +7,8 @@ import {
   type MessageStatus,
   messages,
 } from '../../db/schema';
+import { batchedPerTurn } from '../../lib/batch';
+import { isDatabaseDown } from '../../lib/failures';
 
 const conversationColumns = {
   id: conversations.id,
@@ -84,12 +85,15 @@ const selectRecentMessages = (db: Database, conversationIds: string[], limit: nu
     .orderBy(sql`wanted.id`, desc(recent.createdAt), desc(recent.id));
 };
 
+/** A failed batch is retried item by item, unless there is no database to blame them on. */
+const retryUnlessDatabaseDown = (error: unknown) => !isDatabaseDown(error);
+
 /** `addMessage`: each call's row joins the statement of its turn (see batchedPerTurn). */
 const messageWriter = (db: Database) => {
   const write = batchedPerTurn(async (rows: (NewMessage & { id: string })[]) => {
     await insertMessages(db, rows);
     return rows.map((row) => row.id);
-  });
+  }, retryUnlessDatabaseDown);
   return (message: NewMessage) => write({ ...message, id: Bun.randomUUIDv7() });
 };
 
@@ -106,7 +110,7 @@ const historyReader = (db: Database) => {
     }
     // `slice` copies, so two reads of one conversation never share (or reverse) one list.
     return wanted.map((w) => (newestFirst.get(w.conversationId) ?? []).slice(0, w.limit).reverse());
-  });
+  }, retryUnlessDatabaseDown);
   return (conversationId: string, limit: number) => read({ conversationId, limit });
 };
 

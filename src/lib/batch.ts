@@ -1,14 +1,18 @@
-import { isDatabaseDown } from '../lib/failures';
-
 /**
  * Calls made in the same turn of the event loop reach `run` together, once that turn
  * is over (`setImmediate`): when 200 chat messages arrive or finish at once that is
- * one statement, one round trip and one commit instead of 200, and a lone call waits
- * only for the end of its turn. `run` answers item for item. If a batch fails, each
- * item is retried alone, so one bad item (a conversation deleted meanwhile) fails
- * only its own caller, with its own error.
+ * one statement or one script call instead of 200, and a lone call waits only for
+ * the end of its turn. `run` answers item for item, in call order.
+ *
+ * If a whole batch fails and `retryAlone(error)` says one item may be to blame, each
+ * item is retried alone, one after the other in call order, so one bad item (a
+ * conversation deleted meanwhile) fails only its own caller with its own error.
+ * Otherwise (the service itself is gone) every caller gets the error at once.
  */
-export const batchedPerTurn = <T, R>(run: (items: T[]) => Promise<R[]>) => {
+export const batchedPerTurn = <T, R>(
+  run: (items: T[]) => Promise<R[]>,
+  retryAlone: (error: unknown) => boolean,
+) => {
   type Pending = { item: T; resolve: (result: R) => void; reject: (error: unknown) => void };
   let queue: Pending[] = [];
 
@@ -28,10 +32,9 @@ export const batchedPerTurn = <T, R>(run: (items: T[]) => Promise<R[]>) => {
       const results = await run(batch.map((p) => p.item));
       for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
     } catch (error) {
-      // Nothing to single out when the database itself is gone.
-      if (isDatabaseDown(error)) for (const p of batch) p.reject(error);
-      // One after the other, in call order: side by side, each in its own
-      // transaction, two messages of one conversation could be stored out of order.
+      if (!retryAlone(error)) for (const p of batch) p.reject(error);
+      // One after the other: side by side, each in its own transaction, two
+      // messages of one conversation could be stored out of order.
       else for (const p of batch) await alone(p);
     }
   };
