@@ -1,15 +1,62 @@
 /**
- * The OpenAI-compatible stub as its own process, so its work is not counted as the
- * server's. STUB_TOKENS tokens per answer, STUB_DELAY_MS before each token,
- * STUB_FIRST_DELAY_MS before the first. Prints its base URL on the first line.
+ * The benchmarks' OpenAI-compatible streaming stub, as its own process so its work is
+ * not counted as the server's: STUB_TOKENS tokens per answer, STUB_DELAY_MS before
+ * each token, STUB_FIRST_DELAY_MS before the first. Prints its base URL on the first
+ * line. Lean on purpose (Bun.serve, chunks encoded once): it stands for a remote
+ * provider, so a burst of 200 requests should cost it little.
  */
-import { startOpenAIStub } from '../test/support/openai-stub';
-
 const count = Number(process.env.STUB_TOKENS ?? 200);
-const stub = startOpenAIStub({
-  tokens: Array.from({ length: count }, (_, i) => ` tok${i}`),
-  tokenDelayMs: Number(process.env.STUB_DELAY_MS ?? 0),
-  firstTokenDelayMs: Number(process.env.STUB_FIRST_DELAY_MS ?? 0),
+const delayMs = Number(process.env.STUB_DELAY_MS ?? 0);
+const firstDelayMs = Number(process.env.STUB_FIRST_DELAY_MS ?? 0);
+
+const encoder = new TextEncoder();
+const event = (payload: object) => encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
+const chunk = (delta: object, finish: string | null = null, usage?: object) =>
+  event({
+    id: 'chatcmpl-stub',
+    object: 'chat.completion.chunk',
+    created: 0,
+    model: 'stub',
+    choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }],
+    ...(usage ? { usage } : {}),
+  });
+const opening = chunk({ role: 'assistant', content: '' });
+const tokens = Array.from({ length: count }, (_, i) => chunk({ content: ` tok${i}` }));
+const closing = [
+  chunk({}, 'stop'),
+  chunk({}, null, { prompt_tokens: 11, completion_tokens: count, total_tokens: 11 + count }),
+  encoder.encode('data: [DONE]\n\n'),
+];
+
+const server = Bun.serve({
+  port: 0,
+  hostname: '127.0.0.1',
+  idleTimeout: 0,
+  fetch: async (request) => {
+    if (!new URL(request.url).pathname.endsWith('/chat/completions'))
+      return new Response('not found', { status: 404 });
+    await request.arrayBuffer();
+    const { signal } = request;
+    const body = new ReadableStream({
+      type: 'direct',
+      async pull(controller) {
+        if (firstDelayMs) await Bun.sleep(firstDelayMs);
+        controller.write(opening);
+        controller.flush();
+        for (const token of tokens) {
+          if (delayMs) await Bun.sleep(delayMs);
+          if (signal.aborted) return controller.close();
+          controller.write(token);
+          await controller.flush();
+        }
+        for (const part of closing) controller.write(part);
+        await controller.flush();
+        controller.close();
+      },
+    });
+    return new Response(body, {
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+    });
+  },
 });
-await stub.ready;
-console.log(stub.url);
+console.log(`http://127.0.0.1:${server.port}/v1`);
