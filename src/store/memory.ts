@@ -75,8 +75,13 @@ export class MemoryStore implements Store {
     const stamp = this.live(stampKey)?.value ?? null;
     if (this.live(lock.key)) return { outcome: 'busy', stamp };
     const now = Date.now();
-    const events = (this.windows.get(rate.key) ?? []).filter((t) => t > now - rate.windowMs);
-    this.windows.set(rate.key, events);
+    let events = this.windows.get(rate.key);
+    if (!events) this.windows.set(rate.key, (events = []));
+    // Oldest first: drop what fell out of the window from the front (one splice, not
+    // a filter over every event still in it, which a high limit makes long).
+    let expired = 0;
+    while (expired < events.length && (events[expired] as number) <= now - rate.windowMs) expired++;
+    if (expired) events.splice(0, expired);
     if (events.length >= rate.limit) return { outcome: 'limited', stamp };
     events.push(now);
     this.entries.set(lock.key, { value: lock.owner, expiresAt: now + lock.ttlMs });
