@@ -132,32 +132,34 @@ export const throughput = async (): Promise<Row[]> => {
 export const latency = async (): Promise<Row[]> => {
   const pace = 20;
   const tokens = 50;
-  const r = await repeated('ttft99', () =>
-    versus(
-      { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
-      { users: 10, perUser: 20 },
-      {},
-      async (target, wsBase) => {
-        const sockets = await chats(target, wsBase);
-        await Promise.all(sockets.map((c) => c.ask('warm up')));
-        const ttft: number[] = [];
-        const full: number[] = [];
-        for (let round = 0; round < 2; round++) {
-          const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
-          for (const reply of replies) {
-            ttft.push(reply.ttftMs - pace);
-            full.push(reply.totalMs - pace * tokens);
+  const r = await repeated(
+    'ttft99',
+    () =>
+      versus(
+        { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
+        { users: 10, perUser: 20 },
+        {},
+        async (target, wsBase) => {
+          const sockets = await chats(target, wsBase);
+          await Promise.all(sockets.map((c) => c.ask('warm up')));
+          const ttft: number[] = [];
+          const full: number[] = [];
+          for (let round = 0; round < 2; round++) {
+            const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
+            for (const reply of replies) {
+              ttft.push(reply.ttftMs - pace);
+              full.push(reply.totalMs - pace * tokens);
+            }
           }
-        }
-        for (const c of sockets) c.close();
-        return {
-          ttft50: percentile(ttft, 50),
-          ttft99: percentile(ttft, 99),
-          full50: percentile(full, 50),
-          full99: percentile(full, 99),
-        };
-      },
-    ),
+          for (const c of sockets) c.close();
+          return {
+            ttft50: percentile(ttft, 50),
+            ttft99: percentile(ttft, 99),
+            full50: percentile(full, 50),
+            full99: percentile(full, 99),
+          };
+        },
+      ),
     Number(process.env.BENCH_REPEAT ?? 5),
   );
   const ratio = r.ratio;

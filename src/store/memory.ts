@@ -75,8 +75,8 @@ export class MemoryStore implements Store {
     const stamp = this.live(stampKey)?.value ?? null;
     if (this.live(lock.key)) return { outcome: 'busy', stamp };
     const now = Date.now();
-    let events = this.windows.get(rate.key);
-    if (!events) this.windows.set(rate.key, (events = []));
+    const events = this.windows.get(rate.key) ?? [];
+    this.windows.set(rate.key, events);
     // Oldest first: drop what fell out of the window from the front (one splice, not
     // a filter over every event still in it, which a high limit makes long).
     let expired = 0;
