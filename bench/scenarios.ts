@@ -50,9 +50,21 @@ const versus = async <T>(
   return results as { baseline: T; ours: T };
 };
 
+type Pair<T> = { baseline: T; ours: T; ratio: number };
+
+/** The pair whose ratio is the median, and the spread of every pair's ratio. */
+const medianPair = <T>(pairs: Pair<T>[]) => {
+  const sorted = [...pairs].sort((a, b) => a.ratio - b.ratio);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as Pair<T>;
+  const spread =
+    sorted.length === 1
+      ? 'one run'
+      : `median of ${sorted.length} runs, ratios ${sorted.map((p) => p.ratio.toFixed(2)).join(' / ')}`;
+  return { ...median, spread };
+};
+
 /**
- * Runs a baseline-versus-ours pair `times` times (BENCH_REPEAT, default 3; 5 for
- * latency, whose p99 is the 4th-worst of 400 answers) and keeps
+ * Runs a baseline-versus-ours pair `times` times (BENCH_REPEAT, default 3) and keeps
  * the pair whose ratio on `key` is the median, with the spread of all ratios: one
  * short run on this shared machine can move a ratio by ±0.3.
  */
@@ -61,18 +73,70 @@ const repeated = async <K extends string, T extends Record<K, number>>(
   run: () => Promise<{ baseline: T; ours: T }>,
   times = Number(process.env.BENCH_REPEAT ?? 3),
 ) => {
-  const pairs: { baseline: T; ours: T; ratio: number }[] = [];
+  const pairs: Pair<T>[] = [];
   for (let i = 0; i < times; i++) {
     const r = await run();
     pairs.push({ ...r, ratio: (r.ours[key] as number) / (r.baseline[key] as number) });
   }
-  pairs.sort((a, b) => a.ratio - b.ratio);
-  const median = pairs[Math.floor((pairs.length - 1) / 2)] as (typeof pairs)[number];
-  const spread =
-    pairs.length === 1
-      ? 'one run'
-      : `median of ${pairs.length} runs, ratios ${pairs.map((p) => p.ratio.toFixed(2)).join(' / ')}`;
-  return { ...median, spread };
+  return medianPair(pairs);
+};
+
+/**
+ * Like `repeated`, but the relay and the server (each with its own stub) stay up
+ * together and take turns: baseline then ours, then ours then baseline, and so on.
+ * Each turn chats on fresh conversations, so every turn measures the same thing. A
+ * slow stretch of this shared machine (seen: the relay's own TTFT p99 moving from 25
+ * to 70 ms between runs minutes apart) then falls on both members of a pair rather
+ * than on one, which is what made single ratios swing by ±0.5.
+ */
+const interleaved = async <K extends string, T extends Record<K, number>>(
+  key: K,
+  stubEnv: Record<string, string>,
+  sessions: { users: number; perUser: number },
+  measure: (target: Target, wsBase: string) => Promise<T>,
+  times = Number(process.env.BENCH_REPEAT ?? 3),
+) => {
+  const sides: { baseline?: Target & { stub: Child }; ours?: Target & { stub: Child } } = {};
+  try {
+    for (const which of ['baseline', 'ours'] as const) {
+      const stub = await spawnStub(stubEnv);
+      const child =
+        which === 'baseline' ? await spawnBaseline(stub.url, port()) : await spawnServer(stub.url, port());
+      sides[which] = { stub, child, sessions: [] };
+      const perUser = sessions.perUser * times;
+      sides[which].sessions =
+        which === 'baseline'
+          ? Array.from({ length: sessions.users }, () => ({
+              token: 'any',
+              conversationIds: Array.from({ length: perUser }, () => crypto.randomUUID()),
+            }))
+          : await prepareSessions(child.url, sessions.users, perUser);
+    }
+    const results: { baseline: T[]; ours: T[] } = { baseline: [], ours: [] };
+    for (let i = 0; i < times; i++) {
+      for (const which of i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const)) {
+        const side = sides[which] as Target;
+        const turn = side.sessions.map(({ token, conversationIds }) => ({
+          token,
+          conversationIds: conversationIds.slice(i * sessions.perUser, (i + 1) * sessions.perUser),
+        }));
+        results[which].push(
+          await measure({ child: side.child, sessions: turn }, side.child.url.replace('http', 'ws')),
+        );
+      }
+    }
+    return medianPair(
+      results.ours.map((ours, i) => {
+        const baseline = results.baseline[i] as T;
+        return { baseline, ours, ratio: (ours[key] as number) / (baseline[key] as number) };
+      }),
+    );
+  } finally {
+    for (const side of [sides.baseline, sides.ours]) {
+      await side?.child.stop();
+      await side?.stub.stop();
+    }
+  }
 };
 
 const chats = async ({ sessions }: Target, wsBase: string) =>
@@ -80,31 +144,29 @@ const chats = async ({ sessions }: Target, wsBase: string) =>
 
 /** (a) 200 tokens per answer, no delay, 50 sockets × 5 messages. */
 export const throughput = async (): Promise<Row[]> => {
-  const r = await repeated('cpuPer1k', () =>
-    versus(
-      { STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' },
-      { users: 10, perUser: 5 },
-      {},
-      async (target, wsBase) => {
-        const sockets = await chats(target, wsBase);
-        await Promise.all(sockets.map((c) => c.ask('warm up')));
-        const cpu0 = await cpuMs(target.child.pid);
-        const t0 = performance.now();
-        let tokens = 0;
-        await Promise.all(
-          sockets.map(async (c) => {
-            for (let i = 0; i < 5; i++) {
-              const reply = await c.ask(`message ${i}`);
-              tokens += reply.tokens;
-            }
-          }),
-        );
-        const seconds = (performance.now() - t0) / 1000;
-        const cpu = (await cpuMs(target.child.pid)) - cpu0;
-        for (const c of sockets) c.close();
-        return { tokensPerSecond: tokens / seconds, cpuPer1k: cpu / (tokens / 1000), tokens };
-      },
-    ),
+  const r = await interleaved(
+    'cpuPer1k',
+    { STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' },
+    { users: 10, perUser: 5 },
+    async (target, wsBase) => {
+      const sockets = await chats(target, wsBase);
+      await Promise.all(sockets.map((c) => c.ask('warm up')));
+      const cpu0 = await cpuMs(target.child.pid);
+      const t0 = performance.now();
+      let tokens = 0;
+      await Promise.all(
+        sockets.map(async (c) => {
+          for (let i = 0; i < 5; i++) {
+            const reply = await c.ask(`message ${i}`);
+            tokens += reply.tokens;
+          }
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = (await cpuMs(target.child.pid)) - cpu0;
+      for (const c of sockets) c.close();
+      return { tokensPerSecond: tokens / seconds, cpuPer1k: cpu / (tokens / 1000), tokens };
+    },
   );
   const ratio = r.ratio;
   return [
@@ -132,34 +194,31 @@ export const throughput = async (): Promise<Row[]> => {
 export const latency = async (): Promise<Row[]> => {
   const pace = 20;
   const tokens = 50;
-  const r = await repeated(
+  const r = await interleaved(
     'ttft99',
-    () =>
-      versus(
-        { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
-        { users: 10, perUser: 20 },
-        {},
-        async (target, wsBase) => {
-          const sockets = await chats(target, wsBase);
-          await Promise.all(sockets.map((c) => c.ask('warm up')));
-          const ttft: number[] = [];
-          const full: number[] = [];
-          for (let round = 0; round < 2; round++) {
-            const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
-            for (const reply of replies) {
-              ttft.push(reply.ttftMs - pace);
-              full.push(reply.totalMs - pace * tokens);
-            }
-          }
-          for (const c of sockets) c.close();
-          return {
-            ttft50: percentile(ttft, 50),
-            ttft99: percentile(ttft, 99),
-            full50: percentile(full, 50),
-            full99: percentile(full, 99),
-          };
-        },
-      ),
+    { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
+    { users: 10, perUser: 20 },
+    async (target, wsBase) => {
+      const sockets = await chats(target, wsBase);
+      await Promise.all(sockets.map((c) => c.ask('warm up')));
+      const ttft: number[] = [];
+      const full: number[] = [];
+      for (let round = 0; round < 2; round++) {
+        const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
+        for (const reply of replies) {
+          ttft.push(reply.ttftMs - pace);
+          full.push(reply.totalMs - pace * tokens);
+        }
+      }
+      for (const c of sockets) c.close();
+      return {
+        ttft50: percentile(ttft, 50),
+        ttft99: percentile(ttft, 99),
+        full50: percentile(full, 50),
+        full99: percentile(full, 99),
+      };
+    },
+    // Five: its p99 is the 4th-worst of 400 answers.
     Number(process.env.BENCH_REPEAT ?? 5),
   );
   const ratio = r.ratio;
