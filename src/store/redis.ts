@@ -22,10 +22,10 @@ end`;
 // a sliding window on a sorted set timed by the Redis clock (so every instance
 // agrees), then the stamp. A refusal takes and records nothing. Each window is
 // trimmed and counted once per call, and its new events go in with one ZADD, so a
-// burst of claims costs a few commands per user rather than seven per claim. KEYS:
-// lock, rate, stamp per claim; ARGV: owner, lock ttl, limit, window, a unique event id
-// per claim (claims sharing a window share its length). A window key of the wrong type fails
-// its claims with {'error', message} and no others.
+// burst of claims costs a few commands per user rather than seven per claim.
+// KEYS: lock, rate, stamp per claim. ARGV: owner, lock ttl, limit, window, a unique
+// event id per claim (claims sharing a window share its length). A window key of
+// the wrong type fails its own claims with {'error', message} and no others.
 const CLAIMS = `${SLICED}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -83,13 +83,12 @@ return 0`;
 // stamp. KEYS: lock, stamp per release; ARGV: owner, stamp ttl ('' for no stamp) per
 // release. Answers 1 released or 0 not held, per release.
 const RELEASES = `${SLICED}
-local held, results = values(1, 2), {}
+local held, released, results = values(1, 2), {}, {}
 for i = 1, #KEYS / 2 do
   local lock, stampKey, owner, ttl = KEYS[i * 2 - 1], KEYS[i * 2], ARGV[i * 2 - 1], ARGV[i * 2]
-  if held[i] == owner then
+  if held[i] == owner and not released[lock] then
     redis.call('DEL', lock)
-    held[i] = false
-    for j = i + 1, #KEYS / 2 do if KEYS[j * 2 - 1] == lock then held[j] = false end end
+    released[lock] = true
     if ttl ~= '' then redis.call('SET', stampKey, owner, 'PX', ttl) end
     results[i] = 1
   else
