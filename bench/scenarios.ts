@@ -1,3 +1,5 @@
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTextTokens } from '../src/ai/tokenizer';
 import { openChat, prepareSessions, type Session } from './lib/load';
 import { cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
 import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
@@ -487,4 +489,42 @@ export const rest = async (): Promise<Row[]> => {
     await server.stop();
     await stub.stop();
   }
+};
+
+/**
+ * (e) Token counting once the cache of counts is full. Every message re-counts its
+ * conversation's history through that cache, so a busy server runs with it full: a
+ * new text must then still cost what the tokenizer costs. In-process, on distinct
+ * texts; the baseline here is the bare tokenizer, not the relay.
+ */
+export const tokens = async (): Promise<Row[]> => {
+  const texts = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => `message ${from + i} of a long conversation`);
+  const microsPerText = (count: (text: string) => number, list: string[]) => {
+    const started = performance.now();
+    for (const text of list) count(text);
+    return ((performance.now() - started) * 1000) / list.length;
+  };
+  const batch = 20_000;
+  for (let from = 0; from < 9 * batch; from += batch) microsPerText(countTextTokens, texts(from, batch));
+  const last = texts(9 * batch, batch);
+  const fresh = microsPerText(countTokens, texts(10_000_000, batch));
+  const miss = microsPerText(countTextTokens, last);
+  const hit = microsPerText(countTextTokens, last);
+  return [
+    {
+      scenario: 'tokens',
+      metric: 'µs per new text, cache full (the 10th 20,000 distinct texts) vs the bare tokenizer',
+      baseline: fresh,
+      ours: miss,
+      ratio: miss / fresh,
+    },
+    {
+      scenario: 'tokens',
+      metric: 'µs per text already counted vs the bare tokenizer',
+      baseline: fresh,
+      ours: hit,
+      ratio: hit / fresh,
+    },
+  ];
 };
