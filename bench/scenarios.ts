@@ -20,6 +20,45 @@ const port = () => nextPort++;
 
 type Target = { child: Child; sessions: Session[] };
 
+type Side = Target & { stub: Child; stop: () => Promise<void> };
+
+/**
+ * The relay or the server, with a stub of its own, and `users` sessions of `perUser`
+ * conversations each (the relay takes any token and any conversation id).
+ */
+const startSide = async (
+  which: 'baseline' | 'ours',
+  stubEnv: Record<string, string>,
+  sessions: { users: number; perUser: number },
+  serverEnv: Record<string, string> = {},
+  instances = 1,
+): Promise<Side> => {
+  const stub = await spawnStub(stubEnv);
+  const child =
+    which === 'baseline'
+      ? await spawnBaseline(stub.url, port(), instances)
+      : await spawnServer(stub.url, port(), serverEnv, instances);
+  const stop = async () => {
+    await child.stop();
+    await stub.stop();
+  };
+  try {
+    const list =
+      which === 'baseline'
+        ? Array.from({ length: sessions.users }, () => ({
+            token: 'any',
+            conversationIds: Array.from({ length: sessions.perUser }, () => crypto.randomUUID()),
+          }))
+        : await prepareSessions(child.url, sessions.users, sessions.perUser);
+    return { stub, child, sessions: list, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+};
+
+const socketUrl = ({ child }: Target) => child.url.replace('http', 'ws');
+
 /** Runs `measure` against the baseline and then the server, each with a fresh stub. */
 const versus = async <T>(
   stubEnv: Record<string, string>,
@@ -30,23 +69,11 @@ const versus = async <T>(
 ) => {
   const results: { baseline?: T; ours?: T } = {};
   for (const which of ['baseline', 'ours'] as const) {
-    const stub = await spawnStub(stubEnv);
-    const child =
-      which === 'baseline'
-        ? await spawnBaseline(stub.url, port(), instances)
-        : await spawnServer(stub.url, port(), serverEnv, instances);
+    const side = await startSide(which, stubEnv, sessions, serverEnv, instances);
     try {
-      const list =
-        which === 'baseline'
-          ? Array.from({ length: sessions.users }, () => ({
-              token: 'any',
-              conversationIds: Array.from({ length: sessions.perUser }, () => crypto.randomUUID()),
-            }))
-          : await prepareSessions(child.url, sessions.users, sessions.perUser);
-      results[which] = await measure({ child, sessions: list }, child.url.replace('http', 'ws'));
+      results[which] = await measure(side, socketUrl(side));
     } finally {
-      await child.stop();
-      await stub.stop();
+      await side.stop();
     }
   }
   return results as { baseline: T; ours: T };
@@ -98,33 +125,19 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
   measure: (target: Target, wsBase: string) => Promise<T>,
   times = Number(process.env.BENCH_REPEAT ?? 3),
 ) => {
-  const sides: { baseline?: Target & { stub: Child }; ours?: Target & { stub: Child } } = {};
+  const sides: { baseline?: Side; ours?: Side } = {};
   try {
-    for (const which of ['baseline', 'ours'] as const) {
-      const stub = await spawnStub(stubEnv);
-      const child =
-        which === 'baseline' ? await spawnBaseline(stub.url, port()) : await spawnServer(stub.url, port());
-      sides[which] = { stub, child, sessions: [] };
-      const perUser = sessions.perUser * times;
-      sides[which].sessions =
-        which === 'baseline'
-          ? Array.from({ length: sessions.users }, () => ({
-              token: 'any',
-              conversationIds: Array.from({ length: perUser }, () => crypto.randomUUID()),
-            }))
-          : await prepareSessions(child.url, sessions.users, perUser);
-    }
+    const all = { users: sessions.users, perUser: sessions.perUser * times };
+    for (const which of ['baseline', 'ours'] as const) sides[which] = await startSide(which, stubEnv, all);
     const results: { baseline: T[]; ours: T[] } = { baseline: [], ours: [] };
     for (let i = 0; i < times; i++) {
       for (const which of i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const)) {
-        const side = sides[which] as Target;
+        const side = sides[which] as Side;
         const turn = side.sessions.map(({ token, conversationIds }) => ({
           token,
           conversationIds: conversationIds.slice(i * sessions.perUser, (i + 1) * sessions.perUser),
         }));
-        results[which].push(
-          await measure({ child: side.child, sessions: turn }, side.child.url.replace('http', 'ws')),
-        );
+        results[which].push(await measure({ child: side.child, sessions: turn }, socketUrl(side)));
       }
     }
     return medianPair(
@@ -134,10 +147,8 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
       }),
     );
   } finally {
-    for (const side of [sides.baseline, sides.ours]) {
-      await side?.child.stop();
-      await side?.stub.stop();
-    }
+    await sides.baseline?.stop();
+    await sides.ours?.stop();
   }
 };
 
