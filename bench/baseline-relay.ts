@@ -1,11 +1,14 @@
 /**
  * The baseline: a bare Bun.serve WebSocket relay (no framework, no database, no
  * auth check: any auth frame succeeds) streaming from the same stub through the
- * openai package with Bun's own fetch, sending the same frames as the server.
+ * server's own provider client (src/ai/openai.ts: Bun's fetch and eventsource-parser),
+ * sending the same frames as the server. Sharing the client means a ratio is what
+ * the full job (auth, claims, database writes, history, token counting) costs on
+ * top of relaying; `bun run bench client` compares the client with the openai package.
  */
-import OpenAI from 'openai';
+import { createOpenAIModel } from '../src/ai/openai';
 
-const client = new OpenAI({ apiKey: 'baseline', baseURL: process.env.OPENAI_BASE_URL, maxRetries: 0 });
+const model = createOpenAIModel({ apiKey: 'baseline', baseUrl: process.env.OPENAI_BASE_URL, model: 'stub' });
 
 Bun.serve<{ conversationId: string }>({
   port: Number(process.env.PORT ?? 0),
@@ -26,16 +29,10 @@ Bun.serve<{ conversationId: string }>({
         return;
       }
       if (frame.type !== 'chat.message') return;
-      const stream = await client.chat.completions.create({
-        model: 'stub',
-        messages: [{ role: 'user', content: frame.content }],
-        stream: true,
-        stream_options: { include_usage: true },
-      });
-      for await (const chunk of stream) {
-        const text = chunk.choices?.[0]?.delta?.content;
-        if (text) ws.send(JSON.stringify({ type: 'chat.stream', content: text, done: false }));
-      }
+      const turns = [{ role: 'user' as const, content: String(frame.content) }];
+      for await (const event of model.stream(turns, new AbortController().signal))
+        if (event.type === 'delta')
+          ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
       ws.send(
         JSON.stringify({ type: 'chat.stream', content: '', done: true, message_id: crypto.randomUUID() }),
       );

@@ -1,4 +1,6 @@
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import OpenAI from 'openai';
+import { createOpenAIModel } from '../src/ai/openai';
 import { countTextTokens } from '../src/ai/tokenizer';
 import { openChat, prepareSessions, type Session } from './lib/load';
 import { cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
@@ -538,4 +540,125 @@ export const tokens = async (): Promise<Row[]> => {
       ratio: hit / fresh,
     },
   ];
+};
+
+type Consume = (content: string, onText: () => void) => Promise<void>;
+
+/** Streams one answer through the openai package's own client and stream iterator. */
+const viaOpenAIPackage = (baseURL: string): Consume => {
+  const openai = new OpenAI({ apiKey: 'bench', baseURL, maxRetries: 0 });
+  return async (content, onText) => {
+    const stream = await openai.chat.completions.create({
+      model: 'stub',
+      messages: [{ role: 'user', content }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) if (chunk.choices?.[0]?.delta?.content) onText();
+  };
+};
+
+/** Streams one answer through the server's provider client (src/ai/openai.ts). */
+const viaServerClient = (baseUrl: string): Consume => {
+  const model = createOpenAIModel({ apiKey: 'bench', baseUrl, model: 'stub' });
+  return async (content, onText) => {
+    for await (const event of model.stream([{ role: 'user', content }], new AbortController().signal))
+      if (event.type === 'delta') onText();
+  };
+};
+
+/**
+ * The provider client alone, in this process, on the same stubs: the server's own
+ * (Bun's fetch and eventsource-parser) against the openai package's client, which the
+ * server used until it measured this. First token of 200 requests started together
+ * (20 ms per token), and CPU per 1,000 tokens of 50 × 5 answers of 200 tokens.
+ */
+export const client = async (): Promise<Row[]> => {
+  const paced = await spawnStub({ STUB_TOKENS: '50', STUB_DELAY_MS: '20' });
+  const fast = await spawnStub({ STUB_TOKENS: '200' });
+  const pace = 20;
+  const firstTokens = async (consume: Consume) => {
+    const started = performance.now();
+    const after: number[] = [];
+    await Promise.all(
+      Array.from({ length: 200 }, () => {
+        let first = true;
+        return consume('question', () => {
+          if (first) after.push(performance.now() - started - pace);
+          first = false;
+        });
+      }),
+    );
+    return { p50: percentile(after, 50), p99: percentile(after, 99) };
+  };
+  const cpuPer1k = async (consume: Consume) => {
+    const before = process.cpuUsage();
+    let tokens = 0;
+    const count = () => {
+      tokens++;
+    };
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        for (let i = 0; i < 5; i++) await consume(`message ${i}`, count);
+      }),
+    );
+    const { user, system } = process.cpuUsage(before);
+    return (user + system) / 1000 / (tokens / 1000);
+  };
+  try {
+    const sides = {
+      baseline: { paced: viaOpenAIPackage(paced.url), fast: viaOpenAIPackage(fast.url) },
+      ours: { paced: viaServerClient(paced.url), fast: viaServerClient(fast.url) },
+    };
+    const latency: Pair<{ p50: number; p99: number }>[] = [];
+    const cpu: Pair<number>[] = [];
+    for (const side of Object.values(sides)) {
+      await firstTokens(side.paced); // warm up: connections, JIT
+      await cpuPer1k(side.fast);
+    }
+    for (let i = 0; i < 3; i++) {
+      const order = i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const);
+      const first: Record<string, { p50: number; p99: number }> = {};
+      const perK: Record<string, number> = {};
+      for (const which of order) {
+        first[which] = await firstTokens(sides[which].paced);
+        perK[which] = await cpuPer1k(sides[which].fast);
+      }
+      const [b, o] = [first.baseline, first.ours] as [
+        { p50: number; p99: number },
+        { p50: number; p99: number },
+      ];
+      latency.push({ baseline: b, ours: o, ratio: o.p99 / b.p99 });
+      const [bk, ok] = [perK.baseline as number, perK.ours as number];
+      cpu.push({ baseline: bk, ours: ok, ratio: ok / bk });
+    }
+    const l = medianPair(latency);
+    const c = medianPair(cpu);
+    return [
+      {
+        scenario: 'client',
+        metric: 'first token over stub pace p50, 200 requests at once (ms; baseline: the openai package)',
+        baseline: l.baseline.p50,
+        ours: l.ours.p50,
+        ratio: l.ours.p50 / l.baseline.p50,
+      },
+      {
+        scenario: 'client',
+        metric: `first token over stub pace p99, 200 requests at once (ms) (${l.spread})`,
+        baseline: l.baseline.p99,
+        ours: l.ours.p99,
+        ratio: l.ratio,
+      },
+      {
+        scenario: 'client',
+        metric: `CPU ms per 1,000 tokens streamed (${c.spread})`,
+        baseline: c.baseline,
+        ours: c.ours,
+        ratio: c.ratio,
+      },
+    ];
+  } finally {
+    await paced.stop();
+    await fast.stop();
+  }
 };

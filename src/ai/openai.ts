@@ -1,4 +1,8 @@
-import OpenAI from 'openai';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsStreaming,
+} from 'openai/resources/chat/completions';
 import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from './model';
 
 export interface OpenAISettings {
@@ -7,61 +11,145 @@ export interface OpenAISettings {
   model: string;
 }
 
-const describe = (error: unknown): string => {
-  if (error instanceof OpenAI.APIConnectionError) return 'The AI provider could not be reached.';
-  if (error instanceof OpenAI.RateLimitError)
-    return 'The AI provider is rate limiting requests. Try again shortly.';
-  if (error instanceof OpenAI.AuthenticationError) return 'The AI provider refused our credentials.';
-  if (error instanceof OpenAI.APIError && error.status !== undefined)
-    return `The AI provider answered with an error (HTTP ${error.status}).`;
-  return 'The AI provider sent a broken response.';
+// A chat chunk is a few hundred characters; an event this long is not a chat stream.
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
+
+const UNREACHABLE = 'The AI provider could not be reached.';
+const BROKEN = 'The AI provider sent a broken response.';
+
+const describeStatus = (status: number): string => {
+  if (status === 429) return 'The AI provider is rate limiting requests. Try again shortly.';
+  if (status === 401) return 'The AI provider refused our credentials.';
+  return `The AI provider answered with an error (HTTP ${status}).`;
+};
+
+/** `{base}/chat/completions`, keeping any query the base URL carries. */
+const completionsUrl = (baseUrl = 'https://api.openai.com/v1') => {
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+  return url.toString();
+};
+
+type ChunkEvent = ModelEvent | { type: 'finish' };
+
+/** One server-sent event of the answer as the events it carries; `done` for `[DONE]`. */
+const toEvents = (message: EventSourceMessage): ChunkEvent[] | 'done' => {
+  if (message.data === '[DONE]') return 'done';
+  let chunk: ChatCompletionChunk & { error?: unknown };
+  try {
+    chunk = JSON.parse(message.data);
+  } catch (error) {
+    throw new ModelError(BROKEN, error);
+  }
+  if (message.event === 'error' || chunk?.error)
+    throw new ModelError('The AI provider reported an error in the middle of the answer.');
+  const events: ChunkEvent[] = [];
+  const choice = chunk.choices?.[0];
+  if (choice?.delta?.content) events.push({ type: 'delta', text: choice.delta.content });
+  if (choice?.finish_reason) events.push({ type: 'finish' });
+  if (chunk.usage)
+    events.push({
+      type: 'usage',
+      promptTokens: chunk.usage.prompt_tokens ?? 0,
+      completionTokens: chunk.usage.completion_tokens ?? 0,
+    });
+  return events;
 };
 
 /**
- * Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio, gateways) through
- * the official client. No retries: a failure is reported to the user at once, and
- * the silence timeout is enforced by the caller, which knows about backpressure.
- * Bun's own fetch pauses the provider's socket once ~256 KiB of the body waits
- * unread (Bun ≥ 1.4.5), so a reply we stop reading stops coming (SPEC §10); the
- * backpressure test in test/modules/chat/limits.test.ts holds it to that.
+ * Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio, gateways): one
+ * POST to `/chat/completions` through Bun's fetch, its server-sent events read with
+ * `eventsource-parser`. The request and chunk shapes are the `openai` package's types.
+ *
+ * Not through the `openai` client itself, which costs ~50 µs of JavaScript per
+ * request and, when 200 requests start together, takes them through its awaits side
+ * by side, so even the first one leaves only after all are nearly built; its stream
+ * iterator (five nested async generators and a copy of every chunk) costs about four
+ * times the CPU of this reader. `bun run bench client` measures both. The semantics
+ * are the client's: an HTTP error status fails the request, `[DONE]` ends the answer,
+ * an `error` event or field fails it, an unreadable chunk is a broken response, and
+ * an answer that stops before its final chunk ended early.
+ *
+ * No retries: a failure is reported to the user at once, and the silence timeout is
+ * enforced by the caller, which knows about backpressure. Bun's fetch pauses the
+ * provider's socket once ~256 KiB of the body waits unread (Bun ≥ 1.4.5), so a reply
+ * we stop reading stops coming (SPEC §10); the backpressure test in
+ * test/modules/chat/limits.test.ts holds it to that.
  */
 export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
-  const client = new OpenAI({
-    apiKey: settings.apiKey,
-    baseURL: settings.baseUrl,
-    maxRetries: 0,
-    timeout: 24 * 3600_000,
-  });
+  const url = completionsUrl(settings.baseUrl);
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'text/event-stream',
+    authorization: `Bearer ${settings.apiKey}`,
+  };
+
+  const request = async (turns: ChatTurn[], signal: AbortSignal) => {
+    const body: ChatCompletionCreateParamsStreaming = {
+      model: settings.model,
+      messages: turns,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    let response: Response;
+    try {
+      response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal });
+    } catch (error) {
+      throw new ModelError(UNREACHABLE, error);
+    }
+    if (!response.ok) {
+      response.body?.cancel().catch(() => {});
+      throw new ModelError(describeStatus(response.status));
+    }
+    if (!response.body) throw new ModelError(BROKEN);
+    return response.body.getReader();
+  };
 
   return {
     mode: 'configured',
     async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent> {
+      let reader: Awaited<ReturnType<typeof request>> | undefined;
+      let ended = false;
       let finished = false;
       try {
-        const stream = await client.chat.completions.create(
-          {
-            model: settings.model,
-            messages: turns,
-            stream: true,
-            stream_options: { include_usage: true },
+        reader = await request(turns, signal);
+        const decoder = new TextDecoder();
+        const received: EventSourceMessage[] = [];
+        let overflow = false;
+        const parser = createParser({
+          maxBufferSize: MAX_EVENT_CHARS,
+          onEvent: (message) => received.push(message),
+          onError: (error) => {
+            if (error.type === 'max-buffer-size-exceeded') overflow = true;
           },
-          { signal },
-        );
-        for await (const chunk of stream) {
-          const choice = chunk.choices?.[0];
-          const text = choice?.delta?.content;
-          if (text) yield { type: 'delta', text };
-          if (choice?.finish_reason) finished = true;
-          if (chunk.usage)
-            yield {
-              type: 'usage',
-              promptTokens: chunk.usage.prompt_tokens ?? 0,
-              completionTokens: chunk.usage.completion_tokens ?? 0,
-            };
+        });
+        read: for (;;) {
+          const chunk = await reader.read().catch((error: unknown) => {
+            throw new ModelError('The AI provider broke off the answer.', error);
+          });
+          if (chunk.done) {
+            ended = true;
+            break;
+          }
+          parser.feed(decoder.decode(chunk.value, { stream: true }));
+          if (overflow) throw new ModelError(BROKEN);
+          for (const message of received) {
+            const events = toEvents(message);
+            if (events === 'done') break read;
+            for (const event of events) {
+              if (event.type === 'finish') finished = true;
+              else yield event;
+            }
+          }
+          received.length = 0;
         }
       } catch (error) {
         if (signal.aborted) return;
-        throw new ModelError(describe(error), error);
+        throw error;
+      } finally {
+        // Stopped before the end of the body (done, aborted, failed, or the caller
+        // stopped iterating): let the connection go.
+        if (reader && !ended) reader.cancel().catch(() => {});
       }
       if (!finished && !signal.aborted) throw new ModelError('The AI provider ended the answer early.');
     },

@@ -13,6 +13,9 @@ import type { AddressInfo } from 'node:net';
  *   status:CODE   an HTTP error with an OpenAI-style body
  *   drop          two tokens, then the connection is cut
  *   garbage       one token, then a line that is not JSON
+ *   error         one token, then a chunk carrying an `error` field
+ *   errorevent    one token, then an SSE event named `error`
+ *   huge          one token, then a 5 MB line that never ends
  *   nofinal       the tokens, then the stream ends with no final chunk or [DONE]
  *   long:N        N tokens
  *   echo          repeats the user's message word by word
@@ -28,6 +31,9 @@ interface StubRequest {
   model: string;
   messages: { role: string; content: string }[];
   stream: boolean;
+  stream_options?: { include_usage?: boolean };
+  /** The request's query string, if any. */
+  query: string;
   authorization: string | null;
   aborted: boolean;
   finished: boolean;
@@ -66,15 +72,17 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
   // node:http rather than Bun.serve: its writes report TCP backpressure, so `sent`
   // shows how far the server under test has actually read.
   const server = http.createServer(async (req, res) => {
-    if (!req.url?.endsWith('/chat/completions')) {
+    const [path = '', query = ''] = (req.url ?? '').split('?');
+    if (!path.endsWith('/chat/completions')) {
       res.writeHead(404).end('not found');
       return;
     }
     let raw = '';
     for await (const part of req) raw += part;
-    const body = JSON.parse(raw) as Omit<StubRequest, 'authorization' | 'aborted' | 'finished' | 'sent'>;
+    const body = JSON.parse(raw) as Omit<StubRequest, 'query' | 'authorization' | 'aborted' | 'finished' | 'sent'>;
     const record: StubRequest = {
       ...body,
+      query,
       authorization: req.headers.authorization ?? null,
       aborted: false,
       finished: false,
@@ -127,6 +135,12 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
       record.sent++;
       if (mode === 'stall') return untilClosed();
       if (mode === 'garbage') return res.end('data: {"choices": [not json\n\n');
+      if (mode === 'error') return res.end('data: {"error": {"message": "overloaded"}}\n\n');
+      if (mode === 'errorevent') return res.end('event: error\ndata: {"message": "overloaded"}\n\n');
+      if (mode === 'huge') {
+        await send(`data: ${'x'.repeat(5 * 1024 * 1024)}`);
+        return untilClosed();
+      }
       if (mode === 'drop' && i === 1) {
         await sleep(20);
         return res.destroy();
