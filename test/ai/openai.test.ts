@@ -92,7 +92,10 @@ describe('OpenAI-compatible provider client', () => {
   test('an abort ends the stream quietly and drops the request', async () => {
     const controller = new AbortController();
     const events: ModelEvent[] = [];
-    for await (const event of model().stream([{ role: 'user', content: '[stub:slow:30]' }], controller.signal)) {
+    for await (const event of model().stream(
+      [{ role: 'user', content: '[stub:slow:30]' }],
+      controller.signal,
+    )) {
       events.push(event);
       if (events.length === 2) controller.abort();
     }

@@ -79,7 +79,10 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
     }
     let raw = '';
     for await (const part of req) raw += part;
-    const body = JSON.parse(raw) as Omit<StubRequest, 'query' | 'authorization' | 'aborted' | 'finished' | 'sent'>;
+    const body = JSON.parse(raw) as Omit<
+      StubRequest,
+      'query' | 'authorization' | 'aborted' | 'finished' | 'sent'
+    >;
     const record: StubRequest = {
       ...body,
       query,
