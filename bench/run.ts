@@ -38,7 +38,7 @@ const report = `# Benchmark results
 - Duration: ${Math.round((Date.now() - started) / 1000)} s
 
 Ratios are ours ÷ baseline, measured in the same run (baseline: a bare \`Bun.serve\` WebSocket relay
-streaming from the same stub through the same \`openai\` client, no framework, no database, no auth).
+streaming from the same stub through the server's own provider client, no framework, no database, no auth).
 
 | scenario | metric | baseline | ours | ratio | target | met |
 |---|---|---|---|---|---|---|
