@@ -64,7 +64,7 @@ const toEvents = (message: EventSourceMessage): ChunkEvent[] | 'done' => {
  * Not through the `openai` client itself, which costs ~50 µs of JavaScript per
  * request and, when 200 requests start together, takes them through its awaits side
  * by side, so even the first one leaves only after all are nearly built; its stream
- * iterator (five nested async generators and a copy of every chunk) costs about four
+ * iterator (five nested async generators and a copy of every chunk) costs about three
  * times the CPU of this reader. `bun run bench client` measures both. The semantics
  * are the client's: an HTTP error status fails the request, `[DONE]` ends the answer,
  * an `error` event or field fails it, an unreadable chunk is a broken response, and

@@ -3,9 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * An OpenAI-compatible streaming server on loopback, so tests and benchmarks drive
- * the real `openai` client. The behaviour of each request is chosen by a marker in
- * the last user message, `[stub:MODE]` or `[stub:MODE:ARG]`:
+ * An OpenAI-compatible streaming server on loopback, so the tests drive the server's
+ * real provider client (src/ai/openai.ts) over HTTP. The behaviour of each request is
+ * chosen by a marker in the last user message, `[stub:MODE]` or `[stub:MODE:ARG]`:
  *   (none)        the configured tokens, then the final chunk, usage and [DONE]
  *   slow:MS       MS milliseconds before each token
  *   stall         one token, then silence until the client gives up

@@ -296,6 +296,8 @@ describe('provider failures', () => {
   test.each([
     ['a connection dropped mid-stream', '[stub:drop]', 'Hello,'],
     ['garbage in the stream', '[stub:garbage]', 'Hello'],
+    ['an error field in the stream', '[stub:error]', 'Hello'],
+    ['an SSE error event', '[stub:errorevent]', 'Hello'],
     ['a stream that ends without its final chunk', '[stub:nofinal]', DEFAULT_TOKENS.join('')],
   ])('%s → AI_ERROR with the partial answer stored as failed', async (_, marker, partial) => {
     const { me, ws } = await session();
