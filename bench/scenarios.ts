@@ -618,19 +618,18 @@ export const client = async (): Promise<Row[]> => {
     }
     for (let i = 0; i < 3; i++) {
       const order = i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const);
-      const first: Record<string, { p50: number; p99: number }> = {};
-      const perK: Record<string, number> = {};
+      const first = {} as Record<keyof typeof sides, { p50: number; p99: number }>;
+      const perK = {} as Record<keyof typeof sides, number>;
       for (const which of order) {
         first[which] = await firstTokens(sides[which].paced);
         perK[which] = await cpuPer1k(sides[which].fast);
       }
-      const [b, o] = [first.baseline, first.ours] as [
-        { p50: number; p99: number },
-        { p50: number; p99: number },
-      ];
-      latency.push({ baseline: b, ours: o, ratio: o.p99 / b.p99 });
-      const [bk, ok] = [perK.baseline as number, perK.ours as number];
-      cpu.push({ baseline: bk, ours: ok, ratio: ok / bk });
+      latency.push({
+        baseline: first.baseline,
+        ours: first.ours,
+        ratio: first.ours.p99 / first.baseline.p99,
+      });
+      cpu.push({ baseline: perK.baseline, ours: perK.ours, ratio: perK.ours / perK.baseline });
     }
     const l = medianPair(latency);
     const c = medianPair(cpu);

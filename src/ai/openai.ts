@@ -30,30 +30,21 @@ const completionsUrl = (baseUrl = 'https://api.openai.com/v1') => {
   return url.toString();
 };
 
-type ChunkEvent = ModelEvent | { type: 'finish' };
+const DONE = Symbol('done');
 
-/** One server-sent event of the answer as the events it carries; `done` for `[DONE]`. */
-const toEvents = (message: EventSourceMessage): ChunkEvent[] | 'done' => {
-  if (message.data === '[DONE]') return 'done';
-  let chunk: ChatCompletionChunk & { error?: unknown };
+/** One server-sent event of the answer: its chunk, or DONE for `[DONE]`. */
+const parseChunk = (message: EventSourceMessage): ChatCompletionChunk | typeof DONE => {
+  if (message.data === '[DONE]') return DONE;
+  let chunk: (ChatCompletionChunk & { error?: unknown }) | null;
   try {
     chunk = JSON.parse(message.data);
   } catch (error) {
     throw new ModelError(BROKEN, error);
   }
-  if (message.event === 'error' || chunk?.error)
+  if (typeof chunk !== 'object' || chunk === null) throw new ModelError(BROKEN);
+  if (message.event === 'error' || chunk.error)
     throw new ModelError('The AI provider reported an error in the middle of the answer.');
-  const events: ChunkEvent[] = [];
-  const choice = chunk.choices?.[0];
-  if (choice?.delta?.content) events.push({ type: 'delta', text: choice.delta.content });
-  if (choice?.finish_reason) events.push({ type: 'finish' });
-  if (chunk.usage)
-    events.push({
-      type: 'usage',
-      promptTokens: chunk.usage.prompt_tokens ?? 0,
-      completionTokens: chunk.usage.completion_tokens ?? 0,
-    });
-  return events;
+  return chunk;
 };
 
 /**
@@ -134,12 +125,17 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
           parser.feed(decoder.decode(chunk.value, { stream: true }));
           if (overflow) throw new ModelError(BROKEN);
           for (const message of received) {
-            const events = toEvents(message);
-            if (events === 'done') break read;
-            for (const event of events) {
-              if (event.type === 'finish') finished = true;
-              else yield event;
-            }
+            const chunk = parseChunk(message);
+            if (chunk === DONE) break read;
+            const choice = chunk.choices?.[0];
+            if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+            if (choice?.finish_reason) finished = true;
+            if (chunk.usage)
+              yield {
+                type: 'usage',
+                promptTokens: chunk.usage.prompt_tokens ?? 0,
+                completionTokens: chunk.usage.completion_tokens ?? 0,
+              };
           }
           received.length = 0;
         }

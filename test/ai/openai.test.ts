@@ -73,6 +73,7 @@ describe('OpenAI-compatible provider client', () => {
     ['an error field in a chunk', '[stub:error]', 'Hello', 'reported an error'],
     ['an SSE event named error', '[stub:errorevent]', 'Hello', 'reported an error'],
     ['a chunk that is not JSON', '[stub:garbage]', 'Hello', 'broken response'],
+    ['a chunk that is JSON but not an object', '[stub:null]', 'Hello', 'broken response'],
     ['a connection cut mid-answer', '[stub:drop]', 'Hello,', 'broke off the answer'],
     ['no final chunk', '[stub:nofinal]', DEFAULT_TOKENS.join(''), 'ended the answer early'],
     ['an event longer than 4 MiB', '[stub:huge]', 'Hello', 'broken response'],

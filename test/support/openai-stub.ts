@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
  *   status:CODE   an HTTP error with an OpenAI-style body
  *   drop          two tokens, then the connection is cut
  *   garbage       one token, then a line that is not JSON
+ *   null          one token, then a chunk that is JSON but not an object
  *   error         one token, then a chunk carrying an `error` field
  *   errorevent    one token, then an SSE event named `error`
  *   huge          one token, then a 5 MB line that never ends
@@ -138,6 +139,7 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
       record.sent++;
       if (mode === 'stall') return untilClosed();
       if (mode === 'garbage') return res.end('data: {"choices": [not json\n\n');
+      if (mode === 'null') return res.end('data: null\n\n');
       if (mode === 'error') return res.end('data: {"error": {"message": "overloaded"}}\n\n');
       if (mode === 'errorevent') return res.end('event: error\ndata: {"message": "overloaded"}\n\n');
       if (mode === 'huge') {
