@@ -115,14 +115,14 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
           },
         });
         read: for (;;) {
-          const chunk = await reader.read().catch((error: unknown) => {
+          const bytes = await reader.read().catch((error: unknown) => {
             throw new ModelError('The AI provider broke off the answer.', error);
           });
-          if (chunk.done) {
+          if (bytes.done) {
             ended = true;
             break;
           }
-          parser.feed(decoder.decode(chunk.value, { stream: true }));
+          parser.feed(decoder.decode(bytes.value, { stream: true }));
           if (overflow) throw new ModelError(BROKEN);
           for (const message of received) {
             const chunk = parseChunk(message);
