@@ -50,7 +50,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     auth,
     repo,
     gate,
-    streamReply: createReplyStreamer(repo, model, {
+    reply: createReplyStreamer(repo, model, {
       systemPrompt: config.ai.systemPrompt,
       maxContextTokens: config.ai.maxContextTokens,
       aiTimeoutMs,

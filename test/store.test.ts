@@ -85,7 +85,8 @@ describe.each(adapters)('%s store', (_, make) => {
     const lock = key();
     const rate = key();
     expect((await claim(lock, 'a', rate, 1, 10_000)).outcome).toBe('claimed');
-    expect((await claim(lock, 'b', key(), 1, 10_000)).outcome).toBe('busy');
+    // Busy: the window was not looked at, so no room is reported.
+    expect(await claim(lock, 'b', key(), 1, 10_000)).toEqual({ outcome: 'busy', stamp: null });
     // Busy even though that user's window is full: the lock is checked first.
     expect((await claim(lock, 'c', rate, 1, 10_000)).outcome).toBe('busy');
     const fresh = key();
@@ -106,9 +107,17 @@ describe.each(adapters)('%s store', (_, make) => {
   test('a stamped release leaves the owner as the stamp the next claim reads', async () => {
     const lock = key();
     const stamp = key();
-    expect(await claim(lock, 'a', key(), 9, 10_000, stamp)).toEqual({ outcome: 'claimed', stamp: null });
+    expect(await claim(lock, 'a', key(), 9, 10_000, stamp)).toEqual({
+      outcome: 'claimed',
+      stamp: null,
+      room: 8,
+    });
     expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(true);
-    expect(await claim(lock, 'b', key(), 9, 10_000, stamp)).toEqual({ outcome: 'claimed', stamp: 'a' });
+    expect(await claim(lock, 'b', key(), 9, 10_000, stamp)).toEqual({
+      outcome: 'claimed',
+      stamp: 'a',
+      room: 8,
+    });
     // Someone else's release neither frees the lock nor moves the stamp.
     expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(false);
     expect((await claim(lock, 'c', key(), 9, 10_000, stamp)).outcome).toBe('busy');
@@ -130,6 +139,8 @@ describe.each(adapters)('%s store', (_, make) => {
     expect(results.map((r) => r.outcome).join()).toBe(
       'claimed,claimed,claimed,claimed,claimed,limited,limited,limited',
     );
+    // Each claim reports the room its window had left just after it.
+    expect(results.map((r) => r.room)).toEqual([4, 3, 2, 1, 0, 0, 0, 0]);
     const stamp = key();
     const released = await Promise.all([
       store.release(locks[0] as string, 'o0', { key: stamp, ttlMs: 10_000 }),

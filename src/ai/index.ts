@@ -3,7 +3,7 @@ import type { ChatModel } from './model';
 import { createOfflineModel } from './offline';
 import { createOpenAIModel } from './openai';
 
-export type { ChatModel, ChatTurn } from './model';
+export type { ChatModel, ChatTurn, ModelEvent } from './model';
 export { ModelError } from './model';
 
 export const createChatModel = (

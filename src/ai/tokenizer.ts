@@ -11,20 +11,46 @@ const TOKENS_PER_REPLY = 3;
 // every deleted entry, up to ~40 µs per new text; see bench/history.md.)
 const counts = new LRUCache<string, number>({ max: 20_000 });
 
+// What users type is text: `<|endoftext|>` in a message is counted as the characters
+// it is (the tokenizer would otherwise throw on it, failing the whole message).
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
+
 export const countTextTokens = (text: string) => {
   let n = counts.get(text);
   if (n === undefined) {
-    n = countTokens(text);
+    n = countTokens(text, AS_TEXT);
     counts.set(text, n);
   }
   return n;
 };
 
 /**
+ * At least as many as the tokens `text` encodes to: every token of a byte-level BPE
+ * (o200k_base) stands for one UTF-8 byte or more.
+ */
+const tokenBound = (text: string) => Buffer.byteLength(text, 'utf8');
+
+const exactPromptTokens = (turns: ChatTurn[]) =>
+  turns.reduce((n, turn) => n + TOKENS_PER_MESSAGE + countTextTokens(turn.content), TOKENS_PER_REPLY);
+
+/**
  * The system prompt plus as many of the newest turns as fit in `maxTokens`,
  * dropping the oldest first. The newest turn (the question) is always kept.
+ *
+ * When even the UTF-8 byte count of everything fits, so do its tokens, and nothing
+ * is tokenized: a conversation shorter than the budget (most of them) costs no
+ * tokenizer work per message. `promptTokens` counts on demand, for providers that do
+ * not report usage.
  */
 export const fitContext = (system: string, history: ChatTurn[], maxTokens: number) => {
+  let bound = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + tokenBound(system);
+  for (const turn of history) bound += TOKENS_PER_MESSAGE + tokenBound(turn.content);
+  const turns: ChatTurn[] =
+    bound <= maxTokens ? [{ role: 'system', content: system }, ...history] : trim(system, history, maxTokens);
+  return { turns, promptTokens: () => exactPromptTokens(turns) };
+};
+
+const trim = (system: string, history: ChatTurn[], maxTokens: number): ChatTurn[] => {
   let used = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + countTextTokens(system);
   let start = history.length;
   for (let i = history.length - 1; i >= 0; i--) {
@@ -34,8 +60,5 @@ export const fitContext = (system: string, history: ChatTurn[], maxTokens: numbe
     used += cost;
     start = i;
   }
-  return {
-    turns: [{ role: 'system', content: system }, ...history.slice(start)] as ChatTurn[],
-    promptTokens: used,
-  };
+  return [{ role: 'system', content: system }, ...history.slice(start)];
 };

@@ -24,8 +24,10 @@ end`;
 // trimmed and counted once per call, and its new events go in with one ZADD, so a
 // burst of claims costs a few commands per user rather than seven per claim.
 // KEYS: lock, rate, stamp per claim. ARGV: owner, lock ttl, limit, window, a unique
-// event id per claim (claims sharing a window share its length). A window key of
-// the wrong type fails its own claims with {'error', message} and no others.
+// event id per claim (claims sharing a window share its length). Answers per claim
+// {outcome, stamp, room left in the window}, or {'busy', stamp} (the window was not
+// looked at). A window key of the wrong type fails its own claims with
+// {'error', message} and no others.
 const CLAIMS = `${SLICED}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -49,7 +51,7 @@ for i = 1, #KEYS / 3 do
     if type(count) == 'table' then
       results[i] = {'error', count[1]}
     elseif count >= tonumber(limit) then
-      results[i] = {'limited', stamp}
+      results[i] = {'limited', stamp, 0}
     else
       counts[rate] = count + 1
       if not events[rate] then events[rate] = {}; windows[#windows + 1] = {rate, window} end
@@ -57,7 +59,7 @@ for i = 1, #KEYS / 3 do
       table.insert(events[rate], now .. '-' .. event)
       redis.call('SET', lock, owner, 'PX', ttl)
       taken[lock] = true
-      results[i] = {'claimed', stamp}
+      results[i] = {'claimed', stamp, tonumber(limit) - count - 1}
     end
   end
 end
@@ -156,7 +158,7 @@ export class RedisStore implements Store {
       rate.windowMs,
       crypto.randomUUID(),
     ]);
-    return (await this.script('chatClaims', keys.length, ...keys, ...args)) as [string, string][];
+    return (await this.script('chatClaims', keys.length, ...keys, ...args)) as [string, string, number?][];
   }, noRetryAlone);
 
   private readonly releases = batchedPerTurn(async (batch: ReleaseSpec[]) => {
@@ -229,9 +231,11 @@ export class RedisStore implements Store {
 
   claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim> {
     return this.run(async () => {
-      const [outcome, detail] = (await this.claims([lock, rate, stampKey])) as [string, string];
+      const [outcome, detail, room] = await this.claims([lock, rate, stampKey]);
       if (outcome === 'error') throw new Error(detail);
-      return { outcome: outcome as Claim['outcome'], stamp: detail || null };
+      const claim: Claim = { outcome: outcome as Claim['outcome'], stamp: detail || null };
+      if (typeof room === 'number') claim.room = room;
+      return claim;
     });
   }
 

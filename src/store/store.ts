@@ -52,6 +52,11 @@ export interface Claim {
   outcome: 'claimed' | 'busy' | 'limited';
   /** What the last stamping `release` left, or null. */
   stamp: string | null;
+  /**
+   * How many more events the rate window admits after this claim (0 when limited);
+   * unset when the lock refused it (busy), as the window was not looked at.
+   */
+  room?: number;
 }
 
 /** The store did not answer; security decisions built on it must fail closed. */

@@ -13,6 +13,17 @@ beforeAll(async () => {
 });
 afterAll(() => pair.stop());
 
+/** The provider requests made for the message `content`. */
+const requestsFor = (content: string) =>
+  pair.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
+
+const until = async (probe: () => boolean) => {
+  for (let waited = 0; !probe(); waited += 10) {
+    if (waited > 3000) throw new Error('not within 3 s');
+    await Bun.sleep(10);
+  }
+};
+
 describe('two instances sharing PostgreSQL and Redis', () => {
   test('the rate limit counts messages sent through both', async () => {
     const me = await createClient(a.url).signUp();
@@ -28,8 +39,17 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     }
     onB.send({ type: 'chat.message', content: 'fifth' });
     expect((await onB.next()).code).toBe('RATE_LIMIT_EXCEEDED');
-    onA.send({ type: 'chat.message', content: 'fifth again' });
+    // Slow, so a request for it would still be streaming when it is dropped.
+    onA.send({ type: 'chat.message', content: 'fifth again [stub:slow:50]' });
     expect((await onA.next()).code).toBe('RATE_LIMIT_EXCEEDED');
+    // B saw the window fill, so it sent nothing. A last saw room for one more and may
+    // have asked the provider ahead of the claim: that request is dropped unanswered.
+    expect(requestsFor('fifth')).toHaveLength(0);
+    expect(requestsFor('fifth again [stub:slow:50]').length).toBeLessThanOrEqual(1);
+    for (const early of requestsFor('fifth again [stub:slow:50]')) {
+      await until(() => early.aborted);
+      expect(early.finished).toBe(false);
+    }
     onA.close();
     onB.close();
   });
@@ -61,13 +81,22 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     };
     const first = await ask(onA, 'alpha');
     const second = await ask(onB, 'beta');
-    await ask(onA, 'gamma');
+    const gamma = 'gamma [stub:slow:50]'; // slow, so a dropped request is seen aborted
+    expect(await ask(onA, gamma)).toBe(first); // one answer, nothing from a dropped request
+    const gammas = requestsFor(gamma);
     expect(
-      pair.stub.requests
+      gammas
         .at(-1)
         ?.messages.slice(1)
         .map((m) => m.content),
-    ).toEqual(['alpha', first, 'beta', second, 'gamma']);
+    ).toEqual(['alpha', first, 'beta', second, gamma]);
+    // A may have asked the provider ahead of its claim on the history it remembered;
+    // the claim's stamp showed that history stale, and that request was dropped.
+    expect(gammas.length).toBeLessThanOrEqual(2);
+    for (const stale of gammas.slice(0, -1)) {
+      expect(stale.messages.slice(1).map((m) => m.content)).toEqual(['alpha', first, gamma]);
+      await until(() => stale.aborted);
+    }
     onA.close();
     onB.close();
   });

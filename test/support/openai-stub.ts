@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
  *   errorevent    one token, then an SSE event named `error`
  *   huge          one token, then a 5 MB line that never ends
  *   nofinal       the tokens, then the stream ends with no final chunk or [DONE]
+ *   nousage       the tokens and the final chunk, but no usage chunk
  *   long:N        N tokens
  *   echo          repeats the user's message word by word
  */
@@ -153,7 +154,7 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
     }
     if (mode !== 'nofinal') {
       await send(chunk({}, 'stop'));
-      await send(usageChunk(STUB_PROMPT_TOKENS, words.length));
+      if (mode !== 'nousage') await send(usageChunk(STUB_PROMPT_TOKENS, words.length));
       await send('data: [DONE]\n\n');
     }
     record.finished = true;

@@ -3,11 +3,13 @@ import net from 'node:net';
 /**
  * A TCP proxy in front of a real dependency (PostgreSQL, Redis) that a test can cut
  * (every connection reset, new ones refused) and restore on the same port, to play
- * an outage without touching the shared server.
+ * an outage without touching the shared server; or hold (what clients send waits in
+ * the proxy) and let go, to play a slow round trip.
  */
 export const startProxy = async (target: string) => {
   const { hostname, port } = new URL(target);
   const sockets = new Set<net.Socket>();
+  let held: [net.Socket, Buffer | string][] | undefined;
   const handle = (client: net.Socket) => {
     const upstream = net.connect(Number(port), hostname);
     for (const socket of [client, upstream]) {
@@ -18,7 +20,12 @@ export const startProxy = async (target: string) => {
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (data) => {
+      if (held) held.push([upstream, data]);
+      else upstream.write(data);
+    });
+    client.on('end', () => upstream.end());
+    upstream.pipe(client);
   };
   let server = net.createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -43,6 +50,15 @@ export const startProxy = async (target: string) => {
     restore: async () => {
       server = net.createServer(handle);
       await new Promise<void>((resolve) => server.listen(proxyPort, '127.0.0.1', resolve));
+    },
+    /** From now on, what clients send waits in the proxy until `letGo`. */
+    hold: () => {
+      held ??= [];
+    },
+    letGo: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const [upstream, data] of waiting) upstream.write(data);
     },
     stop: () => {
       for (const socket of sockets) socket.destroy();

@@ -1,9 +1,13 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../lib/logger';
 import type { Store } from '../../store';
 
 const RETRY_RELEASE_MS = 1000;
 // A stamp only has to outlive the sockets that remember it; a stale one costs a reload.
 const STAMP_TTL_MS = 24 * 3600_000;
+// Users and conversations whose last claim or reply this instance remembers, to
+// expect the next claim's answer (`expects`); a forgotten one just is not expected.
+const REMEMBERED = 10_000;
 
 export interface GateSettings {
   /** Accepted messages per user in any window of `rateWindowMs`. */
@@ -45,6 +49,10 @@ export type Admission =
  */
 export const createChatGate = (store: Store, log: Logger, settings: GateSettings) => {
   const local = new Set<string>();
+  /** Per user: what the window had left after the last claim seen here, less the claims expected since. */
+  const rooms = new LRUCache<string, number>({ max: REMEMBERED });
+  /** Per conversation: the stamp this instance's own last reply left. */
+  const stamps = new LRUCache<string, string>({ max: REMEMBERED });
   const pendingReleases = new Map<string, string>();
   let retryTimer: Timer | undefined;
 
@@ -62,6 +70,22 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
   };
 
   return {
+    /**
+     * Whether the next `claim` of `userId` in `conversationId` is expected to admit
+     * it with the stamp `stamp`, so the reply's provider request may leave while the
+     * claim is still on its way: no reply of the conversation streams here, the
+     * user's window had room at the last claim seen here (less the claims expected
+     * since), and the conversation's stamp is the one this instance's own last reply
+     * left. With one instance the expectation always holds; only another instance's
+     * claims and replies can break it. An expected claim counts against the room.
+     */
+    expects: (conversationId: string, userId: string, stamp: string): boolean => {
+      const room = rooms.get(userId) ?? 0;
+      if (room < 1 || local.has(conversationId) || stamps.get(conversationId) !== stamp) return false;
+      rooms.set(userId, room - 1);
+      return true;
+    },
+
     claim: async (conversationId: string, userId: string): Promise<Admission> => {
       if (local.has(conversationId)) return { kind: 'busy' };
       local.add(conversationId);
@@ -77,6 +101,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           { key: `rate:${userId}`, limit: settings.rateLimit, windowMs: settings.rateWindowMs },
           stampKey,
         );
+        if (claim.room !== undefined) rooms.set(userId, claim.room);
         if (claim.outcome !== 'claimed') {
           local.delete(conversationId);
           return { kind: claim.outcome };
@@ -100,7 +125,9 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           local.delete(conversationId);
           if (!held) return false;
           try {
-            return await store.release(key, owner, { key: stampKey, ttlMs: STAMP_TTL_MS });
+            const stamped = await store.release(key, owner, { key: stampKey, ttlMs: STAMP_TTL_MS });
+            if (stamped) stamps.set(conversationId, owner);
+            return stamped;
           } catch {
             log.warn('conversation lock release deferred: store unavailable');
             pendingReleases.set(key, owner);

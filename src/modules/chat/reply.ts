@@ -1,4 +1,4 @@
-import { type ChatModel, type ChatTurn, ModelError } from '../../ai';
+import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from '../../ai';
 import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
@@ -27,6 +27,15 @@ export type ReplyOutcome = (
   history?: ChatTurn[];
 };
 
+/** A provider request on its way, and the context it was built from. */
+export interface ProviderRequest {
+  context: ReturnType<typeof fitContext>;
+  controller: AbortController;
+  events: AsyncIterator<ModelEvent>;
+  /** The first `events.next()`, which sent the request. */
+  first: Promise<IteratorResult<ModelEvent>>;
+}
+
 /**
  * Stores the user's message, streams the model's answer to the connection and
  * stores it. The history comes from the caller when it knows it is current (see
@@ -36,6 +45,10 @@ export type ReplyOutcome = (
  * gets an answer. Deltas go out as they arrive; when the socket is backed up the
  * provider is not read (and the silence timer does not run) until it drains. The
  * assistant message is stored before this returns, with status by outcome.
+ *
+ * `start` sends the provider request before the message is even admitted (see
+ * ChatGate.expects); nothing is stored or sent to the socket until `stream` takes
+ * that request over, and `cancel` drops it.
  */
 export const createReplyStreamer = (
   repo: ConversationRepository,
@@ -60,21 +73,33 @@ export const createReplyStreamer = (
     return Object.assign(state, { stop: () => clearTimeout(timer) });
   };
 
-  return async (
-    connection: ChatConnection,
-    conversationId: string,
-    userMessage: string,
-    knownHistory?: ChatTurn[],
-  ): Promise<ReplyOutcome> => {
-    const earlier = knownHistory ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1));
+  /** The context for `userMessage` after `earlier`, and its provider request, sent. */
+  const send = (connection: ChatConnection, earlier: ChatTurn[], userMessage: string): ProviderRequest => {
     const history = [...earlier.slice(-(HISTORY_ROWS - 1)), { role: 'user', content: userMessage } as const];
     const context = fitContext(settings.systemPrompt, history, settings.maxContextTokens);
     const controller = new AbortController();
     connection.reply = controller;
+    const events = model.stream(context.turns, controller.signal)[Symbol.asyncIterator]();
+    return { context, controller, events, first: events.next() };
+  };
+
+  const stream = async (
+    connection: ChatConnection,
+    conversationId: string,
+    userMessage: string,
+    knownHistory?: ChatTurn[],
+    /** Sent by `start` from `knownHistory` and this message. */
+    started?: ProviderRequest,
+  ): Promise<ReplyOutcome> => {
+    const { context, controller, events, first } =
+      started ??
+      send(
+        connection,
+        knownHistory ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)),
+        userMessage,
+      );
     const { signal } = controller;
     const silence = watchdog(controller);
-    const events = model.stream(context.turns, signal)[Symbol.asyncIterator]();
-    const firstEvent = events.next(); // sends the provider request
     // Settles to the failure, if any, so a rejection is never left unobserved.
     const userStored = repo.addMessage({ conversationId, role: 'user', content: userMessage }).then(
       () => undefined,
@@ -97,7 +122,7 @@ export const createReplyStreamer = (
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let failure: ReplyOutcome | undefined;
     try {
-      for (let next = firstEvent; ; next = events.next()) {
+      for (let next = first; ; next = events.next()) {
         const { value: event, done } = await next;
         if (done) break;
         silence.lastEvent = Date.now();
@@ -145,11 +170,27 @@ export const createReplyStreamer = (
       role: 'assistant',
       content: text,
       status,
-      promptTokens: usage?.promptTokens || context.promptTokens,
+      promptTokens: usage?.promptTokens || context.promptTokens(),
       completionTokens: usage?.completionTokens || countTextTokens(text),
     });
     kept.push({ role: 'assistant', content: text });
     return { ...(outcome ?? { kind: 'complete', messageId }), history: kept };
+  };
+
+  return {
+    /** Sends the provider request for `userMessage` after `history` ahead of its admission. */
+    start: (connection: ChatConnection, history: ChatTurn[], userMessage: string) => {
+      const request = send(connection, history, userMessage);
+      return Object.assign(request, {
+        /** Not admitted after all, or built on a stale history: the request is dropped unread. */
+        cancel: () => {
+          request.controller.abort('cancelled');
+          if (connection.reply === request.controller) connection.reply = undefined;
+          request.first.then(() => request.events.return?.(undefined)).catch(() => {});
+        },
+      });
+    },
+    stream,
   };
 };
 

@@ -6,7 +6,7 @@ import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
 import type { ChatConnection } from './connection';
-import type { ChatGate } from './limits';
+import type { Admission, ChatGate } from './limits';
 import {
   CLOSE,
   type ClientFrame,
@@ -24,7 +24,7 @@ export interface ChatDependencies {
   auth: AuthService;
   repo: ConversationRepository;
   gate: ChatGate;
-  streamReply: ReplyStreamer;
+  reply: ReplyStreamer;
   log: Logger;
   maxMessageLength: number;
   /** Replies in flight, so shutdown can wait for them. */
@@ -79,19 +79,34 @@ export const createChatService = (deps: ChatDependencies) => {
     if (!text) return fail(connection, 'EMPTY_CONTENT');
 
     const conversationId = connection.conversationId;
-    const admission = await deps.gate.claim(conversationId, userId);
-    if (admission.kind !== 'claimed')
+    const remembered = connection.history;
+    // When this instance expects the claim to pass, the provider request leaves now
+    // and the claim's round trip overlaps the provider's; it is dropped if not.
+    const early =
+      remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
+        ? deps.reply.start(connection, remembered.turns, text)
+        : undefined;
+    let admission: Admission;
+    try {
+      admission = await deps.gate.claim(conversationId, userId);
+    } catch (error) {
+      early?.cancel();
+      throw error;
+    }
+    if (admission.kind !== 'claimed') {
+      early?.cancel();
       return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
+    }
     const { lock, stamp } = admission;
     // The history this socket remembers is current only if no reply went in since its own.
-    const remembered = connection.history;
     connection.history = undefined;
     const known = remembered?.stamp === stamp ? remembered?.turns : undefined;
+    if (early && !known) early.cancel();
     let finalFrame: string;
     let history: ChatTurn[] | undefined;
     let gone = false;
     try {
-      const outcome = await deps.streamReply(connection, conversationId, text, known);
+      const outcome = await deps.reply.stream(connection, conversationId, text, known, known && early);
       history = outcome.history;
       if (outcome.kind === 'stopped') return;
       finalFrame =

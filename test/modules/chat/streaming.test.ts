@@ -152,6 +152,21 @@ describe('chat.message → streamed answer', () => {
     ws.close();
   });
 
+  test("without usage from the provider, the stored token counts are the tokenizer's", async () => {
+    const { me, ws } = await session();
+    // Special-token text is counted as the characters it is, never an error.
+    ws.send({ type: 'chat.message', content: 'what is <|endoftext|>? [stub:nousage]' });
+    const { deltas, final } = await ws.reply();
+    expect(final.done).toBe(true);
+    const { countTokens } = await import('gpt-tokenizer/encoding/o200k_base');
+    const asText = { disallowedSpecial: new Set<string>() };
+    const sent = lastRequest()?.messages ?? [];
+    const stored = await messagesOf(me);
+    expect(stored[1]?.prompt_tokens).toBe(sent.reduce((n, m) => n + 4 + countTokens(m.content, asText), 3));
+    expect(stored[1]?.completion_tokens).toBe(countTokens(deltas.join('')));
+    ws.close();
+  });
+
   test('bumps the conversation updated_at and message_count', async () => {
     const { me, ws } = await session();
     const before = (await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access }))

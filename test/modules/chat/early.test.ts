@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { eq } from 'drizzle-orm';
+import { Redis } from 'ioredis';
+import { messages } from '../../../src/db/schema';
+import { RedisStore } from '../../../src/store/redis';
+import { SERVICES, uniqueName } from '../../support/backends';
+import { createClient } from '../../support/client';
+import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { startProxy } from '../../support/proxy';
+import { startServer, type TestServer } from '../../support/server';
+import { connectAuthenticated, type WsClient } from '../../support/ws';
+
+/**
+ * A socket that has chatted remembers the conversation, and when this instance
+ * expects the next claim to pass (ChatGate.expects), that message's provider request
+ * leaves before the claim has answered. These tests hold it to its promises: on one
+ * instance no refused message ever reaches the provider, nothing is stored or
+ * streamed before admission, and a request the claim then refuses is dropped.
+ */
+
+const answer = DEFAULT_TOKENS.join('');
+
+const ask = async (ws: WsClient, content: string) => {
+  ws.send({ type: 'chat.message', content });
+  expect((await ws.reply()).final.done).toBe(true);
+};
+
+/** The provider requests made for the message `content`. */
+const requestsFor = (server: TestServer, content: string) =>
+  server.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
+
+const until = async (probe: () => boolean, what: string) => {
+  for (let waited = 0; !probe(); waited += 10) {
+    if (waited > 3000) throw new Error(`not within 3 s: ${what}`);
+    await Bun.sleep(10);
+  }
+};
+
+const storedCount = async (server: TestServer, conversationId: string) =>
+  (
+    await server.resources.database.db
+      .select()
+      .from(messages)
+      .where(eq(messages.conversationId, conversationId))
+  ).length;
+
+describe('a request sent ahead of its claim, on one instance', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer({ CHAT_RATE_LIMIT: '3' });
+  });
+  afterAll(() => server.stop());
+
+  test('a message over the rate limit never reaches the provider, and none was sent twice', async () => {
+    const me = await createClient(server.url).signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const allowed = ['first of three', 'second of three', 'third of three'];
+    for (const content of allowed) await ask(ws, content);
+    ws.send({ type: 'chat.message', content: 'one too many' });
+    expect((await ws.next()).code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(requestsFor(server, 'one too many')).toHaveLength(0);
+    for (const content of allowed) {
+      expect(requestsFor(server, content)).toHaveLength(1);
+      expect(requestsFor(server, content)[0]?.finished).toBe(true);
+    }
+    expect(await storedCount(server, me.conversationId)).toBe(6);
+    ws.close();
+  });
+
+  test('a message refused as busy never reaches the provider, though its socket knows the history', async () => {
+    const me = await createClient(server.url).signUp();
+    const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await ask(first, 'one');
+    second.send({ type: 'chat.message', content: 'slow [stub:slow:100]' });
+    await second.next((f) => f.type === 'chat.stream');
+    first.send({ type: 'chat.message', content: 'me too' });
+    expect((await first.next()).code).toBe('ALREADY_PROCESSING');
+    expect((await second.reply()).final.done).toBe(true);
+    expect(requestsFor(server, 'me too')).toHaveLength(0);
+    first.close();
+    second.close();
+  });
+
+  test('a socket whose history another socket moved on sends one request, with the whole history', async () => {
+    const me = await createClient(server.url).signUp();
+    const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await ask(first, 'alpha');
+    await ask(second, 'beta');
+    await ask(first, 'gamma');
+    const sent = requestsFor(server, 'gamma');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.messages.slice(1).map((m) => m.content)).toEqual([
+      'alpha',
+      answer,
+      'beta',
+      answer,
+      'gamma',
+    ]);
+    first.close();
+    second.close();
+  });
+});
+
+// Holding a claim on its way needs a networked store: these run on PostgreSQL + Redis.
+describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with the claim held', () => {
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let store: RedisStore;
+  let server: TestServer;
+  const prefix = `${uniqueName('early')}:`;
+
+  beforeAll(async () => {
+    proxy = await startProxy(SERVICES.redisUrl as string);
+    store = new RedisStore(proxy.url, prefix);
+    await store.connect();
+    server = await startServer({}, { store });
+  });
+  afterAll(async () => {
+    await server.stop();
+    await store.close();
+    proxy.stop();
+  });
+
+  test('reaches the provider before the claim answers; nothing is stored or streamed until it does', async () => {
+    const me = await createClient(server.url).signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await ask(ws, 'one');
+    const framesBefore = ws.frames.length;
+    proxy.hold();
+    ws.send({ type: 'chat.message', content: 'two' });
+    await until(() => requestsFor(server, 'two').length === 1, 'the request for "two" reached the provider');
+    expect(
+      requestsFor(server, 'two')[0]
+        ?.messages.slice(1)
+        .map((m) => m.content),
+    ).toEqual(['one', answer, 'two']);
+    await until(() => requestsFor(server, 'two')[0]?.finished === true, 'the provider answered');
+    await Bun.sleep(100);
+    // The answer is here, but waits for the claim: not a frame, not a row.
+    expect(ws.frames.length).toBe(framesBefore);
+    expect(await storedCount(server, me.conversationId)).toBe(2);
+    proxy.letGo();
+    const { deltas, final } = await ws.reply();
+    expect(deltas).toEqual(DEFAULT_TOKENS);
+    expect(final.done).toBe(true);
+    expect(await storedCount(server, me.conversationId)).toBe(4);
+    expect(requestsFor(server, 'two')).toHaveLength(1);
+    ws.close();
+  });
+
+  test('a request the claim then refuses (the lock held elsewhere) is dropped, and nothing is stored', async () => {
+    const me = await createClient(server.url).signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await ask(ws, 'one');
+    // Another instance's reply in this conversation, as far as Redis can tell.
+    const direct = new Redis(SERVICES.redisUrl as string, { keyPrefix: prefix });
+    await direct.set(`lock:conversation:${me.conversationId}`, 'another instance', 'PX', 10_000);
+    proxy.hold(); // so the early request surely reaches the provider before the refusal
+    ws.send({ type: 'chat.message', content: 'two [stub:slow:200]' });
+    await until(() => requestsFor(server, 'two [stub:slow:200]').length === 1, 'the early request arrived');
+    proxy.letGo();
+    expect((await ws.next()).code).toBe('ALREADY_PROCESSING');
+    const [early] = requestsFor(server, 'two [stub:slow:200]');
+    await until(() => early?.aborted === true, 'the early request was aborted');
+    expect(early?.finished).toBe(false);
+    expect(await storedCount(server, me.conversationId)).toBe(2);
+    // Once the other reply is over, the socket still has its history and goes on.
+    await direct.del(`lock:conversation:${me.conversationId}`);
+    direct.disconnect();
+    await ask(ws, 'three');
+    expect(
+      requestsFor(server, 'three')[0]
+        ?.messages.slice(1)
+        .map((m) => m.content),
+    ).toEqual(['one', answer, 'three']);
+    ws.close();
+  });
+});
