@@ -30,9 +30,10 @@ Bun.serve<{ conversationId: string }>({
       }
       if (frame.type !== 'chat.message') return;
       const turns = [{ role: 'user' as const, content: String(frame.content) }];
-      for await (const event of model.stream(turns, new AbortController().signal))
-        if (event.type === 'delta')
-          ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
+      for await (const batch of model.stream(turns, new AbortController().signal))
+        for (const event of batch)
+          if (event.type === 'delta')
+            ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
       ws.send(
         JSON.stringify({ type: 'chat.stream', content: '', done: true, message_id: crypto.randomUUID() }),
       );

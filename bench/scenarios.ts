@@ -535,8 +535,8 @@ const viaOpenAIPackage = (baseURL: string): Consume => {
 const viaServerClient = (baseUrl: string): Consume => {
   const model = createOpenAIModel({ apiKey: 'bench', baseUrl, model: 'stub' });
   return async (content, onText) => {
-    for await (const event of model.stream([{ role: 'user', content }], new AbortController().signal))
-      if (event.type === 'delta') onText();
+    for await (const batch of model.stream([{ role: 'user', content }], new AbortController().signal))
+      for (const event of batch) if (event.type === 'delta') onText();
   };
 };
 

@@ -13,10 +13,12 @@ export interface ChatModel {
   /** `configured` for a real provider, `offline` for the built-in stand-in. */
   readonly mode: 'configured' | 'offline';
   /**
-   * Streams the answer to `turns`. Ends normally only after the provider's final
-   * chunk; throws ModelError otherwise. When `signal` aborts, ends quietly.
+   * Streams the answer to `turns`, in batches: the events that arrived together (one
+   * network read), so the caller can pass them on in one write. Ends normally only
+   * after the provider's final chunk; throws ModelError otherwise. When `signal`
+   * aborts, ends quietly.
    */
-  stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent>;
+  stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent[]>;
 }
 
 /** A provider failure with a message safe to show the user. */

@@ -26,14 +26,14 @@ export const offlineReply = (question: string) => {
  */
 export const createOfflineModel = (): ChatModel => ({
   mode: 'offline',
-  async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent> {
+  async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent[]> {
     const question = turns.findLast((t) => t.role === 'user')?.content;
     if (question === undefined) throw new ModelError('Nothing to answer.');
     const words = offlineReply(question).split(/(?<= )/);
     for (const word of words) {
       await sleep(WORD_DELAY_MS, signal);
       if (signal.aborted) return;
-      yield { type: 'delta', text: word };
+      yield [{ type: 'delta', text: word }];
     }
   },
 });

@@ -98,7 +98,7 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
 
   return {
     mode: 'configured',
-    async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent> {
+    async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent[]> {
       let reader: Awaited<ReturnType<typeof request>> | undefined;
       let ended = false;
       let finished = false;
@@ -114,7 +114,7 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
             if (error.type === 'max-buffer-size-exceeded') overflow = true;
           },
         });
-        read: for (;;) {
+        for (;;) {
           const bytes = await reader.read().catch((error: unknown) => {
             throw new ModelError('The AI provider broke off the answer.', error);
           });
@@ -124,20 +124,37 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
           }
           parser.feed(decoder.decode(bytes.value, { stream: true }));
           if (overflow) throw new ModelError(BROKEN);
+          // The events of one read go out together; a failure after some of them
+          // comes after those.
+          const batch: ModelEvent[] = [];
+          let failure: unknown;
+          let complete = false;
           for (const message of received) {
-            const chunk = parseChunk(message);
-            if (chunk === DONE) break read;
+            let chunk: ReturnType<typeof parseChunk>;
+            try {
+              chunk = parseChunk(message);
+            } catch (error) {
+              failure = error;
+              break;
+            }
+            if (chunk === DONE) {
+              complete = true;
+              break;
+            }
             const choice = chunk.choices?.[0];
-            if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+            if (choice?.delta?.content) batch.push({ type: 'delta', text: choice.delta.content });
             if (choice?.finish_reason) finished = true;
             if (chunk.usage)
-              yield {
+              batch.push({
                 type: 'usage',
                 promptTokens: chunk.usage.prompt_tokens ?? 0,
                 completionTokens: chunk.usage.completion_tokens ?? 0,
-              };
+              });
           }
           received.length = 0;
+          if (batch.length) yield batch;
+          if (failure) throw failure;
+          if (complete) break;
         }
       } catch (error) {
         if (signal.aborted) return;

@@ -13,19 +13,46 @@ afterAll(() => stub.stop());
 
 const model = (baseUrl = stub.url) => createOpenAIModel({ apiKey: 'sk-unit', baseUrl, model: 'unit-model' });
 
-/** Every event until the stream ends, or the error it ended with. */
+/** Every event until the stream ends (and the batches they came in), or the error it ended with. */
 const drain = async (content: string, signal = new AbortController().signal, baseUrl?: string) => {
+  const batches: ModelEvent[][] = [];
   const events: ModelEvent[] = [];
   try {
-    for await (const event of model(baseUrl).stream([{ role: 'user', content }], signal)) events.push(event);
-    return { events, text: deltas(events), error: undefined };
+    for await (const batch of model(baseUrl).stream([{ role: 'user', content }], signal)) {
+      batches.push(batch);
+      events.push(...batch);
+    }
+    return { events, batches, text: deltas(events), error: undefined };
   } catch (error) {
-    return { events, text: deltas(events), error: error as Error };
+    return { events, batches, text: deltas(events), error: error as Error };
   }
 };
 const deltas = (events: ModelEvent[]) => events.flatMap((e) => (e.type === 'delta' ? [e.text] : [])).join('');
 
 describe('OpenAI-compatible provider client', () => {
+  test('yields the events of one read together, and those of separate reads apart', async () => {
+    const burst = await drain('[stub:burst]');
+    expect(burst.error).toBeUndefined();
+    expect(burst.batches).toEqual([
+      [
+        ...DEFAULT_TOKENS.map((text) => ({ type: 'delta' as const, text })),
+        { type: 'usage', promptTokens: STUB_PROMPT_TOKENS, completionTokens: DEFAULT_TOKENS.length },
+      ],
+    ]);
+    const paced = await drain('[stub:slow:20]');
+    // 20 ms apart, each delta comes in a read of its own (the usage follows the last at once).
+    expect(paced.batches.map((batch) => batch.filter((e) => e.type === 'delta'))).toEqual(
+      DEFAULT_TOKENS.map((text) => [{ type: 'delta', text }]),
+    );
+  });
+
+  test('a failure in the middle of a read comes after the deltas read before it', async () => {
+    const { batches, error } = await drain('[stub:burstgarbage]');
+    expect(batches).toEqual([DEFAULT_TOKENS.map((text) => ({ type: 'delta', text }))]);
+    expect(error).toBeInstanceOf(ModelError);
+    expect(error?.message).toBe('The AI provider sent a broken response.');
+  });
+
   test('POSTs one streaming chat completion and yields each delta, then the usage', async () => {
     const { events, error } = await drain('hello');
     expect(error).toBeUndefined();
@@ -93,11 +120,11 @@ describe('OpenAI-compatible provider client', () => {
   test('an abort ends the stream quietly and drops the request', async () => {
     const controller = new AbortController();
     const events: ModelEvent[] = [];
-    for await (const event of model().stream(
+    for await (const batch of model().stream(
       [{ role: 'user', content: '[stub:slow:30]' }],
       controller.signal,
     )) {
-      events.push(event);
+      events.push(...batch);
       if (events.length === 2) controller.abort();
     }
     expect(deltas(events)).toBe('Hello,');
@@ -106,11 +133,11 @@ describe('OpenAI-compatible provider client', () => {
   });
 
   test('a caller that stops iterating drops the request', async () => {
-    for await (const event of model().stream(
+    for await (const batch of model().stream(
       [{ role: 'user', content: '[stub:slow:30]' }],
       new AbortController().signal,
     )) {
-      expect(event).toEqual({ type: 'delta', text: 'Hello' });
+      expect(batch).toEqual([{ type: 'delta', text: 'Hello' }]);
       break;
     }
     await Bun.sleep(50);

@@ -19,6 +19,8 @@ import type { AddressInfo } from 'node:net';
  *   huge          one token, then a 5 MB line that never ends
  *   nofinal       the tokens, then the stream ends with no final chunk or [DONE]
  *   nousage       the tokens and the final chunk, but no usage chunk
+ *   burst         the whole answer in one write
+ *   burstgarbage  the tokens and a line that is not JSON, in one write
  *   long:N        N tokens
  *   echo          repeats the user's message word by word
  */
@@ -130,6 +132,18 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
     const untilClosed = () => new Promise((resolve) => res.once('close', resolve));
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (mode === 'burst' || mode === 'burstgarbage') {
+      const parts = [
+        chunk({ role: 'assistant', content: '' }),
+        ...words.map((word) => chunk({ content: word })),
+      ];
+      if (mode === 'burst')
+        parts.push(chunk({}, 'stop'), usageChunk(STUB_PROMPT_TOKENS, words.length), 'data: [DONE]\n\n');
+      else parts.push('data: {"choices": [not json\n\n');
+      record.sent = words.length;
+      record.finished = mode === 'burst';
+      return res.end(parts.join(''));
+    }
     if (options.firstTokenDelayMs) await sleep(options.firstTokenDelayMs);
     await send(chunk({ role: 'assistant', content: '' }));
     if (mode === 'silent') return untilClosed();

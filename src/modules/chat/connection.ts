@@ -4,6 +4,8 @@ import type { ChatTurn } from '../../ai';
 export interface Socket {
   send(data: string): number;
   close(code?: number, reason?: string): void;
+  /** Runs `callback`, its sends written together (one system call). */
+  cork<R>(callback: () => R): R;
 }
 
 export type StopReason = 'disconnect' | 'shutdown' | 'timeout';
@@ -66,6 +68,27 @@ export class ChatConnection {
   /** Bun's result: >0 sent, -1 queued under backpressure, 0 dropped or closed. */
   send(frame: string): number {
     return this.socket ? this.socket.send(frame) : 0;
+  }
+
+  /**
+   * Sends `frames` in order, written together (corked): one system call rather than
+   * one per frame, which is most of what relaying a token costs. -1 if any was
+   * queued under backpressure, otherwise as `send`.
+   */
+  sendAll(frames: string[]): number {
+    const socket = this.socket;
+    if (!socket) return 0;
+    if (frames.length === 1) return socket.send(frames[0] as string);
+    return socket.cork(() => {
+      let backedUp = false;
+      let dropped = false;
+      for (const frame of frames) {
+        const sent = socket.send(frame);
+        if (sent === -1) backedUp = true;
+        else if (sent === 0) dropped = true;
+      }
+      return backedUp ? -1 : dropped ? 0 : 1;
+    });
   }
 
   /** Resolves once the socket can take more data (or has closed). */

@@ -31,9 +31,9 @@ export type ReplyOutcome = (
 export interface ProviderRequest {
   context: ReturnType<typeof fitContext>;
   controller: AbortController;
-  events: AsyncIterator<ModelEvent>;
+  events: AsyncIterator<ModelEvent[]>;
   /** The first `events.next()`, which sent the request. */
-  first: Promise<IteratorResult<ModelEvent>>;
+  first: Promise<IteratorResult<ModelEvent[]>>;
 }
 
 /**
@@ -42,8 +42,10 @@ export interface ProviderRequest {
  * ChatGate's stamp), otherwise from the database. The provider request goes out
  * before the user's message is written, and the write runs meanwhile: the first
  * delta is held until it has landed, so a message that could not be stored never
- * gets an answer. Deltas go out as they arrive; when the socket is backed up the
- * provider is not read (and the silence timer does not run) until it drains. The
+ * gets an answer. Deltas go out as they arrive, a frame each, those that arrived
+ * together in one write (corked: one system call, not one per token); when the
+ * socket is backed up the provider is not read (and the silence timer does not run)
+ * until it drains. The
  * assistant message is stored before this returns, with status by outcome.
  *
  * `start` sends the provider request before the message is even admitted (see
@@ -123,19 +125,25 @@ export const createReplyStreamer = (
     let failure: ReplyOutcome | undefined;
     try {
       for (let next = first; ; next = events.next()) {
-        const { value: event, done } = await next;
+        const { value: batch, done } = await next;
         if (done) break;
         silence.lastEvent = Date.now();
-        if (event.type === 'usage') usage = event;
-        else if (!signal.aborted) {
-          if (!userSaved) await ensureUserStored(); // once: no extra await per token
-          text += event.text;
-          if (connection.send(encode.delta(event.text)) === -1) {
-            silence.paused = true;
-            await connection.drained();
-            silence.paused = false;
-            silence.lastEvent = Date.now();
+        const frames: string[] = [];
+        for (const event of batch) {
+          if (event.type === 'usage') usage = event;
+          else if (!signal.aborted) {
+            text += event.text;
+            frames.push(encode.delta(event.text));
           }
+        }
+        if (!frames.length) continue;
+        if (!userSaved) await ensureUserStored(); // once: no extra await per batch
+        // A frame per delta, all of a batch in one write.
+        if (connection.sendAll(frames) === -1) {
+          silence.paused = true;
+          await connection.drained();
+          silence.paused = false;
+          silence.lastEvent = Date.now();
         }
       }
     } catch (error) {

@@ -11,6 +11,7 @@ const connection = (userId?: string) => {
   c.attach({
     send: (frame) => sent.push(frame),
     close: (code = 1000) => void closes.push(code),
+    cork: (callback) => callback(),
   });
   if (userId) c.signIn(userId);
   return { c, sent, closes };
