@@ -73,12 +73,17 @@ export const spawnStub = async (env: Record<string, string>): Promise<Child> => 
 };
 
 /** `instances` relays on one port (SO_REUSEPORT): the kernel spreads connections between them. */
-export const spawnBaseline = async (stubUrl: string, port: number, instances = 1): Promise<Child> => {
+export const spawnBaseline = async (
+  stubUrl: string,
+  port: number,
+  instances = 1,
+  env: Record<string, string> = {},
+): Promise<Child> => {
   const procs: Bun.Subprocess[] = [];
   for (let i = 0; i < instances; i++) {
     const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/baseline-relay.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: String(port), OPENAI_BASE_URL: stubUrl },
+      env: { ...process.env, PORT: String(port), OPENAI_BASE_URL: stubUrl, ...env },
       stdout: 'pipe',
       stderr: 'inherit',
     });
