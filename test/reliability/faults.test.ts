@@ -85,6 +85,35 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => 
     again.close();
   });
 
+  test('while Redis does not answer, a provider request is sent ahead of a claim at most once per user', async () => {
+    const me = await api.signUp();
+    const second = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+    const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const other = await connectAuthenticated(server.wsUrl, second, me.access);
+    // Both sockets remember their history and saw room in the user's window.
+    for (const ws of [first, other]) {
+      ws.send({ type: 'chat.message', content: 'before the outage' });
+      expect((await ws.reply()).final.done).toBe(true);
+    }
+    // Held rather than cut: each claim waits out its 2 s command timeout, long enough for a
+    // request sent ahead of it to reach the provider.
+    proxy.hold();
+    const requestsFor = (content: string) =>
+      server.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
+    first.send({ type: 'chat.message', content: 'first, Redis silent' });
+    expect((await first.reply()).final.done).toBe(true);
+    // That claim failed, so nothing more is expected of the store: no request ahead of the claim.
+    other.send({ type: 'chat.message', content: 'other, Redis silent' });
+    expect((await other.reply()).final.done).toBe(true);
+    expect(requestsFor('other, Redis silent')).toHaveLength(1);
+    expect(requestsFor('other, Redis silent')[0]?.finished).toBe(true);
+    expect(requestsFor('first, Redis silent').length).toBeLessThanOrEqual(2);
+    proxy.letGo();
+    await within(3000, async () => (await api.request('GET', '/api/health/')).status === 200);
+    first.close();
+    other.close();
+  });
+
   test('a conversation lock that could not be released is released once Redis is back', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);

@@ -110,6 +110,8 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         stamp = claim.stamp;
         pendingReleases.delete(key);
       } catch {
+        // Nothing can be expected of the store until it answers again.
+        rooms.delete(userId);
         log.warn('rate limit skipped and conversation lock taken locally only: store unavailable');
       }
       const renewal = held
