@@ -1,5 +1,6 @@
 import { createApp, createServices } from './app';
 import { ConfigError, loadConfig } from './config';
+import { describeError } from './lib/failures';
 import { createLogger } from './lib/logger';
 import { closeResources, openResources } from './resources';
 
@@ -49,6 +50,12 @@ const serve = async () => {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A promise nobody handled is a bug to fix, not a reason to drop every socket:
+  // without a handler Bun ends the process. Logged without its message, which could
+  // carry user content.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ error: describeError(reason) }, 'unhandled rejection');
+  });
 };
 
 if (process.argv[2] === 'healthcheck') await healthcheck();

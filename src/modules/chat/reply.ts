@@ -45,8 +45,8 @@ export interface ProviderRequest {
  * gets an answer. Deltas go out as they arrive, a frame each, those that arrived
  * together in one write (corked: one system call, not one per token); when the
  * socket is backed up the provider is not read (and the silence timer does not run)
- * until it drains. The
- * assistant message is stored before this returns, with status by outcome.
+ * until it drains. The assistant message is stored before this returns, with status
+ * by outcome.
  *
  * `start` sends the provider request before the message is even admitted (see
  * ChatGate.expects); nothing is stored or sent to the socket until `stream` takes
@@ -82,7 +82,12 @@ export const createReplyStreamer = (
     const controller = new AbortController();
     connection.reply = controller;
     const events = model.stream(context.turns, controller.signal)[Symbol.asyncIterator]();
-    return { context, controller, events, first: events.next() };
+    const first = events.next();
+    // Awaited by `stream`, for an early request only once the claim has answered: a
+    // provider that fails before then must not make an unhandled rejection (which
+    // would end the process).
+    first.catch(() => {});
+    return { context, controller, events, first };
   };
 
   const stream = async (

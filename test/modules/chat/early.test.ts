@@ -150,6 +150,23 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     ws.close();
   });
 
+  test('a provider that fails before the claim answers gives AI_ERROR once admitted, and the server keeps serving', async () => {
+    const me = await createClient(server.url).signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await ask(ws, 'one');
+    proxy.hold();
+    const failing = 'two [stub:status:500]';
+    ws.send({ type: 'chat.message', content: failing });
+    await until(() => requestsFor(server, failing).length === 1, 'the early request arrived');
+    await Bun.sleep(100); // the provider's 500 is in while the claim is still held
+    proxy.letGo();
+    expect(await ws.next()).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
+    // The user's message is stored, as after any provider failure.
+    expect(await storedCount(server, me.conversationId)).toBe(3);
+    await ask(ws, 'after the failure');
+    ws.close();
+  });
+
   test('a request the claim then refuses (the lock held elsewhere) is dropped, and nothing is stored', async () => {
     const me = await createClient(server.url).signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
