@@ -98,16 +98,14 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => 
     // Held rather than cut: each claim waits out its 2 s command timeout, long enough for a
     // request sent ahead of it to reach the provider.
     proxy.hold();
-    const requestsFor = (content: string) =>
-      server.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
     first.send({ type: 'chat.message', content: 'first, Redis silent' });
     expect((await first.reply()).final.done).toBe(true);
     // That claim failed, so nothing more is expected of the store: no request ahead of the claim.
     other.send({ type: 'chat.message', content: 'other, Redis silent' });
     expect((await other.reply()).final.done).toBe(true);
-    expect(requestsFor('other, Redis silent')).toHaveLength(1);
-    expect(requestsFor('other, Redis silent')[0]?.finished).toBe(true);
-    expect(requestsFor('first, Redis silent').length).toBeLessThanOrEqual(2);
+    expect(server.stub.requestsFor('other, Redis silent')).toHaveLength(1);
+    expect(server.stub.requestsFor('other, Redis silent')[0]?.finished).toBe(true);
+    expect(server.stub.requestsFor('first, Redis silent').length).toBeLessThanOrEqual(2);
     proxy.letGo();
     await within(3000, async () => (await api.request('GET', '/api/health/')).status === 200);
     first.close();

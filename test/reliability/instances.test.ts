@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createClient, STRONG_PASSWORD } from '../support/client';
 import { type Instance, startInstances } from '../support/instances';
+import { until } from '../support/wait';
 import { connectAuthenticated } from '../support/ws';
 
 let pair: Awaited<ReturnType<typeof startInstances>>;
@@ -12,17 +13,6 @@ beforeAll(async () => {
   [a, b] = pair.instances;
 });
 afterAll(() => pair.stop());
-
-/** The provider requests made for the message `content`. */
-const requestsFor = (content: string) =>
-  pair.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
-
-const until = async (probe: () => boolean) => {
-  for (let waited = 0; !probe(); waited += 10) {
-    if (waited > 3000) throw new Error('not within 3 s');
-    await Bun.sleep(10);
-  }
-};
 
 describe('two instances sharing PostgreSQL and Redis', () => {
   test('the rate limit counts messages sent through both', async () => {
@@ -44,10 +34,10 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     expect((await onA.next()).code).toBe('RATE_LIMIT_EXCEEDED');
     // B saw the window fill, so it sent nothing. A last saw room for one more and may
     // have asked the provider ahead of the claim: that request is dropped unanswered.
-    expect(requestsFor('fifth')).toHaveLength(0);
-    expect(requestsFor('fifth again [stub:slow:50]').length).toBeLessThanOrEqual(1);
-    for (const early of requestsFor('fifth again [stub:slow:50]')) {
-      await until(() => early.aborted);
+    expect(pair.stub.requestsFor('fifth')).toHaveLength(0);
+    expect(pair.stub.requestsFor('fifth again [stub:slow:50]').length).toBeLessThanOrEqual(1);
+    for (const early of pair.stub.requestsFor('fifth again [stub:slow:50]')) {
+      await until(() => early.aborted, 'the early request was aborted');
       expect(early.finished).toBe(false);
     }
     onA.close();
@@ -83,7 +73,7 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     const second = await ask(onB, 'beta');
     const gamma = 'gamma [stub:slow:50]'; // slow, so a dropped request is seen aborted
     expect(await ask(onA, gamma)).toBe(first); // one answer, nothing from a dropped request
-    const gammas = requestsFor(gamma);
+    const gammas = pair.stub.requestsFor(gamma);
     expect(
       gammas
         .at(-1)
@@ -95,7 +85,7 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     expect(gammas.length).toBeLessThanOrEqual(2);
     for (const stale of gammas.slice(0, -1)) {
       expect(stale.messages.slice(1).map((m) => m.content)).toEqual(['alpha', first, gamma]);
-      await until(() => stale.aborted);
+      await until(() => stale.aborted, 'the stale request was aborted');
     }
     onA.close();
     onB.close();

@@ -183,6 +183,8 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
       return `http://127.0.0.1:${port()}/v1`;
     },
     requests,
+    /** The requests whose last message is `content`. */
+    requestsFor: (content: string) => requests.filter((r) => r.messages.at(-1)?.content === content),
     stop: () => {
       server.closeAllConnections();
       server.close();

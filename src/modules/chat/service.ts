@@ -6,7 +6,7 @@ import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
 import type { ChatConnection } from './connection';
-import type { Admission, ChatGate } from './limits';
+import type { ChatGate } from './limits';
 import {
   CLOSE,
   type ClientFrame,
@@ -86,13 +86,7 @@ export const createChatService = (deps: ChatDependencies) => {
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
         ? deps.reply.start(connection, remembered.turns, text)
         : undefined;
-    let admission: Admission;
-    try {
-      admission = await deps.gate.claim(conversationId, userId);
-    } catch (error) {
-      early?.cancel();
-      throw error;
-    }
+    const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
       early?.cancel();
       return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');

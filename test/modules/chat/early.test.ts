@@ -8,6 +8,7 @@ import { createClient } from '../../support/client';
 import { DEFAULT_TOKENS } from '../../support/openai-stub';
 import { startProxy } from '../../support/proxy';
 import { startServer, type TestServer } from '../../support/server';
+import { until } from '../../support/wait';
 import { connectAuthenticated, type WsClient } from '../../support/ws';
 
 /**
@@ -25,15 +26,12 @@ const ask = async (ws: WsClient, content: string) => {
   expect((await ws.reply()).final.done).toBe(true);
 };
 
-/** The provider requests made for the message `content`. */
-const requestsFor = (server: TestServer, content: string) =>
-  server.stub.requests.filter((r) => r.messages.at(-1)?.content === content);
-
-const until = async (probe: () => boolean, what: string) => {
-  for (let waited = 0; !probe(); waited += 10) {
-    if (waited > 3000) throw new Error(`not within 3 s: ${what}`);
-    await Bun.sleep(10);
-  }
+/** A new user and two sockets on their conversation. */
+const twoSockets = async (server: TestServer) => {
+  const me = await createClient(server.url).signUp();
+  const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+  const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+  return { first, second };
 };
 
 const storedCount = async (server: TestServer, conversationId: string) =>
@@ -59,38 +57,34 @@ describe('a request sent ahead of its claim, on one instance', () => {
     for (const content of allowed) await ask(ws, content);
     ws.send({ type: 'chat.message', content: 'one too many' });
     expect((await ws.next()).code).toBe('RATE_LIMIT_EXCEEDED');
-    expect(requestsFor(server, 'one too many')).toHaveLength(0);
+    expect(server.stub.requestsFor('one too many')).toHaveLength(0);
     for (const content of allowed) {
-      expect(requestsFor(server, content)).toHaveLength(1);
-      expect(requestsFor(server, content)[0]?.finished).toBe(true);
+      expect(server.stub.requestsFor(content)).toHaveLength(1);
+      expect(server.stub.requestsFor(content)[0]?.finished).toBe(true);
     }
     expect(await storedCount(server, me.conversationId)).toBe(6);
     ws.close();
   });
 
   test('a message refused as busy never reaches the provider, though its socket knows the history', async () => {
-    const me = await createClient(server.url).signUp();
-    const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
-    const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const { first, second } = await twoSockets(server);
     await ask(first, 'one');
     second.send({ type: 'chat.message', content: 'slow [stub:slow:100]' });
     await second.next((f) => f.type === 'chat.stream');
     first.send({ type: 'chat.message', content: 'me too' });
     expect((await first.next()).code).toBe('ALREADY_PROCESSING');
     expect((await second.reply()).final.done).toBe(true);
-    expect(requestsFor(server, 'me too')).toHaveLength(0);
+    expect(server.stub.requestsFor('me too')).toHaveLength(0);
     first.close();
     second.close();
   });
 
   test('a socket whose history another socket moved on sends one request, with the whole history', async () => {
-    const me = await createClient(server.url).signUp();
-    const first = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
-    const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const { first, second } = await twoSockets(server);
     await ask(first, 'alpha');
     await ask(second, 'beta');
     await ask(first, 'gamma');
-    const sent = requestsFor(server, 'gamma');
+    const sent = server.stub.requestsFor('gamma');
     expect(sent).toHaveLength(1);
     expect(sent[0]?.messages.slice(1).map((m) => m.content)).toEqual([
       'alpha',
@@ -130,13 +124,17 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     const framesBefore = ws.frames.length;
     proxy.hold();
     ws.send({ type: 'chat.message', content: 'two' });
-    await until(() => requestsFor(server, 'two').length === 1, 'the request for "two" reached the provider');
+    await until(
+      () => server.stub.requestsFor('two').length === 1,
+      'the request for "two" reached the provider',
+    );
     expect(
-      requestsFor(server, 'two')[0]
+      server.stub
+        .requestsFor('two')[0]
         ?.messages.slice(1)
         .map((m) => m.content),
     ).toEqual(['one', answer, 'two']);
-    await until(() => requestsFor(server, 'two')[0]?.finished === true, 'the provider answered');
+    await until(() => server.stub.requestsFor('two')[0]?.finished === true, 'the provider answered');
     await Bun.sleep(100);
     // The answer is here, but waits for the claim: not a frame, not a row.
     expect(ws.frames.length).toBe(framesBefore);
@@ -146,7 +144,7 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     expect(deltas).toEqual(DEFAULT_TOKENS);
     expect(final.done).toBe(true);
     expect(await storedCount(server, me.conversationId)).toBe(4);
-    expect(requestsFor(server, 'two')).toHaveLength(1);
+    expect(server.stub.requestsFor('two')).toHaveLength(1);
     ws.close();
   });
 
@@ -157,7 +155,7 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     proxy.hold();
     const failing = 'two [stub:status:500]';
     ws.send({ type: 'chat.message', content: failing });
-    await until(() => requestsFor(server, failing).length === 1, 'the early request arrived');
+    await until(() => server.stub.requestsFor(failing).length === 1, 'the early request arrived');
     await Bun.sleep(100); // the provider's 500 is in while the claim is still held
     proxy.letGo();
     expect(await ws.next()).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
@@ -176,10 +174,13 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     await direct.set(`lock:conversation:${me.conversationId}`, 'another instance', 'PX', 10_000);
     proxy.hold(); // so the early request surely reaches the provider before the refusal
     ws.send({ type: 'chat.message', content: 'two [stub:slow:200]' });
-    await until(() => requestsFor(server, 'two [stub:slow:200]').length === 1, 'the early request arrived');
+    await until(
+      () => server.stub.requestsFor('two [stub:slow:200]').length === 1,
+      'the early request arrived',
+    );
     proxy.letGo();
     expect((await ws.next()).code).toBe('ALREADY_PROCESSING');
-    const [early] = requestsFor(server, 'two [stub:slow:200]');
+    const [early] = server.stub.requestsFor('two [stub:slow:200]');
     await until(() => early?.aborted === true, 'the early request was aborted');
     expect(early?.finished).toBe(false);
     expect(await storedCount(server, me.conversationId)).toBe(2);
@@ -188,7 +189,8 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     direct.disconnect();
     await ask(ws, 'three');
     expect(
-      requestsFor(server, 'three')[0]
+      server.stub
+        .requestsFor('three')[0]
         ?.messages.slice(1)
         .map((m) => m.content),
     ).toEqual(['one', answer, 'three']);

@@ -61,6 +61,16 @@ describe('chat.message → streamed answer', () => {
     ws.close();
   });
 
+  test('deltas that arrive from the provider together still go out one frame each, in order', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'all at once [stub:burst]' });
+    const { deltas, final } = await ws.reply();
+    expect(deltas).toEqual(DEFAULT_TOKENS);
+    expect(final.done).toBe(true);
+    expect((await messagesOf(me))[1]?.content).toBe(DEFAULT_TOKENS.join(''));
+    ws.close();
+  });
+
   test('every frame the server sends matches the ServerFrame union; deltas have done false', async () => {
     const { ws } = await session();
     ws.send({ type: 'chat.message', content: 'shape check' });
