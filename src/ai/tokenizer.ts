@@ -25,10 +25,24 @@ export const countTextTokens = (text: string) => {
 };
 
 /**
- * At least as many as the tokens `text` encodes to: every token of a byte-level BPE
- * (o200k_base) stands for one UTF-8 byte or more.
+ * Whether the chat-format cost of `system` and `history` is surely within `budget`
+ * without tokenizing: every token of a byte-level BPE (o200k_base) stands for one
+ * UTF-8 byte or more, so the byte count bounds the token count. Newest turns first,
+ * stopping as soon as the bound is over, and a text whose length alone is over (a
+ * UTF-16 unit is at least one byte) is not even measured: at most about `budget`
+ * bytes are looked at, however long the history.
  */
-const tokenBound = (text: string) => Buffer.byteLength(text, 'utf8');
+const fitsByBytes = (system: string, history: ChatTurn[], budget: number) => {
+  let left = budget - TOKENS_PER_REPLY;
+  for (let i = history.length; i >= 0; i--) {
+    const text = i === history.length ? system : (history[i] as ChatTurn).content;
+    left -= TOKENS_PER_MESSAGE;
+    if (text.length > left) return false;
+    left -= Buffer.byteLength(text, 'utf8');
+    if (left < 0) return false;
+  }
+  return true;
+};
 
 const exactPromptTokens = (turns: ChatTurn[]) =>
   turns.reduce((n, turn) => n + TOKENS_PER_MESSAGE + countTextTokens(turn.content), TOKENS_PER_REPLY);
@@ -43,10 +57,9 @@ const exactPromptTokens = (turns: ChatTurn[]) =>
  * not report usage.
  */
 export const fitContext = (system: string, history: ChatTurn[], maxTokens: number) => {
-  let bound = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + tokenBound(system);
-  for (const turn of history) bound += TOKENS_PER_MESSAGE + tokenBound(turn.content);
-  const turns: ChatTurn[] =
-    bound <= maxTokens ? [{ role: 'system', content: system }, ...history] : trim(system, history, maxTokens);
+  const turns: ChatTurn[] = fitsByBytes(system, history, maxTokens)
+    ? [{ role: 'system', content: system }, ...history]
+    : trim(system, history, maxTokens);
   return { turns, promptTokens: () => exactPromptTokens(turns) };
 };
 

@@ -27,6 +27,14 @@ describe('fitContext', () => {
     expect(context.promptTokens()).toBe(exact(context.turns));
   });
 
+  test('measures in bytes, not characters: three-byte characters can be three tokens each', () => {
+    const rare = 'ꙮ'.repeat(40); // 40 characters, 120 bytes, 120 tokens
+    expect(countTokens(rare)).toBe(120);
+    const history = turns('older', rare);
+    const context = fitContext('sys', history, 100);
+    expect(context.turns).toEqual([{ role: 'system', content: 'sys' }, history[1] as ChatTurn]);
+  });
+
   test('drops the oldest turns first, down to the budget', () => {
     const history = turns(...Array.from({ length: 10 }, (_, i) => `turn ${i} ${'word '.repeat(20)}`));
     const context = fitContext('sys', history, 100);
