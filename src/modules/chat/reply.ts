@@ -94,17 +94,17 @@ export const createReplyStreamer = (
     connection: ChatConnection,
     conversationId: string,
     userMessage: string,
-    knownHistory?: ChatTurn[],
-    /** Sent by `start` from `knownHistory` and this message. */
-    started?: ProviderRequest,
+    /** The history when it is known to be current, or the request `start` sent from it. */
+    from?: ChatTurn[] | ProviderRequest,
   ): Promise<ReplyOutcome> => {
     const { context, controller, events, first } =
-      started ??
-      send(
-        connection,
-        knownHistory ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)),
-        userMessage,
-      );
+      from && !Array.isArray(from)
+        ? from
+        : send(
+            connection,
+            from ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)),
+            userMessage,
+          );
     const { signal } = controller;
     const silence = watchdog(controller);
     // Settles to the failure, if any, so a rejection is never left unobserved.
@@ -199,6 +199,8 @@ export const createReplyStreamer = (
         cancel: () => {
           request.controller.abort('cancelled');
           if (connection.reply === request.controller) connection.reply = undefined;
+          // The stream may sit at its first batch, where the abort is not seen:
+          // stopping the iteration lets the reader (and the connection) go.
           request.first.then(() => request.events.return?.(undefined)).catch(() => {});
         },
       });

@@ -95,12 +95,13 @@ export const createChatService = (deps: ChatDependencies) => {
     // The history this socket remembers is current only if no reply went in since its own.
     connection.history = undefined;
     const known = remembered?.stamp === stamp ? remembered?.turns : undefined;
+    // An early request built on a history another reply has since moved on is resent.
     if (early && !known) early.cancel();
     let finalFrame: string;
     let history: ChatTurn[] | undefined;
     let gone = false;
     try {
-      const outcome = await deps.reply.stream(connection, conversationId, text, known, known && early);
+      const outcome = await deps.reply.stream(connection, conversationId, text, (known && early) || known);
       history = outcome.history;
       if (outcome.kind === 'stopped') return;
       finalFrame =
