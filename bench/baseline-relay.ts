@@ -7,12 +7,19 @@
  * top of relaying; `bun run bench client` compares the client with the openai package.
  * Like any minimal relay it writes each frame as it goes, one system call per frame.
  */
+import type { ModelEvent } from '../src/ai';
 import { createOpenAIModel } from '../src/ai/openai';
 
 const model = createOpenAIModel({ apiKey: 'baseline', baseUrl: process.env.OPENAI_BASE_URL, model: 'stub' });
 // RELAY_CORK=1: the frames of each read written together, as the server writes them
 // (only for scale: the baseline proper is the minimal relay, one write per frame).
 const corked = process.env.RELAY_CORK === '1';
+
+const relay = (ws: { send(data: string): number }, batch: ModelEvent[]) => {
+  for (const event of batch)
+    if (event.type === 'delta')
+      ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
+};
 
 Bun.serve<{ conversationId: string }>({
   port: Number(process.env.PORT ?? 0),
@@ -35,13 +42,8 @@ Bun.serve<{ conversationId: string }>({
       if (frame.type !== 'chat.message') return;
       const turns = [{ role: 'user' as const, content: String(frame.content) }];
       for await (const batch of model.stream(turns, new AbortController().signal)) {
-        const sendAll = () => {
-          for (const event of batch)
-            if (event.type === 'delta')
-              ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
-        };
-        if (corked) ws.cork(sendAll);
-        else sendAll();
+        if (corked) ws.cork(() => relay(ws, batch));
+        else relay(ws, batch);
       }
       ws.send(
         JSON.stringify({ type: 'chat.stream', content: '', done: true, message_id: crypto.randomUUID() }),
