@@ -4,8 +4,17 @@ import { loadConfig } from '../../src/config';
 import type { DatabaseHandle } from '../../src/db/client';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import type { Store } from '../../src/store';
-import { createTestDatabase, createTestStore, type TestDatabase, type TestStore } from './backends';
+import { RedisStore } from '../../src/store/redis';
+import {
+  createTestDatabase,
+  createTestStore,
+  SERVICES,
+  type TestDatabase,
+  type TestStore,
+  uniqueName,
+} from './backends';
 import { type OpenAIStub, startOpenAIStub } from './openai-stub';
+import { startProxy } from './proxy';
 
 export interface TestServer {
   url: string;
@@ -74,6 +83,28 @@ export const startServer = async (
       await app.stop(true);
       await Promise.allSettled([database.drop(), testStore.drop()]);
       if (!options.stub) stub.stop();
+    },
+  };
+};
+
+/**
+ * The app on Redis reached through a TCP proxy that the test can cut and restore,
+ * or hold and let go, under its own key prefix. Runs on PostgreSQL + Redis only.
+ */
+export const startServerBehindRedisProxy = async (name: string) => {
+  const proxy = await startProxy(SERVICES.redisUrl as string);
+  const prefix = `${uniqueName(name)}:`;
+  const store = new RedisStore(proxy.url, prefix);
+  await store.connect();
+  const server = await startServer({}, { store });
+  return {
+    server,
+    proxy,
+    prefix,
+    stop: async () => {
+      await server.stop();
+      await store.close();
+      proxy.stop();
     },
   };
 };

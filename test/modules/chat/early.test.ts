@@ -2,12 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { messages } from '../../../src/db/schema';
-import { RedisStore } from '../../../src/store/redis';
-import { SERVICES, uniqueName } from '../../support/backends';
+import { SERVICES } from '../../support/backends';
 import { createClient } from '../../support/client';
 import { DEFAULT_TOKENS } from '../../support/openai-stub';
-import { startProxy } from '../../support/proxy';
-import { startServer, type TestServer } from '../../support/server';
+import { startServer, startServerBehindRedisProxy, type TestServer } from '../../support/server';
 import { until } from '../../support/wait';
 import { connectAuthenticated, type WsClient } from '../../support/ws';
 
@@ -100,27 +98,26 @@ describe('a request sent ahead of its claim, on one instance', () => {
 
 // Holding a claim on its way needs a networked store: these run on PostgreSQL + Redis.
 describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with the claim held', () => {
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let store: RedisStore;
+  let proxied: Awaited<ReturnType<typeof startServerBehindRedisProxy>>;
   let server: TestServer;
-  const prefix = `${uniqueName('early')}:`;
+  let proxy: typeof proxied.proxy;
 
   beforeAll(async () => {
-    proxy = await startProxy(SERVICES.redisUrl as string);
-    store = new RedisStore(proxy.url, prefix);
-    await store.connect();
-    server = await startServer({}, { store });
+    proxied = await startServerBehindRedisProxy('early');
+    ({ server, proxy } = proxied);
   });
-  afterAll(async () => {
-    await server.stop();
-    await store.close();
-    proxy.stop();
-  });
+  afterAll(() => proxied.stop());
 
-  test('reaches the provider before the claim answers; nothing is stored or streamed until it does', async () => {
+  /** A socket that has chatted once ('one'), so it remembers the history. */
+  const chattedSocket = async () => {
     const me = await createClient(server.url).signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
     await ask(ws, 'one');
+    return { me, ws };
+  };
+
+  test('reaches the provider before the claim answers; nothing is stored or streamed until it does', async () => {
+    const { me, ws } = await chattedSocket();
     const framesBefore = ws.frames.length;
     proxy.hold();
     ws.send({ type: 'chat.message', content: 'two' });
@@ -149,9 +146,7 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
   });
 
   test('a provider that fails before the claim answers gives AI_ERROR once admitted, and the server keeps serving', async () => {
-    const me = await createClient(server.url).signUp();
-    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
-    await ask(ws, 'one');
+    const { me, ws } = await chattedSocket();
     proxy.hold();
     const failing = 'two [stub:status:500]';
     ws.send({ type: 'chat.message', content: failing });
@@ -166,11 +161,9 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
   });
 
   test('a request the claim then refuses (the lock held elsewhere) is dropped, and nothing is stored', async () => {
-    const me = await createClient(server.url).signUp();
-    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
-    await ask(ws, 'one');
+    const { me, ws } = await chattedSocket();
     // Another instance's reply in this conversation, as far as Redis can tell.
-    const direct = new Redis(SERVICES.redisUrl as string, { keyPrefix: prefix });
+    const direct = new Redis(SERVICES.redisUrl as string, { keyPrefix: proxied.prefix });
     await direct.set(`lock:conversation:${me.conversationId}`, 'another instance', 'PX', 10_000);
     proxy.hold(); // so the early request surely reaches the provider before the refusal
     ws.send({ type: 'chat.message', content: 'two [stub:slow:200]' });
