@@ -34,13 +34,15 @@ export const countTextTokens = (text: string) => {
  */
 const fitsByBytes = (system: string, history: ChatTurn[], budget: number) => {
   let left = budget - TOKENS_PER_REPLY;
-  for (let i = history.length; i >= 0; i--) {
-    const text = i === history.length ? system : (history[i] as ChatTurn).content;
+  /** Takes one turn's bound off what is left; false once that is over. */
+  const spend = (text: string) => {
     left -= TOKENS_PER_MESSAGE;
     if (text.length > left) return false;
     left -= Buffer.byteLength(text, 'utf8');
-    if (left < 0) return false;
-  }
+    return left >= 0;
+  };
+  if (!spend(system)) return false;
+  for (let i = history.length - 1; i >= 0; i--) if (!spend((history[i] as ChatTurn).content)) return false;
   return true;
 };
 
