@@ -283,6 +283,23 @@ describe('message writes', () => {
     expect((await rows(token, conv.id)).map((m) => m.content)).toEqual(['kept 1', 'kept 2']);
   });
 
+  test('a write with bumps false leaves updated_at alone; touch bumps it, several at once', async () => {
+    const token = await signIn();
+    const [a, b] = [await create(token), await create(token)];
+    const repo = await repository();
+    const updatedAt = async (id: string) =>
+      (await api.request('GET', `/api/conversations/${id}`, { token })).body.updated_at as string;
+    await repo.addMessage({ conversationId: a.id, role: 'user', content: 'quiet', bumps: false });
+    expect(await updatedAt(a.id)).toBe(a.updated_at);
+    await Promise.all([repo.touch(a.id), repo.touch(b.id), repo.touch(a.id)]);
+    const [bumpedA, bumpedB] = [await updatedAt(a.id), await updatedAt(b.id)];
+    expect(new Date(bumpedA).getTime()).toBeGreaterThan(new Date(a.updated_at).getTime());
+    // One statement for all three: one `now()`.
+    expect(bumpedB).toBe(bumpedA);
+    await repo.addMessage({ conversationId: a.id, role: 'assistant', content: 'loud' });
+    expect(await updatedAt(a.id)).toBe((await rows(token, a.id))[1]?.created_at as string);
+  });
+
   test('text that is not well-formed UTF-16 is stored with U+FFFD, as a bound parameter would be', async () => {
     const token = await signIn();
     const conv = await create(token);

@@ -108,10 +108,13 @@ export const createReplyStreamer = (
     const { signal } = controller;
     const silence = watchdog(controller);
     // Settles to the failure, if any, so a rejection is never left unobserved.
-    const userStored = repo.addMessage({ conversationId, role: 'user', content: userMessage }).then(
-      () => undefined,
-      (error: unknown) => ({ error }),
-    );
+    // The conversation is bumped when the reply is stored, off the first token's path.
+    const userStored = repo
+      .addMessage({ conversationId, role: 'user', content: userMessage, bumps: false })
+      .then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
     let userSaved = false;
     const ensureUserStored = async () => {
       const failed = await userStored;
@@ -176,8 +179,12 @@ export const createReplyStreamer = (
         ? 'interrupted'
         : 'failed';
     const kept = context.turns.slice(1);
-    // When nothing arrived there is nothing to keep; a failure is still reported.
-    if (outcome && !text) return { ...outcome, history: kept };
+    // When nothing arrived there is nothing to keep; a failure is still reported, and
+    // the message sent still bumps its conversation (a lost bump is not worth an error).
+    if (outcome && !text) {
+      await repo.touch(conversationId).catch(() => {});
+      return { ...outcome, history: kept };
+    }
     const messageId = await repo.addMessage({
       conversationId,
       role: 'assistant',

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import {
   conversations,
@@ -29,12 +29,19 @@ export interface NewMessage {
   status?: MessageStatus;
   promptTokens?: number;
   completionTokens?: number;
+  /**
+   * Whether the write bumps the conversation's `updated_at` (default true). A chat
+   * reply bumps it when it is stored, not with the user's message: updating the
+   * conversation row (a non-HOT update touching two indexes) was a third of that
+   * statement's work, and the first token waits for it.
+   */
+  bumps?: boolean;
 }
 
 /**
- * Stores messages and bumps their conversations' `updated_at` in one statement (a
- * data-modifying CTE). The rows travel as one JSON parameter, so the statement has
- * one shape however many rows it carries and stays prepared.
+ * Stores messages and bumps their conversations' `updated_at` (see `bumps`) in one
+ * statement (a data-modifying CTE). The rows travel as one JSON parameter, so the
+ * statement has one shape however many rows it carries and stays prepared.
  */
 const insertMessages = async (db: Database, rows: (NewMessage & { id: string })[]) =>
   db.execute(sql`
@@ -50,13 +57,14 @@ const insertMessages = async (db: Database, rows: (NewMessage & { id: string })[
           status: m.status ?? 'complete',
           prompt_tokens: m.promptTokens ?? 0,
           completion_tokens: m.completionTokens ?? 0,
+          bumps: m.bumps ?? true,
         })),
       )}::json) as m(id uuid, conversation_id uuid, role varchar, content text, status varchar,
-                     prompt_tokens integer, completion_tokens integer)
+                     prompt_tokens integer, completion_tokens integer, bumps boolean)
     ),
     bumped as (
       update ${conversations} set updated_at = now()
-      where ${conversations.id} in (select conversation_id from batch)
+      where ${conversations.id} in (select conversation_id from batch where bumps)
     )
     insert into ${messages} (id, conversation_id, role, content, status, prompt_tokens, completion_tokens)
     select id, conversation_id, role, content, status, prompt_tokens, completion_tokens from batch`);
@@ -95,6 +103,18 @@ const messageWriter = (db: Database) => {
     return rows.map((row) => row.id);
   }, retryUnlessDatabaseDown);
   return (message: NewMessage) => write({ ...message, id: Bun.randomUUIDv7() });
+};
+
+/** `touch`: the conversations of one turn are bumped in one statement (see batchedPerTurn). */
+const conversationToucher = (db: Database) => {
+  const touch = batchedPerTurn(async (ids: string[]) => {
+    await db
+      .update(conversations)
+      .set({ updatedAt: sql`now()` })
+      .where(inArray(conversations.id, [...new Set(ids)]));
+    return ids.map(() => undefined);
+  }, retryUnlessDatabaseDown);
+  return (conversationId: string): Promise<void> => touch(conversationId);
 };
 
 /** `recentMessages`: the reads of one turn share one statement (see batchedPerTurn). */
@@ -176,10 +196,14 @@ export const createConversationRepository = (db: Database) => ({
   },
 
   /**
-   * Stores a message and bumps the conversation's `updated_at`, in one statement with
-   * any other messages written at the same moment. Returns the new message's id.
+   * Stores a message and bumps the conversation's `updated_at` (unless `bumps` is
+   * false), in one statement with any other messages written at the same moment.
+   * Returns the new message's id.
    */
   addMessage: messageWriter(db),
+
+  /** Bumps a conversation's `updated_at`, with any other bumped at the same moment. */
+  touch: conversationToucher(db),
 
   /**
    * The newest `limit` messages of a conversation, oldest first (the model's context),

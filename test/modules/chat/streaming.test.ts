@@ -33,6 +33,7 @@ const messagesOf = async (me: { access: string; conversationId: string }) =>
     status: string;
     prompt_tokens: number;
     completion_tokens: number;
+    created_at: string;
   }[];
 
 const session = async () => {
@@ -187,6 +188,21 @@ describe('chat.message → streamed answer', () => {
       .body;
     expect(new Date(after.updated_at).getTime()).toBeGreaterThan(new Date(before.updated_at).getTime());
     expect(after.message_count).toBe(2);
+    // The bump lands with the reply: updated_at is the stored answer's time.
+    expect(after.updated_at).toBe((await messagesOf(me))[1]?.created_at as string);
+    ws.close();
+  });
+
+  test('a message whose reply stores no answer still bumps updated_at', async () => {
+    const { me, ws } = await session();
+    const conversation = async () =>
+      (await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access })).body;
+    const before = await conversation();
+    ws.send({ type: 'chat.message', content: 'fail [stub:status:500]' });
+    expect((await ws.next()).code).toBe('AI_ERROR');
+    const after = await conversation();
+    expect(after.message_count).toBe(1);
+    expect(new Date(after.updated_at).getTime()).toBeGreaterThan(new Date(before.updated_at).getTime());
     ws.close();
   });
 });
