@@ -5,6 +5,8 @@ import net from 'node:net';
  * test can play a client that stops reading (which a WebSocket object cannot).
  * It only understands what the tests need: unfragmented text frames.
  */
+const TAIL_BYTES = 1024;
+
 export const rawConnect = async (url: string) => {
   const { hostname, port, pathname } = new URL(url);
   const socket = net.connect(Number(port), hostname);
@@ -17,14 +19,22 @@ export const rawConnect = async (url: string) => {
     `GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   );
-  let buffer = Buffer.alloc(0);
+  // Chunks are kept as they come and joined only when the whole text is asked for:
+  // joining on every read made a long answer (tens of MB of frames) quadratic.
+  let chunks: Buffer[] = [];
+  let tail = Buffer.alloc(0);
   let received = 0;
   const listeners: (() => void)[] = [];
   socket.on('data', (chunk: Buffer) => {
     received += chunk.length;
-    buffer = Buffer.concat([buffer, chunk]);
+    chunks.push(chunk);
+    tail = Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
     for (const wake of listeners.splice(0)) wake();
   });
+  const all = () => {
+    if (chunks.length !== 1) chunks = [Buffer.concat(chunks)];
+    return chunks[0] as Buffer;
+  };
   const waitFor = async (predicate: () => boolean, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
@@ -35,10 +45,10 @@ export const rawConnect = async (url: string) => {
       });
     }
   };
-  await waitFor(() => buffer.includes('\r\n\r\n'), 5000);
-  if (!buffer.toString('latin1').startsWith('HTTP/1.1 101'))
-    throw new Error('raw websocket: upgrade refused');
-  buffer = buffer.subarray(buffer.indexOf('\r\n\r\n') + 4);
+  await waitFor(() => all().includes('\r\n\r\n'), 5000);
+  const head = all();
+  if (!head.toString('latin1').startsWith('HTTP/1.1 101')) throw new Error('raw websocket: upgrade refused');
+  chunks = [head.subarray(head.indexOf('\r\n\r\n') + 4)];
 
   const sendText = (text: string) => {
     const payload = Buffer.from(text);
@@ -54,7 +64,9 @@ export const rawConnect = async (url: string) => {
   return {
     sendText,
     /** Raw bytes received so far, frames and all, decoded as text. */
-    text: () => buffer.toString('utf8'),
+    text: () => all().toString('utf8'),
+    /** The last bytes received (about 1 KB), decoded as text: cheap to poll while a long answer arrives. */
+    tail: () => tail.toString('utf8'),
     get bytesReceived() {
       return received;
     },
