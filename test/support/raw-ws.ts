@@ -28,7 +28,7 @@ export const rawConnect = async (url: string) => {
   socket.on('data', (chunk: Buffer) => {
     received += chunk.length;
     chunks.push(chunk);
-    tail = Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
+    tail = Buffer.concat([tail, chunk.subarray(-TAIL_BYTES)]).subarray(-TAIL_BYTES);
     for (const wake of listeners.splice(0)) wake();
   });
   const all = () => {

@@ -107,8 +107,8 @@ export const createReplyStreamer = (
           );
     const { signal } = controller;
     const silence = watchdog(controller);
-    // Settles to the failure, if any, so a rejection is never left unobserved.
-    // The conversation is bumped when the reply is stored, off the first token's path.
+    // Settles to the failure, if any, so a rejection is never left unobserved. It does
+    // not bump the conversation: the reply does when it is stored, off the first token's path.
     const userStored = repo
       .addMessage({ conversationId, role: 'user', content: userMessage, bumps: false })
       .then(
