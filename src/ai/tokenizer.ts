@@ -27,12 +27,18 @@ export const countTextTokens = (text: string) => {
 /**
  * Whether the chat-format cost of `system` and `history` is surely within `budget`
  * without tokenizing: every token of a byte-level BPE (o200k_base) stands for one
- * UTF-8 byte or more, so the byte count bounds the token count. Newest turns first,
- * stopping as soon as the bound is over, and a text whose length alone is over (a
- * UTF-16 unit is at least one byte) is not even measured: at most about `budget`
- * bytes are looked at, however long the history.
+ * UTF-8 byte or more, so the byte count bounds the token count. The lengths are
+ * tried first (a UTF-16 unit is at most three bytes); failing that, the bytes are
+ * counted, newest turns first, stopping as soon as the bound is over, and a text
+ * whose length alone is over (a UTF-16 unit is at least one byte) is not even
+ * measured: at most about `budget` bytes are looked at, however long the history.
  */
 const fitsByBytes = (system: string, history: ChatTurn[], budget: number) => {
+  // Most conversations are short enough that three times their length fits.
+  let bound = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + 3 * system.length;
+  for (let i = 0; i < history.length && bound <= budget; i++)
+    bound += TOKENS_PER_MESSAGE + 3 * (history[i] as ChatTurn).content.length;
+  if (bound <= budget) return true;
   let left = budget - TOKENS_PER_REPLY;
   /** Takes one turn's bound off what is left; false once that is over. */
   const spend = (text: string) => {

@@ -107,22 +107,22 @@ export const createReplyStreamer = (
           );
     const { signal } = controller;
     const silence = watchdog(controller);
-    // Settles to the failure, if any, so a rejection is never left unobserved. It does
-    // not bump the conversation: the reply does when it is stored, off the first token's path.
+    // Settles to the failure, if any, so a rejection is never left unobserved; once
+    // stored, a delta goes out without awaiting anything. It does not bump the
+    // conversation: the reply does when it is stored, off the first token's path.
+    let userSaved = false;
     const userStored = repo
       .addMessage({ conversationId, role: 'user', content: userMessage, bumps: false })
       .then(
-        () => undefined,
+        () => {
+          userSaved = true;
+        },
         (error: unknown) => ({ error }),
       );
-    let userSaved = false;
     const ensureUserStored = async () => {
       const failed = await userStored;
       silence.lastEvent = Date.now(); // the wait was ours, not the provider's silence
-      if (!failed) {
-        userSaved = true;
-        return;
-      }
+      if (!failed) return;
       controller.abort('storage');
       await events.return?.(undefined);
       throw failed.error;
