@@ -20,7 +20,7 @@ export interface Row {
 let nextPort = 22000 + Math.floor(Math.random() * 8000);
 const port = () => nextPort++;
 
-type Target = { child: Child; sessions: Session[] };
+export type Target = { child: Child; sessions: Session[] };
 
 type Side = Target & { stub: Child; stop: () => Promise<void> };
 
@@ -235,34 +235,43 @@ export const throughput = async (): Promise<Row[]> => {
   ];
 };
 
+/** The latency scenario's stub: 50 tokens, 20 ms before each. */
+export const LATENCY_STUB = { pace: 20, tokens: 50 };
+
+/**
+ * One turn of the latency scenario: every socket asks once to warm up (its first
+ * message has no remembered history), then twice more, all at once; the time to the
+ * first token and to the whole answer above the stub's own pace.
+ */
+export const latencyTurn = async (target: Target, wsBase: string) => {
+  const { pace, tokens } = LATENCY_STUB;
+  const sockets = await chats(target, wsBase);
+  await Promise.all(sockets.map((c) => c.ask('warm up')));
+  const ttft: number[] = [];
+  const full: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
+    for (const reply of replies) {
+      ttft.push(reply.ttftMs - pace);
+      full.push(reply.totalMs - pace * tokens);
+    }
+  }
+  for (const c of sockets) c.close();
+  return {
+    ttft50: percentile(ttft, 50),
+    ttft99: percentile(ttft, 99),
+    full50: percentile(full, 50),
+    full99: percentile(full, 99),
+  };
+};
+
 /** (b) 20 ms per token, 50 tokens, 200 sockets × 2 messages. */
 export const latency = async (): Promise<Row[]> => {
-  const pace = 20;
-  const tokens = 50;
   const r = await interleaved(
     'ttft99',
-    { STUB_TOKENS: String(tokens), STUB_DELAY_MS: String(pace) },
+    { STUB_TOKENS: String(LATENCY_STUB.tokens), STUB_DELAY_MS: String(LATENCY_STUB.pace) },
     { users: 10, perUser: 20 },
-    async (target, wsBase) => {
-      const sockets = await chats(target, wsBase);
-      await Promise.all(sockets.map((c) => c.ask('warm up')));
-      const ttft: number[] = [];
-      const full: number[] = [];
-      for (let round = 0; round < 2; round++) {
-        const replies = await Promise.all(sockets.map((c) => c.ask(`question ${round}`)));
-        for (const reply of replies) {
-          ttft.push(reply.ttftMs - pace);
-          full.push(reply.totalMs - pace * tokens);
-        }
-      }
-      for (const c of sockets) c.close();
-      return {
-        ttft50: percentile(ttft, 50),
-        ttft99: percentile(ttft, 99),
-        full50: percentile(full, 50),
-        full99: percentile(full, 99),
-      };
-    },
+    latencyTurn,
     // Nine: each pair's p99 is the 4th-worst of 400 answers, and the ratios of single
     // pairs in one run spread over 0.9 – 2.3 here; with five pairs the median itself
     // moved between 1.17 and 1.90 from run to run.

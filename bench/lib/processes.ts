@@ -122,6 +122,8 @@ export const spawnServer = async (
   port: number,
   env: Record<string, string> = {},
   instances = 1,
+  /** The checkout to run (`bench:ab` runs another revision's). */
+  cwd = root,
 ) => {
   const name = `chatbot_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const pg = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
@@ -145,7 +147,7 @@ export const spawnServer = async (
   for (let i = 0; i < instances; i++) {
     // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
     const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/gc-server.ts'], {
-      cwd: root,
+      cwd,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
