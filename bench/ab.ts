@@ -12,7 +12,7 @@
  * `bun run bench latency` runs of two trees can differ by more than a real change
  * does. Paired this way, a change worth ~10% shows in most turns.
  */
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareSessions } from './lib/load';
@@ -33,6 +33,12 @@ let nextPort = 24000 + Math.floor(Math.random() * 4000);
 const checkout = mkdtempSync(join(tmpdir(), 'chatbot-ab-'));
 await Bun.$`git -C ${root} worktree add --detach ${checkout} ${revision}`.quiet();
 symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'));
+// The servers run behind the bench's wrapper (bench/gc-server.ts), which older revisions lack.
+if (!existsSync(join(checkout, 'bench/gc-server.ts'))) {
+  await Bun.$`git -C ${root} worktree remove --force ${checkout}`.quiet().nothrow();
+  console.error(`${revision} has no bench/gc-server.ts: compare with a later revision`);
+  process.exit(2);
+}
 
 type Contender = { name: string; child: Child; stub: Child; target: Target };
 const contenders: Contender[] = [];
