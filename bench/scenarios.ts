@@ -22,23 +22,25 @@ const port = () => nextPort++;
 
 export type Target = { child: Child; sessions: Session[] };
 
-type Side = Target & { stub: Child; stop: () => Promise<void> };
+export type Side = Target & { stub: Child; stop: () => Promise<void> };
 
 /**
  * The relay or the server, with a stub of its own, and `users` sessions of `perUser`
- * conversations each (the relay takes any token and any conversation id).
+ * conversations each (the relay takes any token and any conversation id). `cwd`: the
+ * checkout whose server runs (`bench:ab` runs another revision's).
  */
-const startSide = async (
+export const startSide = async (
   which: 'baseline' | 'ours' | 'corked relay',
   stubEnv: Record<string, string>,
   sessions: { users: number; perUser: number },
   serverEnv: Record<string, string> = {},
   instances = 1,
+  cwd?: string,
 ): Promise<Side> => {
   const stub = await spawnStub(stubEnv);
   const child =
     which === 'ours'
-      ? await spawnServer(stub.url, port(), serverEnv, instances)
+      ? await spawnServer(stub.url, port(), serverEnv, instances, cwd)
       : await spawnBaseline(stub.url, port(), instances, which === 'corked relay' ? { RELAY_CORK: '1' } : {});
   const stop = async () => {
     await child.stop();
@@ -59,7 +61,16 @@ const startSide = async (
   }
 };
 
-const socketUrl = ({ child }: Target) => child.url.replace('http', 'ws');
+export const socketUrl = ({ child }: Target) => child.url.replace('http', 'ws');
+
+/** Turn `i` of a side started for several: its own `perUser` fresh conversations per user. */
+export const turnOf = (side: Side, i: number, perUser: number): Target => ({
+  child: side.child,
+  sessions: side.sessions.map(({ token, conversationIds }) => ({
+    token,
+    conversationIds: conversationIds.slice(i * perUser, (i + 1) * perUser),
+  })),
+});
 
 /** Runs `measure` against the baseline and then the server, each with a fresh stub. */
 const versus = async <T>(
@@ -147,11 +158,7 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
     for (let i = 0; i < times; i++) {
       for (const which of i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const)) {
         const side = sides[which] as Side;
-        const turn = side.sessions.map(({ token, conversationIds }) => ({
-          token,
-          conversationIds: conversationIds.slice(i * sessions.perUser, (i + 1) * sessions.perUser),
-        }));
-        results[which].push(await measure({ child: side.child, sessions: turn }, socketUrl(side)));
+        results[which].push(await measure(turnOf(side, i, sessions.perUser), socketUrl(side)));
       }
     }
     return medianPair(
@@ -236,7 +243,11 @@ export const throughput = async (): Promise<Row[]> => {
 };
 
 /** The latency scenario's stub: 50 tokens, 20 ms before each. */
-export const LATENCY_STUB = { pace: 20, tokens: 50 };
+const LATENCY_STUB = { pace: 20, tokens: 50 };
+export const latencyStubEnv = {
+  STUB_TOKENS: String(LATENCY_STUB.tokens),
+  STUB_DELAY_MS: String(LATENCY_STUB.pace),
+};
 
 /**
  * One turn of the latency scenario: every socket asks once to warm up (its first
@@ -269,7 +280,7 @@ export const latencyTurn = async (target: Target, wsBase: string) => {
 export const latency = async (): Promise<Row[]> => {
   const r = await interleaved(
     'ttft99',
-    { STUB_TOKENS: String(LATENCY_STUB.tokens), STUB_DELAY_MS: String(LATENCY_STUB.pace) },
+    latencyStubEnv,
     { users: 10, perUser: 20 },
     latencyTurn,
     // Nine: each pair's p99 is the 4th-worst of 400 answers, and the ratios of single
