@@ -138,7 +138,11 @@ const repeated = async <K extends string, T extends Record<K, number>>(
  * Each turn chats on fresh conversations, so every turn measures the same thing. A
  * slow stretch of this shared machine (seen: the relay's own TTFT p99 moving from 25
  * to 70 ms between runs minutes apart) then falls on both members of a pair rather
- * than on one, which is what made single ratios swing by ±0.5.
+ * than on one, which is what made single ratios swing by ±0.5. Each side first runs
+ * one turn that is not counted: the server's JIT compiles hundreds of functions on
+ * its first turn (~1.4 s of compiler time on a background thread, which takes one of
+ * the two cores), the relay's almost none, and that is start-up, not the cost of
+ * the job (`BUN_JSC_reportDFGCompileTimes=1`, `BUN_JSC_reportFTLCompileTimes=1`).
  */
 const interleaved = async <K extends string, T extends Record<K, number>>(
   key: K,
@@ -151,9 +155,12 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
 ) => {
   const sides: { baseline?: Side; ours?: Side } = {};
   try {
-    const all = { users: sessions.users, perUser: sessions.perUser * times };
+    // One more turn's conversations, for a warm-up turn per side that is not counted.
+    const all = { users: sessions.users, perUser: sessions.perUser * (times + 1) };
     sides.baseline = await startSide('baseline', stubEnv, all);
     sides.ours = await startSide(oursKind, stubEnv, all);
+    for (const side of [sides.baseline, sides.ours])
+      await measure(turnOf(side, times, sessions.perUser), socketUrl(side));
     const results: { baseline: T[]; ours: T[] } = { baseline: [], ours: [] };
     for (let i = 0; i < times; i++) {
       for (const which of i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const)) {
@@ -283,10 +290,10 @@ export const latency = async (): Promise<Row[]> => {
     latencyStubEnv,
     { users: 10, perUser: 20 },
     latencyTurn,
-    // Nine: each pair's p99 is the 4th-worst of 400 answers, and the ratios of single
-    // pairs in one run spread over 0.9 – 2.3 here; with five pairs the median itself
-    // moved between 1.17 and 1.90 from run to run.
-    Number(process.env.BENCH_REPEAT ?? 9),
+    // Fifteen: each pair's p99 is the 4th-worst of 400 answers, and the ratios of
+    // single pairs in one run spread over 0.7 – 2.6 here; with five pairs the median
+    // moved between 1.17 and 1.90 from run to run, with nine between 1.14 and 1.93.
+    Number(process.env.BENCH_REPEAT ?? 15),
   );
   return [
     compared('latency', 'TTFT over stub pace p50 (ms)', r.baseline.ttft50, r.ours.ttft50),
