@@ -1,7 +1,33 @@
 import { openapi } from '@elysiajs/openapi';
+import { FormatRegistry } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
+import { fullFormats } from 'elysia/type-system/format';
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
+
+/**
+ * The string formats put back after @elysiajs/openapi is loaded. The plugin bundles
+ * @sinclair/typemap, whose zod and valibot adapters replace TypeBox's global formats
+ * (uuid, email, url, ipv4, …) with checks that build a new zod schema on every call:
+ * ~9 µs per checked string warm, far more cold and in garbage, on every request and
+ * response carrying one (a page of 20 conversations checks 20 uuids). These are
+ * Elysia's own checks for those names (ajv-formats' patterns), which Elysia
+ * registers only where nothing is registered yet. `date` and `date-time` keep
+ * Elysia's own, more lenient checks.
+ */
+export const restoredFormats = new Map<string, (value: string) => boolean>();
+for (const [name, format] of Object.entries(fullFormats)) {
+  if (name === 'date' || name === 'date-time') continue;
+  const check =
+    format instanceof RegExp
+      ? (value: string) => format.test(value)
+      : typeof format === 'function'
+        ? (format as (value: string) => boolean)
+        : undefined;
+  if (!check) continue;
+  FormatRegistry.Set(name, check);
+  restoredFormats.set(name, check);
+}
 
 const ASSETS = '/api/docs/assets';
 const files: Record<string, { path: string; type: string }> = {

@@ -1,0 +1,25 @@
+import { describe, expect, test } from 'bun:test';
+import { FormatRegistry } from '@sinclair/typebox';
+import { restoredFormats } from '../../src/lib/docs';
+
+describe('string formats once the OpenAPI plugin is loaded', () => {
+  test('uuid, email and url are checked by the restored patterns, not the plugin’s per-call zod schemas', () => {
+    for (const name of ['uuid', 'email', 'url']) {
+      const restored = restoredFormats.get(name);
+      expect(restored).toBeFunction();
+      expect(FormatRegistry.Get(name)).toBe(restored as (value: string) => boolean);
+    }
+  });
+
+  test('the restored checks still accept and refuse what they should', () => {
+    const uuid = FormatRegistry.Get('uuid') as (value: string) => boolean;
+    expect(uuid(crypto.randomUUID())).toBe(true);
+    expect(uuid(Bun.randomUUIDv7())).toBe(true);
+    expect(uuid('not-a-uuid')).toBe(false);
+    expect(uuid(`${crypto.randomUUID()}x`)).toBe(false);
+    const email = FormatRegistry.Get('email') as (value: string) => boolean;
+    expect(email('alice@example.com')).toBe(true);
+    expect(email('alice@')).toBe(false);
+    expect(email('alice example.com')).toBe(false);
+  });
+});
