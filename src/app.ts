@@ -6,13 +6,13 @@ import type { Config } from './config';
 import type { DatabaseHandle } from './db/client';
 import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
-import { jsonBody } from './lib/json-body';
+import { decodableUrl, requestBody, storableText } from './lib/input';
 import type { Logger } from './lib/logger';
 import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
-import { authModule } from './modules/auth';
+import { authModule, LOGIN_ROUTE } from './modules/auth';
 import { createUserRepository } from './modules/auth/repository';
-import { createAuthService } from './modules/auth/service';
+import { createAuthService, invalidCredentials } from './modules/auth/service';
 import { createTokenService } from './modules/auth/tokens';
 import { chatModule } from './modules/chat';
 import { createChatGate } from './modules/chat/limits';
@@ -81,9 +81,11 @@ export const createApp = (resources: Resources, services: Services = createServi
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
     .use(requestLog(log))
-    .use(jsonBody())
     .use(errorHandler(log, config.debug))
     .use(security(config))
+    .use(decodableUrl())
+    .use(requestBody(config.http.maxBodyBytes))
+    .use(storableText({ [LOGIN_ROUTE]: invalidCredentials }))
     .use(
       cors({
         origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,

@@ -149,6 +149,7 @@ export const loadConfig = (env: Env = process.env) => {
       maxFailures: int('LOGIN_MAX_FAILURES', 5, 1),
       lockoutMinutes: int('LOGIN_LOCKOUT_MINUTES', 15, 1),
     },
+    http: { maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024) },
     trustProxy: bool('TRUST_PROXY', false),
     shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 10, 0),
     logLevel: logLevel(str('LOG_LEVEL', bool('DEBUG', false) ? 'debug' : 'info')),

@@ -35,6 +35,7 @@ describe('configuration', () => {
     expect(config.chat).toEqual({ maxMessageLength: 4000, rateLimit: 20, rateWindowSeconds: 60 });
     expect(config.ws).toEqual({ authTimeoutSeconds: 30, heartbeatSeconds: 30, maxPayloadBytes: 65536 });
     expect(config.login).toEqual({ maxFailures: 5, lockoutMinutes: 15 });
+    expect(config.http).toEqual({ maxBodyBytes: 1048576 });
     expect(config.trustProxy).toBe(false);
     expect(config.shutdownGraceSeconds).toBe(10);
   });
@@ -66,6 +67,8 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['JWT_SECRET_KEY', 'too-short'],
     ['TRUST_PROXY', '2'],
+    ['HTTP_MAX_BODY_BYTES', '100'],
+    ['HTTP_MAX_BODY_BYTES', 'lots'],
   ])('a bad %s=%j stops start-up with a message naming it', (variable, value) => {
     const error = failure({ [variable]: value });
     expect(error).toBeInstanceOf(ConfigError);

@@ -3,7 +3,9 @@ import { eq, sql } from 'drizzle-orm';
 import { renderMigrationsModule } from '../scripts/embed-migrations';
 import { rowsOf } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
+import { migrations as embedded } from '../src/db/migrations.gen';
 import { users } from '../src/db/schema';
+import { createConversationRepository } from '../src/modules/conversations/repository';
 import { createTestDatabase, SERVICES } from './support/backends';
 
 describe('migrations', () => {
@@ -18,6 +20,52 @@ describe('migrations', () => {
       expect(await migrate(database.handle.db)).toBe(0);
       const results = await Promise.all([migrate(database.handle.db), migrate(database.handle.db)]);
       expect(results).toEqual([0, 0]);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe('0001_page_indexes on a database filled by the previous schema', () => {
+  test('keeps every row and replaces the page indexes with ones that end in the tie-break', async () => {
+    const database = await createTestDatabase({ migrated: false });
+    try {
+      const { db } = database.handle;
+      expect(await migrate(db, embedded.slice(0, 1))).toBe(1);
+      const userId = crypto.randomUUID();
+      await db.execute(
+        sql`insert into users (id, username, email, password) values (${userId}, 'old', 'old@example.com', 'x')`,
+      );
+      await db.execute(sql`insert into conversations (id, user_id, title, updated_at)
+        select gen_random_uuid(), ${userId}, 'c' || i, now() - i * interval '1 minute' from generate_series(1, 30) i`);
+      await db.execute(sql`insert into messages (id, conversation_id, role, content)
+        select gen_random_uuid(), c.id, 'user', 'm' || n from conversations c cross join generate_series(1, 3) n`);
+      const before = rowsOf(
+        await db.execute(sql`select id, title, updated_at from conversations order by id`),
+      );
+
+      expect(await migrate(db)).toBe(embedded.length - 1);
+
+      expect(
+        rowsOf(await db.execute(sql`select id, title, updated_at from conversations order by id`)),
+      ).toEqual(before);
+      const indexes = rowsOf<{ indexname: string; indexdef: string }>(
+        await db.execute(
+          sql`select indexname, indexdef from pg_indexes where tablename in ('conversations', 'messages') order by indexname`,
+        ),
+      ).map((r) => r.indexdef.replace(/ ON public\./, ' ON '));
+      expect(indexes).toContain(
+        'CREATE INDEX conversations_user_updated_id_idx ON conversations USING btree (user_id, updated_at DESC, id DESC)',
+      );
+      expect(indexes).toContain(
+        'CREATE INDEX messages_conversation_created_id_idx ON messages USING btree (conversation_id, created_at, id)',
+      );
+      expect(indexes.some((d) => d.includes('conversations_user_updated_idx '))).toBe(false);
+      const repo = createConversationRepository(db);
+      const page = await repo.list(userId, 5, 10);
+      expect(page.count).toBe(30);
+      expect(page.items.map((c) => c.title)).toEqual(['c11', 'c12', 'c13', 'c14', 'c15']);
+      expect(page.items.every((c) => c.messageCount === 3)).toBe(true);
     } finally {
       await database.drop();
     }

@@ -124,6 +124,8 @@ export const spawnServer = async (
   instances = 1,
   /** The checkout to run (`bench:ab` runs another revision's). */
   cwd = root,
+  /** Runs on the new database before the server starts (seeding). */
+  prepare?: (databaseUrl: string) => Promise<void>,
 ) => {
   const name = `chatbot_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const pg = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
@@ -141,6 +143,7 @@ export const spawnServer = async (
   const redis = process.env.REDIS_URL
     ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: `${name}:` }
     : {};
+  await prepare?.(databaseUrl);
   const url = `http://127.0.0.1:${port}`;
   const procs: Bun.Subprocess[] = [];
   // One at a time, so only the first applies the migrations.

@@ -6,6 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config';
+import { createBreaker } from './breaker';
 import { pgliteAssets } from './pglite-assets';
 import * as schema from './schema';
 
@@ -30,31 +31,58 @@ export type PgliteAssets = Pick<
   'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle' | 'loadDataDir'
 >;
 
+// Every request answers within 2 s however long the database is away (SPEC §10):
+// a query gets 1.5 s, and a database known to be down is tried every 250 ms.
+const BREAKER = { deadlineMs: 1500, probeEveryMs: 250 };
+
 const openPostgres = (url: string): DatabaseHandle => {
   const client = postgres(url, {
     max: 20,
-    // Fail fast while the server is down and reconnect on the next query: no back-off,
-    // so service resumes as soon as the database answers again (SPEC §10).
-    connect_timeout: 2,
+    connect_timeout: 1,
+    // postgres.js waits up to 20 s before reconnecting after repeated failures; the
+    // breaker already keeps queries away from a database that is down, so the pool
+    // reconnects at once when it is back.
+    backoff: () => 0,
     idle_timeout: 60,
     onnotice: () => {},
   });
+  // The breaker's probe has a connection of its own, so it never waits behind the pool.
+  let probeClient: postgres.Sql | undefined;
+  const breaker = createBreaker(() => {
+    probeClient ??= postgres(url, {
+      max: 1,
+      connect_timeout: 1,
+      backoff: () => 0,
+      idle_timeout: 5,
+      onnotice: () => {},
+    });
+    return probeClient`select 1`;
+  }, BREAKER);
   // drizzle runs every unnamed query with `prepare: false`, and postgres.js then sends
   // a query with parameters in two round trips (describe, then bind and execute).
   // Prepared, a statement is described once per connection and every later run is
   // one round trip. Our statements have fixed shapes, so the per-connection cache
-  // stays small.
+  // stays small. drizzle gets a view of the client whose `unsafe` does that under
+  // the breaker; postgres.js itself keeps its own `unsafe` (its `begin` uses it).
+  // drizzle only awaits what `unsafe` returns and asks for `values()`: the guarded
+  // query offers exactly that.
   const unsafe = client.unsafe.bind(client);
-  client.unsafe = ((query, parameters, options) =>
-    unsafe(query, parameters, { ...options, prepare: true })) as typeof client.unsafe;
-  const db = drizzlePostgres(client, { schema });
+  const guarded = Object.create(client) as typeof client;
+  guarded.unsafe = ((...[query, parameters, options]: Parameters<typeof unsafe>) =>
+    breaker.guard(() =>
+      unsafe(query, parameters, { ...options, prepare: true }),
+    )) as unknown as typeof unsafe;
+  const db = drizzlePostgres(guarded, { schema });
   return {
     db,
     kind: 'postgres',
     ping: async () => {
       await db.execute(sql`select 1`);
     },
-    close: () => client.end({ timeout: 2 }),
+    close: async () => {
+      breaker.stop();
+      await Promise.all([client.end({ timeout: 2 }), probeClient?.end({ timeout: 1 })]);
+    },
   };
 };
 

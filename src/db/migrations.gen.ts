@@ -17,5 +17,16 @@ export const migrations: MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1795480730668,
     "hash": "6e33b6516711bb2218b9bd6f99386288bc2301aeadd189d7fa037d5eb227926a"
+  },
+  {
+    "sql": [
+      "DROP INDEX \"conversations_user_updated_idx\";",
+      "\nDROP INDEX \"messages_conversation_created_idx\";",
+      "\nCREATE INDEX \"conversations_user_updated_id_idx\" ON \"conversations\" USING btree (\"user_id\",\"updated_at\" DESC NULLS FIRST,\"id\" DESC NULLS FIRST);",
+      "\nCREATE INDEX \"messages_conversation_created_id_idx\" ON \"messages\" USING btree (\"conversation_id\",\"created_at\",\"id\");"
+    ],
+    "bps": true,
+    "folderMillis": 1796185761924,
+    "hash": "9b237ab3841d87864b3e7b7401e95de209ac8fb443c5495f63933335debefcf8"
   }
 ];

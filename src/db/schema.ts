@@ -48,7 +48,14 @@ export const conversations = pgTable(
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('conversations_user_updated_idx').on(t.userId, t.updatedAt.desc())],
+  // The list's order, tie-break included, so a page at any offset is an index walk.
+  (t) => [
+    index('conversations_user_updated_id_idx').on(
+      t.userId,
+      t.updatedAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+  ],
 );
 
 export const MESSAGE_ROLES = ['user', 'assistant'] as const;
@@ -71,7 +78,7 @@ export const messages = pgTable(
     createdAt: createdAt(),
   },
   (t) => [
-    index('messages_conversation_created_idx').on(t.conversationId, t.createdAt),
+    index('messages_conversation_created_id_idx').on(t.conversationId, t.createdAt, t.id),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('messages_status_check', sql`${t.status} in ('complete', 'interrupted', 'failed')`),
   ],

@@ -1,7 +1,13 @@
 import { Elysia, ValidationError } from 'elysia';
 import { StoreUnavailableError } from '../store';
 import { HttpError, SERVICE_UNAVAILABLE, type ValidationIssue } from './errors';
-import { describeError, isDatabaseDown } from './failures';
+import {
+  CHARACTER_NOT_IN_REPERTOIRE,
+  describeError,
+  hasSqlState,
+  isDatabaseDown,
+  UNTRANSLATABLE_CHARACTER,
+} from './failures';
 import type { Logger } from './logger';
 
 const toIssues = (error: ValidationError): ValidationIssue[] => {
@@ -31,10 +37,17 @@ export const errorHandler = (log: Logger, debug: boolean) =>
         set.status = status;
         return Response.json(body, { status, headers });
       };
-      if (error instanceof HttpError) {
-        set.status = error.status;
-        return error.toResponse();
+      // Elysia wraps whatever a body parser throws (our 413 included) in a ParseError.
+      const domain = error instanceof HttpError ? error : (error as { cause?: unknown }).cause;
+      if (domain instanceof HttpError) {
+        set.status = domain.status;
+        return domain.toResponse();
       }
+      // A backstop behind the edge's checks (lib/input.ts): text PostgreSQL refused.
+      if (hasSqlState(error, CHARACTER_NOT_IN_REPERTOIRE) || hasSqlState(error, UNTRANSLATABLE_CHARACTER))
+        return reply(422, {
+          detail: [{ loc: ['body'], msg: 'Text the database cannot store', type: 'value_error' }],
+        });
       // A response that fails its own schema is our bug, not the client's.
       const ourFault = error instanceof ValidationError && error.type === 'response';
       if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION'))

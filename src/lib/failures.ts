@@ -11,6 +11,7 @@ const DATABASE_DOWN = new Set([
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
+  'DATABASE_UNAVAILABLE',
   '57P01',
   '57P02',
   '57P03',
@@ -33,6 +34,9 @@ export const hasSqlState = (error: unknown, code: string) => {
 
 export const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
+/** NUL in text, for instance. */
+export const CHARACTER_NOT_IN_REPERTOIRE = '22021';
+export const UNTRANSLATABLE_CHARACTER = '22P05';
 
 /** True when `error` (or what caused it) says the database could not be reached. */
 export const isDatabaseDown = (error: unknown) => {

@@ -45,10 +45,16 @@ const withDatabase = (url: string, name: string) => {
   return u.toString();
 };
 
-/** A fresh, migrated database of its own: a new PostgreSQL database or a PGlite clone. */
-export const createTestDatabase = async (): Promise<TestDatabase> => {
+/**
+ * A fresh, migrated database of its own: a new PostgreSQL database or a PGlite clone.
+ * `migrated: false` leaves it empty (migration tests apply their own).
+ */
+export const createTestDatabase = async ({ migrated = true } = {}): Promise<TestDatabase> => {
   if (!SERVICES.databaseUrl) {
-    const { handle } = await openPglite('memory://', { loadDataDir: await templateDump() });
+    const { handle, client } = await openPglite('memory://', { loadDataDir: await templateDump() });
+    // A clone emptied again: a second initdb would take seconds.
+    if (!migrated)
+      await client.exec('drop schema public cascade; create schema public; drop schema drizzle cascade');
     return { handle, drop: () => handle.close() };
   }
   const name = uniqueName('chatbot_test');
@@ -56,7 +62,7 @@ export const createTestDatabase = async (): Promise<TestDatabase> => {
   await admin.unsafe(`create database "${name}"`);
   const url = withDatabase(SERVICES.databaseUrl, name);
   const handle = await openDatabase({ kind: 'postgres', url });
-  await migrate(handle.db);
+  if (migrated) await migrate(handle.db);
   return {
     handle,
     url,

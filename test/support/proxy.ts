@@ -41,7 +41,9 @@ export const startProxy = async (target: string) => {
 
   return {
     url,
+    /** Every connection reset and new ones refused (what was held is dropped). */
     cut: async () => {
+      held = undefined;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();

@@ -21,6 +21,7 @@ export interface TestServer {
   wsUrl: string;
   resources: Resources;
   services: Services;
+  app: ReturnType<typeof createApp>;
   stub: OpenAIStub;
   database: TestDatabase;
   testStore: TestStore;
@@ -74,6 +75,7 @@ export const startServer = async (
     wsUrl: `ws://127.0.0.1:${port}`,
     resources,
     services,
+    app,
     stub,
     database,
     testStore,

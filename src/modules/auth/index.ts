@@ -15,6 +15,9 @@ import {
 import { toUserDto } from './repository';
 import type { AuthService } from './service';
 
+/** The login route: refused input there answers as a wrong password does (SPEC §2). */
+export const LOGIN_ROUTE = '/api/token/pair';
+
 /** `/api/auth/*` and `/api/token/*` (SPEC §4). */
 export const authModule = (auth: AuthService, trustProxy: boolean) =>
   new Elysia({ name: 'auth-module', seed: auth })

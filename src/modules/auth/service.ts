@@ -11,7 +11,9 @@ export interface LockoutPolicy {
   lockoutMinutes: number;
 }
 
-const BAD_CREDENTIALS = 'No active account found with the given credentials';
+/** A failed login: the same answer whatever was wrong, so nothing is revealed. */
+export const invalidCredentials = () =>
+  new HttpError(401, 'No active account found with the given credentials', 'authentication_failed');
 
 const tokenNotValid = (detail = 'Token is invalid or expired') =>
   new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
@@ -78,7 +80,7 @@ export const createAuthService = (
       const valid = await verifyPassword(password, user?.password ?? (await decoyHash));
       if (!user || !valid || !user.isActive) {
         await store.increment(key, lockout.lockoutMinutes * 60_000);
-        throw new HttpError(401, BAD_CREDENTIALS, 'authentication_failed');
+        throw invalidCredentials();
       }
       await store.del(key);
       await users.touchLastLogin(user.id);

@@ -15,10 +15,12 @@ const conversationColumns = {
   title: conversations.title,
   createdAt: conversations.createdAt,
   updatedAt: conversations.updatedAt,
-  // Spelled out: drizzle drops table qualifiers in single-table selects, which would
-  // make `id` bind to messages.id inside the subquery.
-  messageCount: sql<number>`(select count(*) from "messages" m where m."conversation_id" = "conversations"."id")::int`,
 };
+
+// Spelled out: drizzle drops table qualifiers in single-table selects, which would
+// make `id` bind to messages.id inside the subquery.
+const messageCountOf = (table: string) =>
+  sql<number>`(select count(*) from "messages" m where m."conversation_id" = ${sql.identifier(table)}."id")::int`;
 
 const owned = (userId: string | Placeholder, id: string | Placeholder) =>
   and(eq(conversations.id, id), eq(conversations.userId, userId));
@@ -147,21 +149,36 @@ const preparedReads = (db: Database) => {
   const limit = sql.placeholder('limit');
   const offset = sql.placeholder('offset');
   return {
-    list: db
-      .select(conversationColumns)
-      .from(conversations)
-      .where(eq(conversations.userId, userId))
-      .orderBy(desc(conversations.updatedAt), desc(conversations.id))
-      .limit(limit)
-      .offset(offset)
-      .prepare('conversations_list'),
+    // The page is cut first and its rows counted after: a count in the page's own
+    // select list would be computed for every row the offset skips too.
+    list: (() => {
+      const page = db
+        .select(conversationColumns)
+        .from(conversations)
+        .where(eq(conversations.userId, userId))
+        .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+        .limit(limit)
+        .offset(offset)
+        .as('page');
+      return db
+        .select({
+          id: page.id,
+          title: page.title,
+          createdAt: page.createdAt,
+          updatedAt: page.updatedAt,
+          messageCount: messageCountOf('page'),
+        })
+        .from(page)
+        .orderBy(desc(page.updatedAt), desc(page.id))
+        .prepare('conversations_list');
+    })(),
     count: db
       .select({ n: count() })
       .from(conversations)
       .where(eq(conversations.userId, userId))
       .prepare('conversations_count'),
     find: db
-      .select(conversationColumns)
+      .select({ ...conversationColumns, messageCount: messageCountOf('conversations') })
       .from(conversations)
       .where(owned(userId, id))
       .limit(1)

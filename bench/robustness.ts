@@ -1,0 +1,183 @@
+/**
+ * What one heavy or hostile client costs the server:
+ * - `pages`: a user with 20,000 conversations, one of them 10,000 messages long, reads
+ *   pages at every depth. A page must cost what it returns, not its offset: the deep
+ *   pages are compared with the first one, and held to 50 ms p99.
+ * - `bodies`: a stream of oversized request bodies (declared and chunked) is refused
+ *   before it is read, so the server's memory stays where it was.
+ */
+import { sql } from 'drizzle-orm';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db/client';
+import { migrate } from '../src/db/migrate';
+import { percentile, rssKb } from './lib/proc';
+import { collectGarbage, spawnServer, spawnStub } from './lib/processes';
+import type { Row } from './scenarios';
+
+let nextPort = 30000 + Math.floor(Math.random() * 2000);
+const port = () => nextPort++;
+
+const CONVERSATIONS = 20_000;
+const LONG_CONVERSATION = 10_000;
+const PASSWORD = 'Bench-password-123!';
+const PAGE_TARGET_MS = 50;
+
+/** The heavy user, written straight into the database (through the app's own migrations). */
+export const seedHeavyUser = async (databaseUrl: string, username: string) => {
+  const config = loadConfig({ DATABASE_URL: databaseUrl });
+  const database = await openDatabase(config.database);
+  try {
+    await migrate(database.db);
+    const hash = await Bun.password.hash(PASSWORD);
+    const userId = Bun.randomUUIDv7();
+    const longId = Bun.randomUUIDv7();
+    const { db } = database;
+    await db.execute(sql`insert into users (id, username, email, password)
+      values (${userId}, ${username}, ${`${username}@example.com`}, ${hash})`);
+    // Every conversation two messages long, updated one second apart, and the long one the oldest.
+    await db.execute(sql`insert into conversations (id, user_id, title, created_at, updated_at)
+      select case when i = ${CONVERSATIONS} then ${longId}::uuid else gen_random_uuid() end, ${userId},
+             'conversation ' || i, now() - i * interval '1 second', now() - i * interval '1 second'
+      from generate_series(1, ${CONVERSATIONS}) i`);
+    await db.execute(sql`insert into messages (id, conversation_id, role, content, created_at)
+      select gen_random_uuid(), c.id, r.role, 'a short message', c.created_at + r.n * interval '1 ms'
+      from conversations c cross join (values (1, 'user'), (2, 'assistant')) r(n, role)
+      where c.id <> ${longId}`);
+    await db.execute(sql`insert into messages (id, conversation_id, role, content, created_at)
+      select gen_random_uuid(), ${longId}, case when i % 2 = 1 then 'user' else 'assistant' end,
+             'message ' || i, now() - interval '1 day' + i * interval '1 ms'
+      from generate_series(1, ${LONG_CONVERSATION}) i`);
+    // What autovacuum does after this many inserts: statistics and the visibility map.
+    await db.execute(sql`vacuum analyze`);
+    return longId;
+  } finally {
+    await database.close();
+  }
+};
+
+const timeGets = async (urls: string[], token: string, rounds: number) => {
+  const took: number[] = [];
+  for (let round = 0; round < rounds; round++)
+    for (const url of urls) {
+      const started = performance.now();
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`${url}: ${res.status}`);
+      took.push(performance.now() - started);
+    }
+  return percentile(took, 99);
+};
+
+export const pages = async (): Promise<Row[]> => {
+  const stub = await spawnStub({});
+  const username = `heavy${Date.now().toString(36)}`;
+  let longId = '';
+  const server = await spawnServer(stub.url, port(), {}, 1, undefined, async (url) => {
+    longId = await seedHeavyUser(url, username);
+  });
+  try {
+    const login = await fetch(`${server.url}/api/token/pair`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password: PASSWORD }),
+    });
+    const { access } = (await login.json()) as { access: string };
+    const list = (offset: number) => `${server.url}/api/conversations/?limit=100&offset=${offset}`;
+    const messages = (offset: number) =>
+      `${server.url}/api/conversations/${longId}/messages?limit=100&offset=${offset}`;
+    // Warm-up: the server's JIT and the database's caches, on every page measured.
+    const deep = [10_000, 19_900];
+    await timeGets([list(0), ...deep.map(list), messages(0), messages(9_900)], access, 5);
+    const rounds = 40;
+    const rows: Row[] = [];
+    for (const [what, first, others] of [
+      ['conversation list', list(0), deep.map(list)],
+      ['message list', messages(0), [messages(5_000), messages(9_900)]],
+    ] as const) {
+      const baseline = await timeGets([first], access, rounds);
+      const ours = await timeGets([...others], access, rounds);
+      rows.push({
+        scenario: 'pages',
+        metric: `${what}: p99 ms, first page vs deep pages (${server.database})`,
+        baseline,
+        ours,
+        ratio: ours / baseline,
+        target: `< ${PAGE_TARGET_MS} ms`,
+        met: ours < PAGE_TARGET_MS,
+      });
+    }
+    return rows;
+  } finally {
+    await server.stop();
+    await stub.stop();
+  }
+};
+
+/** Sends `body` with a declared length, or chunked when `chunked`; resolves to the status. */
+const post = async (url: string, size: number, chunked: boolean) => {
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  const body = chunked
+    ? new ReadableStream<Uint8Array>({
+        pull(controller) {
+          size -= chunk.byteLength;
+          if (size < 0) controller.close();
+          else controller.enqueue(chunk);
+        },
+      })
+    : new Uint8Array(size).fill(0x61);
+  try {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    // The server may close the connection while the client is still sending.
+    return 413;
+  }
+};
+
+export const bodies = async (): Promise<Row[]> => {
+  const stub = await spawnStub({});
+  const server = await spawnServer(stub.url, port());
+  try {
+    const url = `${server.url}/api/auth/register`;
+    await collectGarbage(server);
+    const before = await rssKb(server.pid);
+    let peak = before;
+    const statuses = new Set<number>();
+    const sample = setInterval(async () => {
+      peak = Math.max(peak, await rssKb(server.pid));
+    }, 50);
+    // 60 bodies of 100 MB, three at a time: half declared, half chunked.
+    for (let i = 0; i < 20; i++) {
+      const sent = await Promise.all([0, 1, 2].map((j) => post(url, 100 * 1024 * 1024, (i + j) % 2 === 1)));
+      for (const status of sent) statuses.add(status);
+    }
+    clearInterval(sample);
+    await collectGarbage(server);
+    const after = await rssKb(server.pid);
+    if ([...statuses].some((s) => s !== 413)) throw new Error(`statuses ${[...statuses]}`);
+    return [
+      {
+        scenario: 'bodies',
+        metric: 'RSS MB: idle vs peak during 60 × 100 MB bodies (all 413)',
+        baseline: before / 1024,
+        ours: peak / 1024,
+        ratio: peak / before,
+        target: '≤ 1.5',
+        met: peak / before <= 1.5,
+      },
+      {
+        scenario: 'bodies',
+        metric: 'RSS MB: idle vs after, collected',
+        baseline: before / 1024,
+        ours: after / 1024,
+        ratio: after / before,
+        target: '≤ 1.2',
+        met: after / before <= 1.2,
+      },
+    ];
+  } finally {
+    await server.stop();
+    await stub.stop();
+  }
+};

@@ -1,0 +1,135 @@
+import { Elysia, ParseError } from 'elysia';
+import { HttpError, unprocessable, type ValidationIssue } from './errors';
+
+/**
+ * The edge where hostile input is refused as a class, once for every route, present
+ * and future (SPEC §2): bodies over the size limit, paths that cannot be decoded, and
+ * text that the database cannot store.
+ */
+
+// Keys no request body of ours uses, and which are either prototype-pollution
+// vectors or break code that stringifies the value (Elysia's own validation error
+// calls String(value), which throws on an object whose toString is not a function).
+const DROPPED_KEYS = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+  ...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+const reviver = (key: string, value: unknown) => (DROPPED_KEYS.has(key) ? undefined : value);
+
+const tooLarge = (limit: number) =>
+  new HttpError(413, `Request body is larger than ${limit} bytes`, 'payload_too_large');
+
+/**
+ * Reads a body up to `limit` bytes and no further: a chunked body that goes over is
+ * cancelled at the limit, so a stream of huge bodies never grows memory.
+ */
+const readCapped = async (request: Request, limit: number) => {
+  const body = request.body;
+  if (!body) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+};
+
+/**
+ * Bodies: a declared `Content-Length` over `limit` is a 413 before anything is read;
+ * any other body is read through `readCapped` and, when JSON, parsed without the
+ * keys above. Other content types reach validation as text (and fail it).
+ */
+export const requestBody = (limit: number) =>
+  new Elysia({ name: 'request-body' })
+    .onRequest(({ request }) => {
+      const declared = request.headers.get('content-length');
+      if (declared !== null && Number(declared) > limit) return tooLarge(limit).toResponse();
+    })
+    .onParse({ as: 'global' }, async ({ request, contentType }) => {
+      const text = await readCapped(request, limit);
+      if (!contentType?.startsWith('application/json')) return text;
+      try {
+        return JSON.parse(text, reviver);
+      } catch (error) {
+        throw new ParseError(error as Error);
+      }
+    });
+
+/** The path of an absolute URL without parsing all of it (this runs on every request). */
+const pathOf = (url: string) => {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const end = url.indexOf('?', start);
+  return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end);
+};
+
+const decodes = (text: string) => {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A path or query with broken percent-encoding (`%ZZ`, a lone `%`) is a 400, not a router crash. */
+export const decodableUrl = () =>
+  new Elysia({ name: 'decodable-url' }).onRequest(({ request }) => {
+    const url = request.url;
+    if (url.includes('%') && !decodes(pathOf(url)))
+      return Response.json({ detail: 'Malformed URL' }, { status: 400 });
+  });
+
+// NUL, which PostgreSQL refuses in text, and UTF-16 surrogates that pair with
+// nothing, which cannot be encoded as UTF-8 at all (they would be stored as U+FFFD).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is refused
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Where in `value` (a parsed body, query or params) the first unstorable string is. */
+const findUnstorable = (value: unknown, loc: (string | number)[] = []): (string | number)[] | null => {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? loc : null;
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorable(value[i], [...loc, i]);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    if (UNSTORABLE.test(key)) return [...loc, key];
+    const found = findUnstorable((value as Record<string, unknown>)[key], [...loc, key]);
+    if (found) return found;
+  }
+  return null;
+};
+
+const unstorable = (loc: (string | number)[]): ValidationIssue => ({
+  loc,
+  msg: 'Text must not contain NUL characters or unpaired UTF-16 surrogates',
+  type: 'value_error',
+});
+
+/**
+ * Text the database cannot store, in any field of the body, the query or the path,
+ * is a 422 naming the field. `exempt` maps route templates to the error they answer
+ * instead: the login route answers as for a wrong password, so nothing is revealed.
+ */
+export const storableText = (exempt: Record<string, () => HttpError> = {}) =>
+  new Elysia({ name: 'storable-text' }).onBeforeHandle({ as: 'global' }, ({ body, query, params, route }) => {
+    const found =
+      findUnstorable(params, ['path']) ?? findUnstorable(query, ['query']) ?? findUnstorable(body, ['body']);
+    if (!found) return;
+    const instead = exempt[route] ?? exempt[route.replace(/\/$/, '')];
+    throw instead ? instead() : unprocessable([unstorable(found)]);
+  });
