@@ -15,9 +15,11 @@ import { createUserRepository } from './modules/auth/repository';
 import { createAuthService, invalidCredentials } from './modules/auth/service';
 import { createTokenService } from './modules/auth/tokens';
 import { chatModule } from './modules/chat';
-import { createChatGate } from './modules/chat/limits';
+import { createBus } from './modules/chat/bus';
+import { createChatGate } from './modules/chat/gate';
 import { createConnectionRegistry } from './modules/chat/registry';
-import { createReplyStreamer } from './modules/chat/reply';
+import { createReplyRunner } from './modules/chat/reply';
+import { createRooms } from './modules/chat/rooms';
 import { createChatService } from './modules/chat/service';
 import { conversationsModule } from './modules/conversations';
 import { createConversationRepository } from './modules/conversations/repository';
@@ -41,20 +43,29 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const auth = createAuthService(users, tokens, store, config.login);
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
   const aiTimeoutMs = config.ai.timeoutSeconds * 1000;
+  // Renewed every third of it while the reply streams; what is left after an
+  // instance dies is how long its conversation stays locked.
+  const lockTtlMs = Math.max(10_000, 2 * aiTimeoutMs);
   const gate = createChatGate(store, log, {
     rateLimit: config.chat.rateLimit,
     rateWindowMs: config.chat.rateWindowSeconds * 1000,
-    lockTtlMs: Math.max(60_000, 2 * aiTimeoutMs),
+    lockTtlMs,
+  });
+  const rooms = createRooms(createBus(store, log), log, {
+    aiTimeoutMs,
+    currentTtlMs: lockTtlMs,
+    stopOnDisconnect: config.chat.stopOnDisconnect,
   });
   const chat = createChatService({
     auth,
     repo,
     gate,
-    reply: createReplyStreamer(repo, model, {
+    replies: createReplyRunner(repo, model, {
       systemPrompt: config.ai.systemPrompt,
       maxContextTokens: config.ai.maxContextTokens,
       aiTimeoutMs,
     }),
+    rooms,
     log,
     maxMessageLength: config.chat.maxMessageLength,
     track: registry.track,
@@ -63,11 +74,17 @@ export const createServices = ({ config, database, store, model, log }: Resource
     auth,
     conversations: createConversationService(repo),
     chat,
+    rooms,
     registry,
+    /** Resolves once this instance hears other instances' replies. */
+    ready: rooms.ready,
     /** Lets replies finish (up to the grace period), closes sockets, stops timers. */
     shutdown: async (graceMs: number) => {
-      await registry.shutdown(graceMs);
+      await registry.shutdown(graceMs, () => {
+        for (const reply of rooms.replies()) reply.stop('shutdown');
+      });
       gate.stop();
+      await rooms.close();
     },
   };
 };
@@ -99,5 +116,5 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(healthModule(resources.database, resources.store, resources.model.mode))
     .use(authModule(services.auth, config.trustProxy))
     .use(conversationsModule(services.auth, services.conversations))
-    .use(chatModule(services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
+    .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
 };

@@ -139,6 +139,7 @@ export const loadConfig = (env: Env = process.env) => {
       maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
       rateLimit: int('CHAT_RATE_LIMIT', 20, 1),
       rateWindowSeconds: int('CHAT_RATE_WINDOW_SECONDS', 60, 1),
+      stopOnDisconnect: bool('CHAT_STOP_ON_DISCONNECT', false),
     },
     ws: {
       authTimeoutSeconds: int('WS_AUTH_TIMEOUT_SECONDS', 30, 1),

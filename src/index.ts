@@ -28,6 +28,7 @@ const serve = async () => {
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
   const services = createServices(resources);
+  await services.ready;
   const app = createApp(resources, services).listen({ port: config.port, hostname: config.host });
   log.info(
     { port: app.server?.port, host: config.host, env: config.nodeEnv, ai: resources.model.mode },

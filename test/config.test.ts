@@ -32,7 +32,12 @@ describe('configuration', () => {
     expect(config.ai.model).toBe('gpt-4o-mini');
     expect(config.ai.timeoutSeconds).toBe(60);
     expect(config.ai.maxContextTokens).toBe(8000);
-    expect(config.chat).toEqual({ maxMessageLength: 4000, rateLimit: 20, rateWindowSeconds: 60 });
+    expect(config.chat).toEqual({
+      maxMessageLength: 4000,
+      rateLimit: 20,
+      rateWindowSeconds: 60,
+      stopOnDisconnect: false,
+    });
     expect(config.ws).toEqual({ authTimeoutSeconds: 30, heartbeatSeconds: 30, maxPayloadBytes: 65536 });
     expect(config.login).toEqual({ maxFailures: 5, lockoutMinutes: 15 });
     expect(config.http).toEqual({ maxBodyBytes: 1048576 });

@@ -80,6 +80,8 @@ describe('graceful shutdown on SIGTERM', () => {
     ws.send({ type: 'chat.message', content: 'too slow [stub:slow:600]' });
     await ws.next((f) => f.type === 'chat.stream');
     server.child.kill('SIGTERM');
+    // The socket learns the reply was stopped before it is closed.
+    expect((await ws.reply()).final).toMatchObject({ done: true, status: 'interrupted' });
     expect((await ws.closed).code).toBe(1001);
     expect(await server.child.exited).toBe(0);
     const stored = await storedMessages(me.conversationId);
@@ -89,5 +91,31 @@ describe('graceful shutdown on SIGTERM', () => {
     ]);
     expect(stored[1]?.content.startsWith('Hello')).toBe(true);
     expect(stored[1]?.content.length).toBeLessThan('Hello, this is the stub.'.length);
+  }, 60_000);
+
+  test('replies whose sockets are gone still finish within the grace period, or are stored interrupted after it', async () => {
+    const server = await startProcess();
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const other = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+    const quick = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const slow = await connectAuthenticated(server.wsUrl, other, me.access);
+    quick.send({ type: 'chat.message', content: 'in time [stub:slow:100]' });
+    slow.send({ type: 'chat.message', content: 'too late [stub:slow:600]' });
+    for (const ws of [quick, slow]) {
+      await ws.next((f) => f.type === 'chat.stream');
+      ws.close();
+    }
+    await Bun.sleep(100);
+    server.child.kill('SIGTERM');
+    expect(await server.child.exited).toBe(0);
+    expect(await storedMessages(me.conversationId)).toEqual([
+      { role: 'user', status: 'complete', content: 'in time [stub:slow:100]' },
+      { role: 'assistant', status: 'complete', content: 'Hello, this is the stub.' },
+    ]);
+    expect((await storedMessages(other)).map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'interrupted'],
+    ]);
   }, 60_000);
 });

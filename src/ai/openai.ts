@@ -65,7 +65,7 @@ const parseChunk = (message: EventSourceMessage): ChatCompletionChunk | typeof D
  * enforced by the caller, which knows about backpressure. Bun's fetch pauses the
  * provider's socket once ~256 KiB of the body waits unread (Bun ≥ 1.4.5), so a reply
  * we stop reading stops coming (SPEC §10); the backpressure test in
- * test/modules/chat/limits.test.ts holds it to that.
+ * test/modules/chat/gate.test.ts holds it to that.
  */
 export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
   const url = completionsUrl(settings.baseUrl);

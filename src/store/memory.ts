@@ -12,6 +12,7 @@ export class MemoryStore implements Store {
   readonly kind = 'embedded';
   private readonly entries = new Map<string, Entry>();
   private readonly windows = new Map<string, number[]>();
+  private readonly channels = new Map<string, Set<(message: string) => void>>();
   private readonly sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
 
   constructor() {
@@ -102,7 +103,24 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async publish(channel: string, message: string) {
+    const listeners = this.channels.get(channel);
+    // Delivered after the publisher's turn, as a message from Redis would be.
+    if (listeners) for (const listener of [...listeners]) queueMicrotask(() => listener(message));
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void) {
+    const listeners = this.channels.get(channel) ?? new Set();
+    this.channels.set(channel, listeners);
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (!listeners.size && this.channels.get(channel) === listeners) this.channels.delete(channel);
+    };
+  }
+
   async close() {
     clearInterval(this.sweeper);
+    this.channels.clear();
   }
 }

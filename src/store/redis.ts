@@ -124,8 +124,14 @@ const noRetryAlone = () => false;
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly redis: Redis;
+  /** The connection in subscriber mode, opened with the first subscription. */
+  private subscriber: Redis | undefined;
+  private readonly listeners = new Map<string, Set<(message: string) => void>>();
 
-  constructor(url: string, keyPrefix: string) {
+  constructor(
+    url: string,
+    private readonly keyPrefix: string,
+  ) {
     this.redis = new Redis(url, {
       keyPrefix,
       enableOfflineQueue: false,
@@ -248,10 +254,48 @@ export class RedisStore implements Store {
     return this.run(async () => (await this.releases({ key, owner, stamp })) === 1);
   }
 
+  publish(channel: string, message: string) {
+    // keyPrefix does not apply to channels: the prefix is added here.
+    return this.run(async () => {
+      await this.redis.publish(this.keyPrefix + channel, message);
+    });
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void) {
+    const name = this.keyPrefix + channel;
+    if (!this.subscriber) {
+      // Re-subscribes by itself after a reconnect (ioredis's autoResubscribe).
+      this.subscriber = this.redis.duplicate({ keyPrefix: '', lazyConnect: false, enableOfflineQueue: true });
+      this.subscriber.on('error', () => {});
+      this.subscriber.on('message', (from: string, message: string) => {
+        for (const listen of this.listeners.get(from) ?? []) listen(message);
+      });
+    }
+    const known = this.listeners.get(name);
+    const set = known ?? new Set<(message: string) => void>();
+    if (!known) {
+      this.listeners.set(name, set);
+      try {
+        await this.run(() => (this.subscriber as Redis).subscribe(name));
+      } catch (error) {
+        this.listeners.delete(name);
+        throw error;
+      }
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size || this.listeners.get(name) !== set) return;
+      this.listeners.delete(name);
+      this.subscriber?.unsubscribe(name).catch(() => {});
+    };
+  }
+
   /** QUIT politely, but never wait on a Redis that does not answer. */
   async close() {
-    const quit = this.redis.quit().catch(() => {});
+    const connections = [this.redis, this.subscriber].filter((c): c is Redis => c !== undefined);
+    const quit = Promise.all(connections.map((c) => c.quit().catch(() => {})));
     await Promise.race([quit, Bun.sleep(1000)]);
-    this.redis.disconnect();
+    for (const connection of connections) connection.disconnect();
   }
 }

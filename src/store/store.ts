@@ -33,6 +33,14 @@ export interface Store {
    * owner (so the next `claim` can tell nobody else went in between). True if released.
    */
   release(key: string, owner: string, stamp?: { key: string; ttlMs: number }): Promise<boolean>;
+  /**
+   * Sends `message` to every current subscriber of `channel`, on every instance
+   * (fire and forget: nothing is kept for a subscriber that comes later). Messages
+   * one instance publishes arrive in the order it published them.
+   */
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `listener` with each message published on `channel` from now on; resolves once subscribed. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => void>;
   close(): Promise<void>;
 }
 

@@ -246,14 +246,18 @@ describe('message writes', () => {
     const token = await signIn();
     const [a, b] = [await create(token), await create(token)];
     const repo = await repository();
-    const ids = await Promise.all(
+    const written = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         repo.addMessage({ conversationId: (i % 2 ? b : a).id, role: 'user', content: `m${i}` }),
       ),
     );
     const stored = [...(await rows(token, a.id)), ...(await rows(token, b.id))];
     expect(stored).toHaveLength(20);
-    expect(new Set(stored.map((m) => m.id))).toEqual(new Set(ids));
+    expect(new Set(stored.map((m) => m.id))).toEqual(new Set(written.map((w) => w.id)));
+    // Each write answers with its row's own time.
+    expect(new Set(written.map((w) => w.createdAt.toISOString()))).toEqual(
+      new Set(stored.map((m) => m.created_at)),
+    );
     // One statement, one transaction: one `now()` for all twenty rows.
     expect(new Set(stored.map((m) => m.created_at)).size).toBe(1);
     expect((await rows(token, a.id)).map((m) => m.content)).toEqual(

@@ -281,6 +281,7 @@ const PATH_ROUTES: [string, string][] = [
   ['PATCH', '/api/conversations/:id'],
   ['DELETE', '/api/conversations/:id'],
   ['GET', '/api/conversations/:id/messages'],
+  ['POST', '/api/conversations/:id/stop'],
   ['GET', '/ws/chat/:conversationId'],
 ];
 

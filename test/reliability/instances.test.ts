@@ -51,8 +51,11 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     onA.send({ type: 'chat.message', content: 'slow [stub:slow:100]' });
     await onA.next((f) => f.type === 'chat.stream');
     onB.send({ type: 'chat.message', content: 'me too' });
-    expect((await onB.next()).code).toBe('ALREADY_PROCESSING');
+    expect((await onB.next((f) => f.type === 'chat.error')).code).toBe('ALREADY_PROCESSING');
     expect((await onA.reply()).final.done).toBe(true);
+    // B saw A's reply too (SPEC §11), and its refusal was B's alone.
+    expect((await onB.reply()).final.done).toBe(true);
+    expect(onA.frames.some((f) => f.type === 'chat.error')).toBe(false);
     onB.send({ type: 'chat.message', content: 'my turn' });
     expect((await onB.reply()).final.done).toBe(true);
     onA.close();
@@ -63,11 +66,14 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     const me = await createClient(a.url).signUp();
     const onA = await connectAuthenticated(a.wsUrl, me.conversationId, me.access);
     const onB = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    // Both sockets see every reply, whichever instance runs it, and see the same text.
     const ask = async (ws: typeof onA, content: string) => {
       ws.send({ type: 'chat.message', content });
-      const { deltas, final } = await ws.reply();
-      expect(final.done).toBe(true);
-      return deltas.join('');
+      const [here, there] = [await ws.reply(), await (ws === onA ? onB : onA).reply()];
+      expect(here.final.done).toBe(true);
+      expect(there.final).toEqual(here.final);
+      expect(there.deltas.join('')).toBe(here.deltas.join(''));
+      return here.deltas.join('');
     };
     const first = await ask(onA, 'alpha');
     const second = await ask(onB, 'beta');

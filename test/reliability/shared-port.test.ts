@@ -67,9 +67,14 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes o
     expect((gained[0] as number) + (gained[1] as number)).toBeGreaterThanOrEqual(24);
 
     // Every socket chats, whichever process holds it; the history is shared.
+    // Every socket sees every reply (SPEC §11), whichever process runs it.
     for (const [i, ws] of sockets.entries()) {
       ws.send({ type: 'chat.message', content: `message ${i}` });
-      expect((await ws.reply()).final.done).toBe(true);
+      for (const socket of sockets) {
+        const { final, created } = await socket.reply();
+        expect(final.done).toBe(true);
+        expect(created?.message.content).toBe(`message ${i}`);
+      }
     }
     const messages = await createClient(first.url).request(
       'GET',

@@ -39,6 +39,9 @@ export const startInstances = async (env: Record<string, string> = {}) => {
     return {
       instances: children.map(({ url, wsUrl }) => ({ url, wsUrl })) as [Instance, Instance],
       stub,
+      /** The processes (PostgreSQL + Redis only), for tests that kill one; and the Redis prefix. */
+      processes: children.map(({ child }) => child),
+      prefix,
       stop: async () => {
         for (const { child } of children) child.kill('SIGTERM');
         await Promise.all(children.map(({ child }) => child.exited));
@@ -63,6 +66,7 @@ export const startInstances = async (env: Record<string, string> = {}) => {
     const app = createApp(resources, services).listen({ port: 0, hostname: '127.0.0.1' });
     return { app, services, port: app.server?.port };
   });
+  await Promise.all(servers.map(({ services }) => services.ready));
   return {
     instances: servers.map(({ port }) => ({
       url: `http://127.0.0.1:${port}`,

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
  *   burst         the whole answer in one write
  *   burstgarbage  the tokens and a line that is not JSON, in one write
  *   long:N        N tokens
+ *   drip:MS       40 tokens, MS milliseconds apart
  *   echo          repeats the user's message word by word
  */
 
@@ -112,12 +113,12 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
       return;
     }
     const words =
-      mode === 'long'
-        ? Array.from({ length: Number(arg) || 1000 }, (_, i) => ` w${i}`)
+      mode === 'long' || mode === 'drip'
+        ? Array.from({ length: mode === 'drip' ? 40 : Number(arg) || 1000 }, (_, i) => ` w${i}`)
         : mode === 'echo'
           ? last.split(/(?<= )/)
           : tokens;
-    const delay = mode === 'slow' ? Number(arg) : (options.tokenDelayMs ?? 0);
+    const delay = mode === 'slow' || mode === 'drip' ? Number(arg) : (options.tokenDelayMs ?? 0);
 
     const send = async (text: string) => {
       if (res.write(text)) return;

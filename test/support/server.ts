@@ -68,6 +68,7 @@ export const startServer = async (
     log,
   };
   const services = createServices(resources);
+  await services.ready;
   const app = createApp(resources, services).listen({ port: 0, hostname: '127.0.0.1' });
   const port = app.server?.port;
   return {

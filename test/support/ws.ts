@@ -10,8 +10,11 @@ export interface WsClient {
   sendRaw(data: string | ArrayBufferLike | Uint8Array): void;
   /** The next frame (matching `predicate`, skipping others), or a timeout error. */
   next(predicate?: (frame: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
-  /** Frames up to and including the `done` frame or an error frame. */
-  reply(timeoutMs?: number): Promise<{ deltas: string[]; final: Frame }>;
+  /**
+   * Frames up to and including the `done` frame or an error frame; `created` and
+   * `start` are the reply's message.created and chat.start frames, when they came.
+   */
+  reply(timeoutMs?: number): Promise<{ deltas: string[]; final: Frame; created?: Frame; start?: Frame }>;
   closed: Promise<{ code: number; reason: string }>;
   close(): void;
 }
@@ -65,10 +68,14 @@ export const connect = (url: string, options: { headers?: Record<string, string>
         next,
         reply: async (timeoutMs = 10_000) => {
           const deltas: string[] = [];
+          let created: Frame | undefined;
+          let start: Frame | undefined;
           while (true) {
             const frame = await next((f) => f.type !== 'ping', timeoutMs);
-            if (frame.type === 'chat.stream' && !frame.done) deltas.push(frame.content);
-            else return { deltas, final: frame };
+            if (frame.type === 'message.created') created = frame;
+            else if (frame.type === 'chat.start') start = frame;
+            else if (frame.type === 'chat.stream' && !frame.done) deltas.push(frame.content);
+            else return { deltas, final: frame, created, start };
           }
         },
         closed,

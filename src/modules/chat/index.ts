@@ -1,9 +1,13 @@
 import type { ServerWebSocket } from 'bun';
-import { Elysia } from 'elysia';
-import { ChatConnection } from './connection';
+import { Elysia, t } from 'elysia';
+import { authGuard } from '../auth/guard';
+import { Detail } from '../auth/model';
+import type { AuthService } from '../auth/service';
+import { ConversationParams } from '../conversations/model';
 import { encode, MESSAGES, parseClientFrame } from './protocol';
 import type { ConnectionRegistry } from './registry';
 import type { ChatService } from './service';
+import { ChatConnection } from './socket';
 
 /**
  * `/ws/chat/{conversation_id}/` (SPEC §6). The upgrade happens on an ordinary Elysia
@@ -13,7 +17,12 @@ import type { ChatService } from './service';
  * the class prototype: Elysia's `.ws()` copies the whole request context and builds
  * a dozen closures per socket and a wrapper per frame (see bench/history.md).
  */
-export const chatModule = (chat: ChatService, registry: ConnectionRegistry, authTimeoutMs: number) => {
+export const chatModule = (
+  auth: AuthService,
+  chat: ChatService,
+  registry: ConnectionRegistry,
+  authTimeoutMs: number,
+) => {
   /** A connection's state plus the four handlers Elysia's adapter calls on `ws.data`. */
   class SocketConnection extends ChatConnection {
     open(ws: ServerWebSocket<SocketConnection>) {
@@ -32,15 +41,31 @@ export const chatModule = (chat: ChatService, registry: ConnectionRegistry, auth
     close() {
       this.onClosed();
       registry.remove(this);
+      chat.closed(this);
     }
   }
 
-  return new Elysia({ name: 'chat-module', seed: chat }).get(
-    '/ws/chat/:conversationId',
-    ({ request, server, params, status }) => {
-      if (server?.upgrade(request, { data: new SocketConnection(params.conversationId) })) return;
-      return status(426, { detail: 'Expected a WebSocket upgrade' });
-    },
-    { detail: { hide: true } },
-  );
+  return new Elysia({ name: 'chat-module', seed: chat })
+    .use(authGuard(auth))
+    .get(
+      '/ws/chat/:conversationId',
+      ({ request, server, params, status }) => {
+        if (server?.upgrade(request, { data: new SocketConnection(params.conversationId) })) return;
+        return status(426, { detail: 'Expected a WebSocket upgrade' });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      '/api/conversations/:id/stop',
+      async ({ user, params }) => ({ stopped: await chat.stop(user.id, params.id) }),
+      {
+        auth: true,
+        params: ConversationParams,
+        response: { 200: t.Object({ stopped: t.Boolean() }), 404: Detail },
+        detail: {
+          tags: ['conversations'],
+          summary: 'Stop the reply streaming in a conversation, on whichever instance it runs',
+        },
+      },
+    );
 };

@@ -1,21 +1,41 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Static, t } from 'elysia';
 
-/** Client → server frames (SPEC §6). */
+/** Client → server frames (SPEC §6, §11). */
 const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1 }) });
 const ChatMessageFrame = t.Object({ type: t.Literal('chat.message'), content: t.String() });
+const ChatStopFrame = t.Object({ type: t.Literal('chat.stop') });
 const PongFrame = t.Object({ type: t.Literal('pong') });
-export const ClientFrame = t.Union([AuthFrame, ChatMessageFrame, PongFrame]);
+export const ClientFrame = t.Union([AuthFrame, ChatMessageFrame, ChatStopFrame, PongFrame]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
-/** Server → client frames (SPEC §6). */
+const Message = t.Object({
+  id: t.String(),
+  role: t.Union([t.Literal('user'), t.Literal('assistant')]),
+  content: t.String(),
+  status: t.Union([t.Literal('complete'), t.Literal('interrupted'), t.Literal('failed')]),
+  created_at: t.String(),
+  prompt_tokens: t.Integer(),
+  completion_tokens: t.Integer(),
+});
+
+/** Server → client frames (SPEC §6, §11). */
 export const ServerFrame = t.Union([
   t.Object({ type: t.Literal('auth.success'), conversation_id: t.String() }),
+  t.Object({ type: t.Literal('message.created'), message: Message }),
+  t.Object({ type: t.Literal('chat.start'), message_id: t.String(), parent_id: t.String() }),
   t.Object({
     type: t.Literal('chat.stream'),
     content: t.String(),
     done: t.Boolean(),
-    message_id: t.Optional(t.String()),
+    message_id: t.Optional(t.Union([t.String(), t.Null()])),
+    status: t.Optional(t.Literal('interrupted')),
+  }),
+  t.Object({
+    type: t.Literal('chat.resume'),
+    message_id: t.String(),
+    parent_id: t.String(),
+    content: t.String(),
   }),
   t.Object({ type: t.Literal('chat.error'), error: t.String(), code: t.String() }),
   t.Object({ type: t.Literal('ping') }),
@@ -37,6 +57,7 @@ export const CLOSE = {
 const checkers = {
   auth: TypeCompiler.Compile(AuthFrame),
   'chat.message': TypeCompiler.Compile(ChatMessageFrame),
+  'chat.stop': TypeCompiler.Compile(ChatStopFrame),
   pong: TypeCompiler.Compile(PongFrame),
 } as const;
 type FrameType = keyof typeof checkers;
@@ -76,6 +97,15 @@ export const isFrameProblem = (frame: ClientFrame | FrameProblem): frame is Fram
 export const encode = {
   delta: (content: string) => `{"type":"chat.stream","content":${JSON.stringify(content)},"done":false}`,
   done: (messageId: string) => `{"type":"chat.stream","content":"","done":true,"message_id":"${messageId}"}`,
+  /** A stopped reply's end: its message id, or null when nothing had arrived and nothing was stored. */
+  stopped: (messageId: string | null) =>
+    `{"type":"chat.stream","content":"","done":true,"message_id":${messageId ? `"${messageId}"` : 'null'},"status":"interrupted"}`,
+  /** `message` is the stored message's JSON (the REST shape). */
+  messageCreated: (message: string) => `{"type":"message.created","message":${message}}`,
+  start: (messageId: string, parentId: string) =>
+    `{"type":"chat.start","message_id":"${messageId}","parent_id":"${parentId}"}`,
+  resume: (messageId: string, parentId: string, content: string) =>
+    `{"type":"chat.resume","message_id":"${messageId}","parent_id":"${parentId}","content":${JSON.stringify(content)}}`,
   error: (code: ErrorCode, error: string) => JSON.stringify({ type: 'chat.error', error, code }),
   authSuccess: (conversationId: string) =>
     JSON.stringify({ type: 'auth.success', conversation_id: conversationId }),

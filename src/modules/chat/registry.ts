@@ -1,6 +1,6 @@
 import { withTimeout } from '../../lib/timeout';
-import type { ChatConnection } from './connection';
 import { CLOSE, encode } from './protocol';
+import type { ChatConnection } from './socket';
 
 /**
  * Every open chat socket. One timer serves all heartbeats (cheaper than a timer
@@ -67,13 +67,13 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
     },
 
     /**
-     * Lets replies in flight finish for up to `graceMs`, then stops the rest (they
-     * are stored as interrupted) and closes every socket with 1001.
+     * Lets replies in flight finish for up to `graceMs`, then stops the rest with
+     * `stopReplies` (they are stored as interrupted) and closes every socket with 1001.
      */
-    shutdown: async (graceMs: number) => {
+    shutdown: async (graceMs: number, stopReplies: () => void) => {
       clearInterval(heartbeat);
       if (replies.size) await withTimeout(settled(), graceMs, []);
-      forEach((connection) => connection.stop('shutdown'));
+      stopReplies();
       await settled();
       forEach((connection) => {
         connection.disconnect(CLOSE.goingAway, 'server shutting down');

@@ -2,8 +2,7 @@ import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from '../.
 import { countTextTokens, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
-import type { ChatConnection, StopReason } from './connection';
-import { encode, MESSAGES } from './protocol';
+import { MESSAGES } from './protocol';
 
 export interface ReplySettings {
   systemPrompt: string;
@@ -14,15 +13,17 @@ export interface ReplySettings {
 // Enough turns to fill any sensible context budget; trimming by tokens happens after.
 const HISTORY_ROWS = 200;
 
+/** Why a reply was stopped before its end. */
+export type StopReason = 'stopped' | 'disconnect' | 'shutdown';
+
 export type ReplyOutcome = (
   | { kind: 'complete'; messageId: string }
   | { kind: 'failed'; code: 'AI_TIMEOUT' | 'AI_ERROR'; message: string }
-  | { kind: 'stopped'; reason: StopReason }
+  | { kind: 'stopped'; messageId: string | null }
 ) & {
   /**
    * The conversation as stored once this reply is done (trimmed to the context
-   * budget, without the system prompt), so the next message on this socket need not
-   * read it back from the database.
+   * budget, without the system prompt), so the next message need not read it back.
    */
   history?: ChatTurn[];
 };
@@ -36,86 +37,143 @@ export interface ProviderRequest {
   first: Promise<IteratorResult<ModelEvent[]>>;
 }
 
+/** Where a reply's frames go: every socket of its conversation (see rooms.ts). */
+export interface ReplyAudience {
+  /** The user's message is stored (`message` is its JSON) and the answer begins. */
+  started(reply: Reply, message: string): void;
+  /**
+   * New text of the answer, already added to `reply.text` (it began at `offset`);
+   * -1 when a socket is backed up (then wait for `drained`).
+   */
+  deliver(reply: Reply, texts: string[], offset: number): number;
+  drained(): Promise<void>;
+}
+
 /**
- * Stores the user's message, streams the model's answer to the connection and
- * stores it. The history comes from the caller when it knows it is current (see
- * ChatGate's stamp), otherwise from the database. The provider request goes out
- * before the user's message is written, and the write runs meanwhile: the first
- * delta is held until it has landed, so a message that could not be stored never
- * gets an answer. Deltas go out as they arrive, a frame each, those that arrived
- * together in one write (corked: one system call, not one per token); when the
- * socket is backed up the provider is not read (and the silence timer does not run)
- * until it drains. The assistant message is stored before this returns, with status
- * by outcome.
- *
- * `start` sends the provider request before the message is even admitted (see
- * ChatGate.expects); nothing is stored or sent to the socket until `stream` takes
- * that request over, and `cancel` drops it.
+ * One reply of a conversation: it owns the provider request, the answer so far and
+ * the storing of both messages. It belongs to the conversation, not to a socket:
+ * sockets come and go and read it (rooms.ts), any of them can stop it.
  */
-export const createReplyStreamer = (
+export class Reply {
+  /** The id its assistant message is stored under, known from the start (chat.start). */
+  readonly id = Bun.randomUUIDv7();
+  /** The user message it answers, once stored. */
+  parentId = '';
+  /** The answer so far, exactly as sent to the sockets. */
+  text = '';
+  /** chat.start has gone out. */
+  started = false;
+  private request: ProviderRequest | undefined;
+  private stopReason: StopReason | undefined;
+
+  constructor(
+    readonly conversationId: string,
+    /** The socket that asked, which `CHAT_STOP_ON_DISCONNECT` ties it to. */
+    readonly sender: object,
+  ) {}
+
+  /** Ends the reply early: the provider request is aborted, the answer so far kept. */
+  stop(reason: StopReason) {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.request?.controller.abort(reason);
+  }
+
+  adopt(request: ProviderRequest) {
+    this.request = request;
+    if (this.stopReason) request.controller.abort(this.stopReason);
+  }
+}
+
+/**
+ * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
+ * timer per reply, re-armed lazily, rather than a timer and a race per token; it
+ * does not count while a socket is backed up (`paused`).
+ */
+const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
+  const state = { lastEvent: Date.now(), paused: false };
+  let timer: Timer;
+  const check = () => {
+    if (controller.signal.aborted) return;
+    const silent = Date.now() - state.lastEvent;
+    if (!state.paused && silent >= aiTimeoutMs) controller.abort('timeout');
+    else timer = setTimeout(check, state.paused ? aiTimeoutMs : aiTimeoutMs - silent);
+  };
+  timer = setTimeout(check, aiTimeoutMs);
+  return Object.assign(state, { stop: () => clearTimeout(timer) });
+};
+
+const messageJson = (id: string, content: string, createdAt: Date) =>
+  JSON.stringify({
+    id,
+    role: 'user',
+    content,
+    status: 'complete',
+    created_at: createdAt.toISOString(),
+    prompt_tokens: 0,
+    completion_tokens: 0,
+  });
+
+/**
+ * Runs replies: stores the user's message, streams the model's answer to the
+ * audience and stores it. The history comes from the caller when it knows it is
+ * current (see ChatGate's stamp), otherwise from the database. The provider request
+ * goes out before the user's message is written, and the write runs meanwhile: the
+ * first delta is held until it has landed, so a message that could not be stored
+ * never gets an answer. Deltas go out as they arrive, those that arrived together in
+ * one write; when a socket is backed up the provider is not read (and the silence
+ * timer does not run) until it drains. The assistant message is stored before `run`
+ * returns, with status by outcome.
+ *
+ * `request` sends the provider request before the message is even admitted (see
+ * ChatGate.expects); nothing is stored or sent until `run` takes it over, and
+ * `cancel` drops it.
+ */
+export const createReplyRunner = (
   repo: ConversationRepository,
   model: ChatModel,
   settings: ReplySettings,
 ) => {
-  /**
-   * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
-   * timer per reply, re-armed lazily, rather than a timer and a race per token; it
-   * does not count while the socket is backed up (`paused`).
-   */
-  const watchdog = (controller: AbortController) => {
-    const state = { lastEvent: Date.now(), paused: false };
-    let timer: Timer;
-    const check = () => {
-      if (controller.signal.aborted) return;
-      const silent = Date.now() - state.lastEvent;
-      if (!state.paused && silent >= settings.aiTimeoutMs) controller.abort('timeout' satisfies StopReason);
-      else timer = setTimeout(check, state.paused ? settings.aiTimeoutMs : settings.aiTimeoutMs - silent);
-    };
-    timer = setTimeout(check, settings.aiTimeoutMs);
-    return Object.assign(state, { stop: () => clearTimeout(timer) });
-  };
-
   /** The context for `userMessage` after `earlier`, and its provider request, sent. */
-  const send = (connection: ChatConnection, earlier: ChatTurn[], userMessage: string): ProviderRequest => {
+  const send = (earlier: ChatTurn[], userMessage: string): ProviderRequest => {
     const history = [...earlier.slice(-(HISTORY_ROWS - 1)), { role: 'user', content: userMessage } as const];
     const context = fitContext(settings.systemPrompt, history, settings.maxContextTokens);
     const controller = new AbortController();
-    connection.reply = controller;
     const events = model.stream(context.turns, controller.signal)[Symbol.asyncIterator]();
     const first = events.next();
-    // Awaited by `stream`, for an early request only once the claim has answered: a
+    // Awaited by `run`, for an early request only once the claim has answered: a
     // provider that fails before then must not make an unhandled rejection (which
     // would end the process).
     first.catch(() => {});
     return { context, controller, events, first };
   };
 
-  const stream = async (
-    connection: ChatConnection,
-    conversationId: string,
+  const run = async (
+    reply: Reply,
+    audience: ReplyAudience,
     userMessage: string,
-    /** The history when it is known to be current, or the request `start` sent from it. */
+    /** The history when it is known to be current, or the request `request` sent from it. */
     from?: ChatTurn[] | ProviderRequest,
   ): Promise<ReplyOutcome> => {
-    const { context, controller, events, first } =
+    const { conversationId } = reply;
+    const request =
       from && !Array.isArray(from)
         ? from
-        : send(
-            connection,
-            from ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)),
-            userMessage,
-          );
+        : send(from ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)), userMessage);
+    reply.adopt(request);
+    const { context, controller, events, first } = request;
     const { signal } = controller;
-    const silence = watchdog(controller);
-    // Settles to the failure, if any, so a rejection is never left unobserved; once
-    // stored, a delta goes out without awaiting anything. It does not bump the
-    // conversation: the reply does when it is stored, off the first token's path.
-    let userSaved = false;
+    const silence = watchdog(controller, settings.aiTimeoutMs);
+    // Settles to the failure, if any, so a rejection is never left unobserved. It
+    // does not bump the conversation: the reply does when it is stored, off the first
+    // token's path.
     const userStored = repo
       .addMessage({ conversationId, role: 'user', content: userMessage, bumps: false })
       .then(
-        () => {
-          userSaved = true;
+        (stored) => {
+          reply.parentId = stored.id;
+          reply.started = true;
+          audience.started(reply, messageJson(stored.id, userMessage, stored.createdAt));
         },
         (error: unknown) => ({ error }),
       );
@@ -128,7 +186,6 @@ export const createReplyStreamer = (
       throw failed.error;
     };
 
-    let text = '';
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let failure: ReplyOutcome | undefined;
     try {
@@ -136,20 +193,19 @@ export const createReplyStreamer = (
         const { value: batch, done } = await next;
         if (done) break;
         silence.lastEvent = Date.now();
-        const frames: string[] = [];
+        const texts: string[] = [];
         for (const event of batch) {
           if (event.type === 'usage') usage = event;
-          else if (!signal.aborted) {
-            text += event.text;
-            frames.push(encode.delta(event.text));
-          }
+          else if (!signal.aborted) texts.push(event.text);
         }
-        if (!frames.length) continue;
-        if (!userSaved) await ensureUserStored(); // once: no extra await per batch
-        // A frame per delta, all of a batch in one write.
-        if (connection.sendAll(frames) === -1) {
+        if (!texts.length) continue;
+        if (!reply.started) await ensureUserStored(); // once: no extra await per batch
+        // Added and sent in one step, so a socket joining in between sees each delta once.
+        const offset = reply.text.length;
+        for (const text of texts) reply.text += text;
+        if (audience.deliver(reply, texts, offset) === -1) {
           silence.paused = true;
-          await connection.drained();
+          await audience.drained();
           silence.paused = false;
           silence.lastEvent = Date.now();
         }
@@ -163,29 +219,23 @@ export const createReplyStreamer = (
       };
     } finally {
       silence.stop();
-      connection.reply = undefined;
     }
-    if (!userSaved) await ensureUserStored();
+    if (!reply.started) await ensureUserStored();
     if (signal.reason === 'timeout')
       failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
 
     const stopped = signal.aborted && signal.reason !== 'timeout';
-    const outcome: ReplyOutcome | undefined = stopped
-      ? { kind: 'stopped', reason: signal.reason as StopReason }
-      : failure;
-    const status: MessageStatus = !outcome
-      ? 'complete'
-      : outcome.kind === 'stopped'
-        ? 'interrupted'
-        : 'failed';
+    const { text } = reply;
+    const status: MessageStatus = stopped ? 'interrupted' : failure ? 'failed' : 'complete';
     const kept = context.turns.slice(1);
     // When nothing arrived there is nothing to keep; a failure is still reported, and
     // the message sent still bumps its conversation (a lost bump is not worth an error).
-    if (outcome && !text) {
+    if ((stopped || failure) && !text) {
       await repo.touch(conversationId).catch(() => {});
-      return { ...outcome, history: kept };
+      return { ...(failure ?? { kind: 'stopped', messageId: null }), history: kept };
     }
-    const messageId = await repo.addMessage({
+    await repo.addMessage({
+      id: reply.id,
       conversationId,
       role: 'assistant',
       content: text,
@@ -194,26 +244,28 @@ export const createReplyStreamer = (
       completionTokens: usage?.completionTokens || countTextTokens(text),
     });
     kept.push({ role: 'assistant', content: text });
-    return { ...(outcome ?? { kind: 'complete', messageId }), history: kept };
+    const outcome: ReplyOutcome = stopped
+      ? { kind: 'stopped', messageId: reply.id }
+      : (failure ?? { kind: 'complete', messageId: reply.id });
+    return { ...outcome, history: kept };
   };
 
   return {
     /** Sends the provider request for `userMessage` after `history` ahead of its admission. */
-    start: (connection: ChatConnection, history: ChatTurn[], userMessage: string) => {
-      const request = send(connection, history, userMessage);
+    request: (history: ChatTurn[], userMessage: string) => {
+      const request = send(history, userMessage);
       return Object.assign(request, {
         /** Not admitted after all, or built on a stale history: the request is dropped unread. */
         cancel: () => {
           request.controller.abort('cancelled');
-          if (connection.reply === request.controller) connection.reply = undefined;
           // The stream may sit at its first batch, where the abort is not seen:
           // stopping the iteration lets the reader (and the connection) go.
           request.first.then(() => request.events.return?.(undefined)).catch(() => {});
         },
       });
     },
-    stream,
+    run,
   };
 };
 
-export type ReplyStreamer = ReturnType<typeof createReplyStreamer>;
+export type ReplyRunner = ReturnType<typeof createReplyRunner>;

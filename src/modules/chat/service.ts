@@ -1,12 +1,11 @@
 import type { ChatTurn } from '../../ai';
-import { HttpError } from '../../lib/errors';
+import { HttpError, notFound } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
-import type { ChatConnection } from './connection';
-import type { ChatGate } from './limits';
+import type { ChatGate } from './gate';
 import {
   CLOSE,
   type ClientFrame,
@@ -16,7 +15,9 @@ import {
   isFrameProblem,
   MESSAGES,
 } from './protocol';
-import type { ReplyStreamer } from './reply';
+import { Reply, type ReplyOutcome, type ReplyRunner } from './reply';
+import type { Rooms } from './rooms';
+import type { ChatConnection } from './socket';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -24,14 +25,22 @@ export interface ChatDependencies {
   auth: AuthService;
   repo: ConversationRepository;
   gate: ChatGate;
-  reply: ReplyStreamer;
+  replies: ReplyRunner;
+  rooms: Rooms;
   log: Logger;
   maxMessageLength: number;
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
 }
 
-/** The chat protocol of SPEC §6, one frame at a time, for one connection. */
+const finalFrame = (outcome: ReplyOutcome) =>
+  outcome.kind === 'complete'
+    ? encode.done(outcome.messageId)
+    : outcome.kind === 'stopped'
+      ? encode.stopped(outcome.messageId)
+      : encode.error(outcome.code, outcome.message);
+
+/** The chat protocol of SPEC §6 and §11, one frame at a time, for one connection. */
 export const createChatService = (deps: ChatDependencies) => {
   const { log } = deps;
 
@@ -54,6 +63,7 @@ export const createChatService = (deps: ChatDependencies) => {
       }
       connection.signIn(user.id);
       connection.send(encode.authSuccess(connection.conversationId));
+      await deps.rooms.join(connection);
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) {
         fail(connection, 'AUTH_FAILED');
@@ -79,12 +89,13 @@ export const createChatService = (deps: ChatDependencies) => {
     if (!text) return fail(connection, 'EMPTY_CONTENT');
 
     const conversationId = connection.conversationId;
-    const remembered = connection.history;
+    const room = deps.rooms.room(conversationId);
+    const remembered = room.history;
     // When this instance expects the claim to pass, the provider request leaves now
     // and the claim's round trip overlaps the provider's; it is dropped if not.
     const early =
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
-        ? deps.reply.start(connection, remembered.turns, text)
+        ? deps.replies.request(remembered.turns, text)
         : undefined;
     const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
@@ -92,40 +103,52 @@ export const createChatService = (deps: ChatDependencies) => {
       return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
     }
     const { lock, stamp } = admission;
-    // The history this socket remembers is current only if no reply went in since its own.
-    connection.history = undefined;
+    // The history this room remembers is current only if no reply went in since its own.
+    room.history = undefined;
     const known = remembered?.stamp === stamp ? remembered?.turns : undefined;
     // An early request built on a history another reply has since moved on is resent.
     if (early && !known) early.cancel();
-    let finalFrame: string;
+    const reply = new Reply(conversationId, connection);
+    const audience = deps.rooms.begin(room, reply);
+    let frame: string;
     let history: ChatTurn[] | undefined;
     let gone = false;
     try {
-      const outcome = await deps.reply.stream(connection, conversationId, text, (known && early) || known);
+      const outcome = await deps.replies.run(reply, audience, text, (known && early) || known);
       history = outcome.history;
-      if (outcome.kind === 'stopped') return;
-      finalFrame =
-        outcome.kind === 'complete'
-          ? encode.done(outcome.messageId)
-          : encode.error(outcome.code, outcome.message);
+      frame = finalFrame(outcome);
     } catch (error) {
       if (hasSqlState(error, FOREIGN_KEY_VIOLATION)) {
         // The conversation was deleted (through REST) while this socket was open.
         gone = true;
-        finalFrame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
+        frame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
       } else {
         log.error({ conversationId, error: describeError(error) }, 'chat message failed');
-        finalFrame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
+        frame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
       }
     } finally {
+      audience.ending();
       // Released before the final frame, so the client may send its next message at once.
-      if ((await lock.release()) && history) connection.history = { stamp: lock.id, turns: history };
+      if ((await lock.release()) && history) room.history = { stamp: lock.id, turns: history };
     }
-    connection.send(finalFrame);
-    if (gone) connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
+    audience.end(frame);
+    if (gone)
+      for (const socket of new Set([connection, ...deps.rooms.socketsOf(conversationId)])) {
+        if (!reply.started && socket !== connection) socket.send(frame);
+        socket.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
+      }
   };
 
   return {
+    /** `POST /api/conversations/{id}/stop`: true when a reply was streaming (SPEC §11). */
+    stop: async (userId: string, conversationId: string) => {
+      if (!(await deps.repo.isOwner(userId, conversationId))) throw notFound('Conversation not found.');
+      return deps.rooms.stop(conversationId);
+    },
+
+    /** The socket closed: it leaves its room (and, with CHAT_STOP_ON_DISCONNECT, stops its reply). */
+    closed: (connection: ChatConnection) => deps.rooms.leave(connection),
+
     /** The socket opened: start the in-band auth deadline. */
     open: (connection: ChatConnection, authTimeoutMs: number) => {
       connection.authTimer = setTimeout(() => {
@@ -153,6 +176,10 @@ export const createChatService = (deps: ChatDependencies) => {
           deps.track(reply);
           return reply;
         }
+        case 'chat.stop':
+          // Ignored before auth and when nothing streams (SPEC §11).
+          if (connection.authenticated) await deps.rooms.stop(connection.conversationId);
+          return;
         case 'pong':
           return;
         default:

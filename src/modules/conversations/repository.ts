@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, inArray, type Placeholder, sql } from 'drizzle-orm';
-import type { Database } from '../../db/client';
+import { type Database, rowsOf } from '../../db/client';
 import {
   conversations,
   type MessageRole,
@@ -26,6 +26,8 @@ const owned = (userId: string | Placeholder, id: string | Placeholder) =>
   and(eq(conversations.id, id), eq(conversations.userId, userId));
 
 export interface NewMessage {
+  /** Chosen ahead when the id must be known before the row exists (a reply's chat.start). */
+  id?: string;
   conversationId: string;
   role: MessageRole;
   content: string;
@@ -70,7 +72,13 @@ const insertMessages = async (db: Database, rows: (NewMessage & { id: string })[
       where ${conversations.id} in (select conversation_id from batch where bumps)
     )
     insert into ${messages} (id, conversation_id, role, content, status, prompt_tokens, completion_tokens)
-    select id, conversation_id, role, content, status, prompt_tokens, completion_tokens from batch`);
+    select id, conversation_id, role, content, status, prompt_tokens, completion_tokens from batch
+    returning id, created_at`);
+
+export interface StoredMessage {
+  id: string;
+  createdAt: Date;
+}
 
 /**
  * The newest `limit` messages of each conversation, newest first, in one statement
@@ -102,10 +110,15 @@ const retryUnlessDatabaseDown = (error: unknown) => !isDatabaseDown(error);
 /** `addMessage`: each call's row joins the statement of its turn (see batchedPerTurn). */
 const messageWriter = (db: Database) => {
   const write = batchedPerTurn(async (rows: (NewMessage & { id: string })[]) => {
-    await insertMessages(db, rows);
-    return rows.map((row) => row.id);
+    const stored = new Map(
+      rowsOf<{ id: string; created_at: string | Date }>(await insertMessages(db, rows)).map((r) => [
+        r.id,
+        new Date(r.created_at),
+      ]),
+    );
+    return rows.map((row): StoredMessage => ({ id: row.id, createdAt: stored.get(row.id) ?? new Date() }));
   }, retryUnlessDatabaseDown);
-  return (message: NewMessage) => write({ ...message, id: Bun.randomUUIDv7() });
+  return (message: NewMessage) => write({ ...message, id: message.id ?? Bun.randomUUIDv7() });
 };
 
 /** `touch`: the conversations of one turn are bumped in one statement (see batchedPerTurn). */
@@ -255,7 +268,7 @@ export const createConversationRepository = (db: Database) => {
     /**
      * Stores a message and bumps the conversation's `updated_at` (unless `bumps` is
      * false), in one statement with any other messages written at the same moment.
-     * Returns the new message's id.
+     * Returns the new message's id and time.
      */
     addMessage: messageWriter(db),
 

@@ -19,9 +19,10 @@ import { connectAuthenticated, type WsClient } from '../../support/ws';
 
 const answer = DEFAULT_TOKENS.join('');
 
-const ask = async (ws: WsClient, content: string) => {
+/** Sends `content` from `ws`; every socket of the conversation (`ws` and `others`) sees the reply to its end. */
+const ask = async (ws: WsClient, content: string, others: WsClient[] = []) => {
   ws.send({ type: 'chat.message', content });
-  expect((await ws.reply()).final.done).toBe(true);
+  for (const socket of [ws, ...others]) expect((await socket.reply()).final.done).toBe(true);
 };
 
 /** A new user and two sockets on their conversation. */
@@ -64,24 +65,24 @@ describe('a request sent ahead of its claim, on one instance', () => {
     ws.close();
   });
 
-  test('a message refused as busy never reaches the provider, though its socket knows the history', async () => {
+  test('a message refused as busy never reaches the provider, though its room knows the history', async () => {
     const { first, second } = await twoSockets(server);
-    await ask(first, 'one');
+    await ask(first, 'one', [second]);
     second.send({ type: 'chat.message', content: 'slow [stub:slow:100]' });
     await second.next((f) => f.type === 'chat.stream');
     first.send({ type: 'chat.message', content: 'me too' });
-    expect((await first.next()).code).toBe('ALREADY_PROCESSING');
+    expect((await first.next((f) => f.type === 'chat.error')).code).toBe('ALREADY_PROCESSING');
     expect((await second.reply()).final.done).toBe(true);
     expect(server.stub.requestsFor('me too')).toHaveLength(0);
     first.close();
     second.close();
   });
 
-  test('a socket whose history another socket moved on sends one request, with the whole history', async () => {
+  test('two sockets of a conversation share what it remembers: each message is one request, with the whole history', async () => {
     const { first, second } = await twoSockets(server);
-    await ask(first, 'alpha');
-    await ask(second, 'beta');
-    await ask(first, 'gamma');
+    await ask(first, 'alpha', [second]);
+    await ask(second, 'beta', [first]);
+    await ask(first, 'gamma', [second]);
     const sent = server.stub.requestsFor('gamma');
     expect(sent).toHaveLength(1);
     expect(sent[0]?.messages.slice(1).map((m) => m.content)).toEqual([
@@ -153,7 +154,7 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     await until(() => server.stub.requestsFor(failing).length === 1, 'the early request arrived');
     await Bun.sleep(100); // the provider's 500 is in while the claim is still held
     proxy.letGo();
-    expect(await ws.next()).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
+    expect((await ws.reply()).final).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
     // The user's message is stored, as after any provider failure.
     expect(await storedCount(server, me.conversationId)).toBe(3);
     await ask(ws, 'after the failure');

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { ChatConnection } from '../../../src/modules/chat/connection';
 import { CLOSE } from '../../../src/modules/chat/protocol';
 import { createConnectionRegistry } from '../../../src/modules/chat/registry';
+import { ChatConnection } from '../../../src/modules/chat/socket';
 
 /** A connection on a recording transport (Bun's socket is exercised by the end-to-end tests). */
 const connection = (userId?: string) => {
@@ -32,7 +32,7 @@ describe('connection registry', () => {
     registry.add(d.c);
     expect(registry.size).toBe(2);
     // Shutdown reaches exactly the sockets still registered.
-    await registry.shutdown(0);
+    await registry.shutdown(0, () => {});
     expect(a.closes).toEqual([CLOSE.goingAway]);
     expect(d.closes).toEqual([CLOSE.goingAway]);
     expect(b.closes).toEqual([]);
@@ -56,7 +56,7 @@ describe('connection registry', () => {
         }
         expect(registry.size).toBe(model.size);
       }
-      await registry.shutdown(0);
+      await registry.shutdown(0, () => {});
       for (const x of pool) expect(x.closes).toEqual(model.has(x) ? [CLOSE.goingAway] : []);
     }
   });
@@ -78,6 +78,6 @@ describe('connection registry', () => {
     expect(chatty.sent.every((frame) => JSON.parse(frame).type === 'ping')).toBe(true);
     expect(chatty.closes).toEqual([]);
     expect(anonymous.sent).toEqual([]);
-    await registry.shutdown(0);
+    await registry.shutdown(0, () => {});
   });
 });

@@ -5,6 +5,7 @@ import { type Client, createClient } from '../../support/client';
 import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { CLEANING_EXAMPLES } from '../../support/spec-examples';
+import { until } from '../../support/wait';
 import { connectAuthenticated } from '../../support/ws';
 
 let server: TestServer;
@@ -80,7 +81,13 @@ describe('chat.message → streamed answer', () => {
     await ws.next();
     const check = TypeCompiler.Compile(ServerFrame);
     for (const frame of ws.frames) expect(check.Check(frame)).toBe(true);
-    for (const frame of ws.frames.slice(1, -2))
+    // auth.success, message.created, chat.start, the deltas, done, then the error.
+    expect(ws.frames.slice(0, 3).map((f) => f.type)).toEqual([
+      'auth.success',
+      'message.created',
+      'chat.start',
+    ]);
+    for (const frame of ws.frames.slice(3, -2))
       expect(frame).toEqual({ type: 'chat.stream', content: expect.any(String), done: false });
     ws.close();
   });
@@ -107,9 +114,10 @@ describe('chat.message → streamed answer', () => {
     const { me, ws: first } = await session();
     const second = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
     const answer = DEFAULT_TOKENS.join('');
+    // Each socket sees both sockets' replies (SPEC §11): both read this one to its end.
     const ask = async (ws: typeof first, content: string) => {
       ws.send({ type: 'chat.message', content });
-      expect((await ws.reply()).final.done).toBe(true);
+      for (const socket of [first, second]) expect((await socket.reply()).final.done).toBe(true);
       return lastRequest()
         ?.messages.slice(1)
         .map((m) => m.content);
@@ -129,7 +137,7 @@ describe('chat.message → streamed answer', () => {
     ws.send({ type: 'chat.message', content: 'cut [stub:drop]' });
     expect((await ws.reply()).final).toMatchObject({ code: 'AI_ERROR' });
     ws.send({ type: 'chat.message', content: 'refused [stub:status:500]' });
-    expect(await ws.next()).toMatchObject({ code: 'AI_ERROR' });
+    expect((await ws.reply()).final).toMatchObject({ code: 'AI_ERROR' });
     ws.send({ type: 'chat.message', content: 'and now' });
     expect((await ws.reply()).final.done).toBe(true);
     const sent = lastRequest()
@@ -199,7 +207,7 @@ describe('chat.message → streamed answer', () => {
       (await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access })).body;
     const before = await conversation();
     ws.send({ type: 'chat.message', content: 'fail [stub:status:500]' });
-    expect((await ws.next()).code).toBe('AI_ERROR');
+    expect((await ws.reply()).final.code).toBe('AI_ERROR');
     const after = await conversation();
     expect(after.message_count).toBe(1);
     expect(new Date(after.updated_at).getTime()).toBeGreaterThan(new Date(before.updated_at).getTime());
@@ -268,7 +276,9 @@ describe('ALREADY_PROCESSING', () => {
     ws.send({ type: 'chat.message', content: 'me again' });
     other.send({ type: 'chat.message', content: 'me too' });
     expect(await ws.next((f) => f.type === 'chat.error')).toMatchObject({ code: 'ALREADY_PROCESSING' });
-    expect((await other.next()).code).toBe('ALREADY_PROCESSING');
+    // The other socket sees the reply too (SPEC §11); its refusal is its own.
+    expect((await other.next((f) => f.type === 'chat.error')).code).toBe('ALREADY_PROCESSING');
+    expect(ws.frames.filter((f) => f.type === 'chat.error')).toHaveLength(1);
     const { final } = await ws.reply();
     expect(final.done).toBe(true);
     expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user', 'assistant']);
@@ -323,11 +333,12 @@ describe('provider failures', () => {
   ])('%s → AI_ERROR; the user message stays, no assistant message, next message works', async (_, marker) => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: `please ${marker}` });
-    expect(await ws.next()).toMatchObject({
-      type: 'chat.error',
-      code: 'AI_ERROR',
-      error: expect.any(String),
-    });
+    const { deltas, final, created, start } = await ws.reply();
+    expect(deltas).toEqual([]);
+    expect(final).toMatchObject({ type: 'chat.error', code: 'AI_ERROR', error: expect.any(String) });
+    // The user message was stored and announced; the answer it began never came.
+    expect(created?.message).toMatchObject({ role: 'user', content: `please ${marker}` });
+    expect(start?.parent_id).toBe(created?.message.id);
     expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
     ws.send({ type: 'chat.message', content: 'again' });
     expect((await ws.reply()).final.done).toBe(true);
@@ -378,7 +389,7 @@ describe('provider failures', () => {
   test('a provider that never sends a token → AI_TIMEOUT and no assistant message', async () => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: 'anyone? [stub:silent]' });
-    expect((await ws.next(undefined, 5000)).code).toBe('AI_TIMEOUT');
+    expect((await ws.reply(5000)).final.code).toBe('AI_TIMEOUT');
     expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
     ws.close();
   });
@@ -390,7 +401,7 @@ describe('provider failures', () => {
       const me = await client.signUp();
       const ws = await connectAuthenticated(dead.wsUrl, me.conversationId, me.access);
       ws.send({ type: 'chat.message', content: 'hello?' });
-      expect((await ws.next()).code).toBe('AI_ERROR');
+      expect((await ws.reply()).final.code).toBe('AI_ERROR');
       ws.close();
     } finally {
       await dead.stop();
@@ -398,28 +409,61 @@ describe('provider failures', () => {
   });
 });
 
-describe('client disconnect mid-stream', () => {
-  test('aborts the upstream request and stores the partial answer as interrupted', async () => {
+describe('the sender disconnects mid-stream (SPEC §11)', () => {
+  test('by default the reply goes on and is stored complete; the lock is released at its end', async () => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: 'long answer [stub:slow:50]' });
     await ws.next((f) => f.type === 'chat.stream');
-    await ws.next((f) => f.type === 'chat.stream');
     const request = lastRequest();
     ws.close();
-    await Bun.sleep(300);
-    expect(request?.aborted).toBe(true);
-    expect(request?.finished).toBe(false);
+    await until(() => request?.finished === true, 'the provider finished');
+    expect(request?.aborted).toBe(false);
+    await until(async () => (await messagesOf(me)).length === 2, 'the answer stored');
     const stored = await messagesOf(me);
-    expect(stored.map((m) => [m.role, m.status])).toEqual([
-      ['user', 'complete'],
-      ['assistant', 'interrupted'],
+    expect(stored.map((m) => [m.role, m.status, m.content])).toEqual([
+      ['user', 'complete', 'long answer [stub:slow:50]'],
+      ['assistant', 'complete', DEFAULT_TOKENS.join('')],
     ]);
-    expect(DEFAULT_TOKENS.join('')).toStartWith(stored[1]?.content ?? 'x');
-    expect(stored[1]?.content.length).toBeGreaterThan(0);
-    // The lock went with the socket: a new socket can chat at once.
     const again = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
     again.send({ type: 'chat.message', content: 'back' });
     expect((await again.reply()).final.done).toBe(true);
     again.close();
+  });
+
+  test('with CHAT_STOP_ON_DISCONNECT=true the upstream request is aborted and the partial answer stored as interrupted', async () => {
+    const strict = await startServer({ CHAT_STOP_ON_DISCONNECT: 'true' });
+    try {
+      const client = createClient(strict.url);
+      const me = await client.signUp();
+      const ws = await connectAuthenticated(strict.wsUrl, me.conversationId, me.access);
+      ws.send({ type: 'chat.message', content: 'long answer [stub:slow:50]' });
+      await ws.next((f) => f.type === 'chat.stream');
+      await ws.next((f) => f.type === 'chat.stream');
+      const request = strict.stub.requests.at(-1);
+      ws.close();
+      await until(() => request?.aborted === true, 'the provider request aborted');
+      expect(request?.finished).toBe(false);
+      const messages = async () =>
+        (
+          await client.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+            token: me.access,
+          })
+        ).body.items as { role: string; status: string; content: string }[];
+      await until(async () => (await messages()).length === 2, 'the partial answer stored');
+      const stored = await messages();
+      expect(stored.map((m) => [m.role, m.status])).toEqual([
+        ['user', 'complete'],
+        ['assistant', 'interrupted'],
+      ]);
+      expect(DEFAULT_TOKENS.join('')).toStartWith(stored[1]?.content ?? 'x');
+      expect(stored[1]?.content.length).toBeGreaterThan(0);
+      // The lock went with the reply: a new socket can chat at once.
+      const again = await connectAuthenticated(strict.wsUrl, me.conversationId, me.access);
+      again.send({ type: 'chat.message', content: 'back' });
+      expect((await again.reply()).final.done).toBe(true);
+      again.close();
+    } finally {
+      await strict.stop();
+    }
   });
 });

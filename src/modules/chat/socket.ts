@@ -1,5 +1,3 @@
-import type { ChatTurn } from '../../ai';
-
 /** The part of Bun's ServerWebSocket a connection needs. */
 export interface Socket {
   send(data: string): number;
@@ -7,8 +5,6 @@ export interface Socket {
   /** Runs `callback`, its sends written together (one system call). */
   cork<R>(callback: () => R): R;
 }
-
-export type StopReason = 'disconnect' | 'shutdown' | 'timeout';
 
 /**
  * A copy that owns its characters. A string cut from a request's URL is a view into
@@ -19,7 +15,8 @@ const detached = (text: string) => Buffer.from(text).toString();
 
 /**
  * Per-socket state (kept in `ws.data`): who is authenticated, when the client was
- * last heard from, its auth deadline, and the reply it is streaming, if any.
+ * last heard from, and its auth deadline. Replies are not the socket's: they belong
+ * to the conversation (reply.ts), and the socket reads them through its room (rooms.ts).
  */
 export class ChatConnection {
   // Eight initialised fields keep every socket in JSC's 80-byte object size class
@@ -37,13 +34,6 @@ export class ChatConnection {
 
   readonly conversationId: string;
 
-  /** Aborted with a StopReason when the socket closes or the server shuts down. */
-  declare reply: AbortController | undefined;
-  /**
-   * The conversation as this socket's last reply left it, and that reply's lock id;
-   * reused when the store's stamp still names that reply (nobody wrote since).
-   */
-  declare history: { stamp: string; turns: ChatTurn[] } | undefined;
   /** Writers waiting for the socket to drain. */
   declare private drainWaiters: (() => void)[] | undefined;
 
@@ -118,16 +108,11 @@ export class ChatConnection {
     this.authTimer = undefined;
   }
 
-  /** The socket is gone: stop timers, wake writers, abort the reply in flight. */
+  /** The socket is gone: stop timers, wake writers. */
   onClosed() {
     this.socket = undefined;
     this.clearAuthTimer();
     this.onDrain();
-    this.reply?.abort('disconnect' satisfies StopReason);
-  }
-
-  stop(reason: StopReason) {
-    this.reply?.abort(reason);
   }
 
   get authenticated() {

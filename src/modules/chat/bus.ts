@@ -1,0 +1,97 @@
+import { describeError } from '../../lib/failures';
+import type { Logger } from '../../lib/logger';
+import type { Store } from '../../store';
+
+/**
+ * How the replies of a conversation reach its sockets on other instances (SPEC §11),
+ * over the store's publish/subscribe: Redis, or the in-process store within one
+ * process. Pub/sub rather than Redis Streams: nothing is kept per delta, a reply whose
+ * conversation nobody follows elsewhere publishes no text at all (the common case,
+ * and the benchmark's), and the one thing a late socket needs, the text so far, the
+ * producing instance holds in memory and sends when asked.
+ *
+ * - One channel every instance listens to carries each reply's lifecycle: `start`,
+ *   `end` (with the final frame), `stop` requests and `follow` requests.
+ * - A channel per reply carries its text, and only once some instance has asked to
+ *   follow it: first a snapshot of the text so far (offset 0), then each delta with
+ *   its offset, and a `beat` when quiet, so a follower can tell a reply whose
+ *   instance died (silent for the AI timeout) from a slow one.
+ * - A key per conversation names the reply streaming in it (with a time-to-live, kept
+ *   fresh while it streams), so a socket arriving mid-reply learns it exists.
+ */
+
+export type LifecycleEvent =
+  /** A reply began; `m` is the stored user message (message.created's payload). */
+  | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
+  /** A reply ended; `f` is its final frame. */
+  | { t: 'end'; c: string; r: string; f: string; from: string }
+  | { t: 'stop'; c: string; from: string }
+  /** An instance asks the producer of `r` to publish its text. */
+  | { t: 'follow'; c: string; r: string; from: string };
+
+export type TextEvent = { t: 'text'; o: number; x: string } | { t: 'beat' };
+
+export interface CurrentReply {
+  r: string;
+  p: string;
+  from: string;
+}
+
+const LIFECYCLE = 'chat:replies';
+const textChannel = (replyId: string) => `chat:reply:${replyId}`;
+const currentKey = (conversationId: string) => `chat:current:${conversationId}`;
+
+export const createBus = (store: Store, log: Logger) => {
+  /** This instance, so it can tell its own events from the others'. */
+  const instance = crypto.randomUUID();
+  const warn = (what: string) => (error: unknown) =>
+    log.warn({ error: describeError(error) }, `reply bus: ${what} failed`);
+  const publish = (channel: string, event: LifecycleEvent | TextEvent) =>
+    store.publish(channel, JSON.stringify(event)).catch(warn('publish'));
+
+  return {
+    instance,
+
+    /** Every reply's lifecycle events from other instances. */
+    listen: (listener: (event: LifecycleEvent) => void) =>
+      store.subscribe(LIFECYCLE, (message) => {
+        const event = JSON.parse(message) as LifecycleEvent;
+        if (event.from !== instance) listener(event);
+      }),
+
+    /** A reply of this instance began: others' sockets of `c` see it, and late sockets can find it. */
+    started: (c: string, r: string, p: string, m: string, ttlMs: number) => {
+      store.set(currentKey(c), JSON.stringify({ r, p, from: instance }), ttlMs).catch(warn('current'));
+      void publish(LIFECYCLE, { t: 'start', c, r, p, m, from: instance });
+    },
+    /** Keeps the conversation's current-reply key alive while the reply streams. */
+    refresh: (c: string, r: string, p: string, ttlMs: number) => {
+      store.set(currentKey(c), JSON.stringify({ r, p, from: instance }), ttlMs).catch(warn('current'));
+    },
+    /**
+     * The reply is over: no late socket may find it. Issued before the conversation's
+     * lock is released (same connection, so Redis applies it first), so it can never
+     * remove the key of a reply that the release let in.
+     */
+    ending: (c: string) => {
+      store.del(currentKey(c)).catch(warn('current'));
+    },
+    ended: (c: string, r: string, f: string) => publish(LIFECYCLE, { t: 'end', c, r, f, from: instance }),
+    stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
+    follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
+
+    /** The reply streaming in `c` on any instance, if any (null when the store cannot say). */
+    current: async (c: string): Promise<CurrentReply | null> => {
+      const value = await store.get(currentKey(c)).catch(() => null);
+      return value ? (JSON.parse(value) as CurrentReply) : null;
+    },
+
+    text: (r: string, o: number, x: string) => publish(textChannel(r), { t: 'text', o, x }),
+    beat: (r: string) => publish(textChannel(r), { t: 'beat' }),
+    /** The text of reply `r`, from the next snapshot on. */
+    read: (r: string, listener: (event: TextEvent) => void) =>
+      store.subscribe(textChannel(r), (message) => listener(JSON.parse(message) as TextEvent)),
+  };
+};
+
+export type Bus = ReturnType<typeof createBus>;

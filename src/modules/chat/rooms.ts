@@ -1,0 +1,329 @@
+import type { ChatTurn } from '../../ai';
+import type { Logger } from '../../lib/logger';
+import type { Bus, LifecycleEvent, TextEvent } from './bus';
+import { encode, MESSAGES } from './protocol';
+import type { Reply, ReplyAudience } from './reply';
+import type { ChatConnection } from './socket';
+
+/** A reply streaming on another instance, as this instance's sockets follow it. */
+interface Followed {
+  id: string;
+  parentId: string;
+  /** The text so far; unknown until the producer's snapshot arrives. */
+  text: string | undefined;
+  /** Sockets told the reply exists (by chat.start or chat.resume): they get its frames. */
+  told: Set<ChatConnection>;
+  /** Sockets that joined mid-reply, waiting for the text so far. */
+  waiting: Set<ChatConnection>;
+  lastHeard: number;
+  unsubscribe?: () => void;
+}
+
+/** The sockets of one conversation on this instance, and the reply they see. */
+class Room {
+  readonly sockets = new Set<ChatConnection>();
+  /** The reply streaming here. */
+  reply: Reply | undefined;
+  /** The reply streaming on another instance. */
+  followed: Followed | undefined;
+  /** Another instance follows `reply`: its text is published too (see bus.ts). */
+  mirrored = false;
+  beat: Timer | undefined;
+  lastPublished = 0;
+  /**
+   * The conversation as this instance's last reply left it, and that reply's lock id;
+   * reused when the store's stamp still names that reply (nobody wrote since).
+   */
+  history: { stamp: string; turns: ChatTurn[] } | undefined;
+  /** The sockets the last `send` found backed up. */
+  backedUp: ChatConnection[] = [];
+
+  constructor(readonly id: string) {}
+
+  /** Sends `frames` to every socket here, together; -1 if any socket is backed up. */
+  send(frames: string[], to: Iterable<ChatConnection> = this.sockets): number {
+    this.backedUp = [];
+    for (const socket of to) if (socket.sendAll(frames) === -1) this.backedUp.push(socket);
+    return this.backedUp.length ? -1 : 1;
+  }
+}
+
+export interface RoomSettings {
+  aiTimeoutMs: number;
+  /** Time-to-live of the conversation's current-reply key, renewed while it streams. */
+  currentTtlMs: number;
+  /** `CHAT_STOP_ON_DISCONNECT`: the sender's socket closing stops its reply. */
+  stopOnDisconnect: boolean;
+}
+
+/**
+ * Every conversation with a socket or a reply on this instance. A reply streaming
+ * here sends its frames straight to the room's sockets (no store round trip on a
+ * delta's way to its own sender) and, once another instance asks to follow it, also
+ * publishes them (bus.ts); a reply streaming elsewhere reaches the room's sockets
+ * through the bus. A socket joining mid-reply gets chat.resume with the text so far,
+ * then the rest: the text and the sockets it goes to change together, in one turn of
+ * the event loop, so nothing is lost or repeated at the seam.
+ */
+export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
+  const rooms = new Map<string, Room>();
+  const beatEveryMs = Math.min(5000, Math.max(100, settings.aiTimeoutMs / 3));
+
+  const roomOf = (conversationId: string) => {
+    let room = rooms.get(conversationId);
+    if (!room) {
+      room = new Room(conversationId);
+      rooms.set(conversationId, room);
+    }
+    return room;
+  };
+  const dropIfIdle = (room: Room) => {
+    if (!room.sockets.size && !room.reply && !room.followed && rooms.get(room.id) === room)
+      rooms.delete(room.id);
+  };
+
+  // --- following a reply that streams elsewhere -------------------------------------
+
+  const unfollow = (room: Room) => {
+    room.followed?.unsubscribe?.();
+    room.followed = undefined;
+    dropIfIdle(room);
+  };
+
+  const onText = (room: Room, followed: Followed, event: TextEvent) => {
+    if (room.followed !== followed) return;
+    followed.lastHeard = Date.now();
+    if (event.t === 'beat') return;
+    const { o, x } = event;
+    if (followed.text === undefined) {
+      if (o !== 0) return; // before our snapshot: the snapshot covers it
+      followed.text = x;
+      if (x) room.send([encode.delta(x)], followed.told);
+      const resume = encode.resume(followed.id, followed.parentId, x);
+      for (const socket of followed.waiting) {
+        socket.send(resume);
+        followed.told.add(socket);
+      }
+      followed.waiting.clear();
+      return;
+    }
+    const have = followed.text.length;
+    if (o + x.length <= have) return; // a snapshot for another follower, or a repeat
+    if (o > have) log.warn({ replyId: followed.id }, 'reply bus: text arrived with a gap');
+    const part = o >= have ? x : x.slice(have - o);
+    followed.text += part;
+    room.send([encode.delta(part)], followed.told);
+  };
+
+  /** Follows reply `id` of `room`'s conversation: its text channel, then ask for a snapshot. */
+  const follow = (room: Room, id: string, parentId: string, told: Iterable<ChatConnection>) => {
+    unfollow(room);
+    const followed: Followed = {
+      id,
+      parentId,
+      text: undefined,
+      told: new Set(told),
+      waiting: new Set(),
+      lastHeard: Date.now(),
+    };
+    room.followed = followed;
+    bus
+      .read(id, (event) => onText(room, followed, event))
+      .then(
+        (unsubscribe) => {
+          if (room.followed !== followed) return unsubscribe();
+          followed.unsubscribe = unsubscribe;
+          void bus.follow(room.id, id);
+        },
+        () => {
+          // The store is away: this socket sees the reply's end, or nothing, but not its text.
+        },
+      );
+    return followed;
+  };
+
+  const onLifecycle = (event: LifecycleEvent) => {
+    const room = rooms.get(event.c);
+    if (!room) return;
+    switch (event.t) {
+      case 'start':
+        if (!room.sockets.size) return;
+        room.send([encode.messageCreated(event.m), encode.start(event.r, event.p)]);
+        follow(room, event.r, event.p, room.sockets);
+        return;
+      case 'end':
+        if (room.followed?.id !== event.r) return;
+        room.send([event.f], room.followed.told);
+        unfollow(room);
+        return;
+      case 'stop':
+        room.reply?.stop('stopped');
+        return;
+      case 'follow':
+        if (room.reply?.id === event.r) mirror(room, room.reply);
+        return;
+      default:
+        return event satisfies never;
+    }
+  };
+
+  /** A followed reply silent for the AI timeout: its instance died (SPEC §11). */
+  const sweep = setInterval(
+    () => {
+      const deadline = Date.now() - settings.aiTimeoutMs;
+      for (const room of rooms.values()) {
+        const followed = room.followed;
+        if (!followed || followed.lastHeard > deadline) continue;
+        room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.told);
+        unfollow(room);
+      }
+    },
+    Math.min(1000, beatEveryMs),
+  );
+  sweep.unref?.();
+
+  // --- a reply streaming here ----------------------------------------------------------
+
+  /** From now on `reply`'s text is published too, starting with a snapshot of what was sent. */
+  const mirror = (room: Room, reply: Reply) => {
+    void bus.text(reply.id, 0, reply.text);
+    room.lastPublished = Date.now();
+    if (room.mirrored) return;
+    room.mirrored = true;
+    room.beat = setInterval(() => {
+      if (Date.now() - room.lastPublished >= beatEveryMs) void bus.beat(reply.id);
+    }, beatEveryMs);
+  };
+
+  const audienceOf = (room: Room): ReplyAudience => ({
+    started: (reply, message) => {
+      room.send([encode.messageCreated(message), encode.start(reply.id, reply.parentId)]);
+      bus.started(room.id, reply.id, reply.parentId, message, settings.currentTtlMs);
+    },
+    deliver: (reply, texts, offset) => {
+      const frames = texts.map(encode.delta);
+      const sent = room.send(frames);
+      if (room.mirrored) {
+        void bus.text(reply.id, offset, texts.join(''));
+        room.lastPublished = Date.now();
+      }
+      return sent;
+    },
+    drained: async () => {
+      await Promise.all(room.backedUp.map((socket) => socket.drained()));
+    },
+  });
+
+  const listening = bus.listen(onLifecycle);
+
+  return {
+    /** Done once the lifecycle channel is listened to (start-up waits for it). */
+    ready: listening.then(
+      () => {},
+      () => log.warn('reply bus: not listening (store unavailable); other instances will not be seen'),
+    ),
+
+    /** The room of a conversation, for the reply about to stream in it. */
+    room: roomOf,
+
+    /** `reply` streams in `room` from now on: its frames go to the room's sockets. */
+    begin: (room: Room, reply: Reply) => {
+      room.reply = reply;
+      const renew = setInterval(
+        () => reply.started && bus.refresh(room.id, reply.id, reply.parentId, settings.currentTtlMs),
+        settings.currentTtlMs / 3,
+      );
+      const audience = audienceOf(room);
+      return Object.assign(audience, {
+        /** Before the lock is released: late sockets no longer find it. */
+        ending: () => {
+          clearInterval(renew);
+          if (reply.started) bus.ending(room.id);
+        },
+        /** After the lock is released: the final frame, to every socket here and elsewhere. */
+        end: (frame: string) => {
+          clearInterval(room.beat);
+          room.beat = undefined;
+          room.mirrored = false;
+          room.reply = undefined;
+          if (reply.started) {
+            room.send([frame]);
+            void bus.ended(room.id, reply.id, frame);
+          } else if (room.sockets.has(reply.sender as ChatConnection)) {
+            (reply.sender as ChatConnection).send(frame);
+          }
+          dropIfIdle(room);
+        },
+      });
+    },
+
+    /** A socket authenticated on its conversation: it sees the reply streaming now, if any. */
+    join: async (socket: ChatConnection) => {
+      const room = roomOf(socket.conversationId);
+      room.sockets.add(socket);
+      const reply = room.reply;
+      if (reply) {
+        if (reply.started) socket.send(encode.resume(reply.id, reply.parentId, reply.text));
+        return;
+      }
+      if (room.followed) {
+        const { followed } = room;
+        if (followed.text === undefined) followed.waiting.add(socket);
+        else {
+          socket.send(encode.resume(followed.id, followed.parentId, followed.text));
+          followed.told.add(socket);
+        }
+        return;
+      }
+      const current = await bus.current(room.id);
+      if (!current || current.from === bus.instance || socket.closed) return;
+      if (room.reply || room.followed) return; // learnt meanwhile
+      follow(room, current.r, current.p, []).waiting.add(socket);
+    },
+
+    leave: (socket: ChatConnection) => {
+      const room = rooms.get(socket.conversationId);
+      if (!room?.sockets.delete(socket)) return;
+      room.followed?.told.delete(socket);
+      room.followed?.waiting.delete(socket);
+      if (settings.stopOnDisconnect && room.reply?.sender === socket) room.reply.stop('disconnect');
+      if (!room.sockets.size && room.followed) unfollow(room);
+      dropIfIdle(room);
+    },
+
+    /**
+     * Stops the reply streaming in a conversation, here or on another instance;
+     * false when none streams.
+     */
+    stop: async (conversationId: string) => {
+      const reply = rooms.get(conversationId)?.reply;
+      if (reply) {
+        reply.stop('stopped');
+        return true;
+      }
+      const current = await bus.current(conversationId);
+      if (!current) return false;
+      await bus.stop(conversationId);
+      return true;
+    },
+
+    /** The replies streaming here (shutdown stops those still running after the grace period). */
+    replies: () => [...rooms.values()].flatMap((room) => (room.reply ? [room.reply] : [])),
+
+    /** Every socket of a conversation here (a deleted conversation closes them all). */
+    socketsOf: (conversationId: string) => [...(rooms.get(conversationId)?.sockets ?? [])],
+
+    close: async () => {
+      clearInterval(sweep);
+      for (const room of rooms.values()) {
+        clearInterval(room.beat);
+        room.followed?.unsubscribe?.();
+      }
+      rooms.clear();
+      const unsubscribe = await listening.catch(() => undefined);
+      unsubscribe?.();
+    },
+  };
+};
+
+export type Rooms = ReturnType<typeof createRooms>;

@@ -1,0 +1,254 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type Client, createClient } from '../../support/client';
+import { type Instance, startInstances } from '../../support/instances';
+import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { until } from '../../support/wait';
+import { connect, connectAuthenticated, type WsClient } from '../../support/ws';
+
+/**
+ * SPEC §11: a reply belongs to its conversation. Every socket of the conversation,
+ * on either of two instances (two processes on PostgreSQL + Redis, two apps sharing
+ * the in-process store otherwise), sees it; any of them can stop it; a socket that
+ * arrives mid-reply resumes it.
+ */
+
+let pair: Awaited<ReturnType<typeof startInstances>>;
+let a: Instance;
+let b: Instance;
+let api: Client;
+
+beforeAll(async () => {
+  pair = await startInstances({ CHAT_RATE_LIMIT: '1000' });
+  [a, b] = pair.instances;
+  api = createClient(a.url);
+});
+afterAll(() => pair.stop());
+
+type Me = Awaited<ReturnType<Client['signUp']>>;
+const drip = (words: string) => `${words} [stub:drip:25]`;
+const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('');
+
+const messagesOf = async (me: Me) =>
+  (
+    await api.request('GET', `/api/conversations/${me.conversationId}/messages?limit=100`, {
+      token: me.access,
+    })
+  ).body.items as { id: string; role: string; status: string; content: string }[];
+
+/** A user with sockets on their conversation: `where` lists the instance of each. */
+const sockets = async (where: Instance[]) => {
+  const me = await api.signUp();
+  const all: WsClient[] = [];
+  for (const instance of where)
+    all.push(await connectAuthenticated(instance.wsUrl, me.conversationId, me.access));
+  return { me, all };
+};
+
+describe('the frames of a reply', () => {
+  test('the sender gets message.created, chat.start, the deltas and done, with the ids of what was stored', async () => {
+    const { me, all } = await sockets([a]);
+    const [ws] = all as [WsClient];
+    ws.send({ type: 'chat.message', content: 'hello' });
+    const { created, start, deltas, final } = await ws.reply();
+    const stored = await messagesOf(me);
+    expect(created).toEqual({
+      type: 'message.created',
+      message: {
+        id: stored[0]?.id,
+        role: 'user',
+        content: 'hello',
+        status: 'complete',
+        created_at: expect.any(String),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+      },
+    });
+    expect(start).toEqual({ type: 'chat.start', message_id: stored[1]?.id, parent_id: stored[0]?.id });
+    expect(deltas).toEqual(DEFAULT_TOKENS);
+    expect(final).toEqual({ type: 'chat.stream', content: '', done: true, message_id: stored[1]?.id });
+    // In this order, nothing in between.
+    expect(ws.frames.map((f) => f.type)).toEqual([
+      'auth.success',
+      'message.created',
+      'chat.start',
+      ...DEFAULT_TOKENS.map(() => 'chat.stream'),
+      'chat.stream',
+    ]);
+    ws.close();
+  });
+
+  test('a second tab on the other instance and a third on the same one get the same frames', async () => {
+    const { me, all } = await sockets([a, b, a]);
+    const [sender, otherInstance, sameInstance] = all as [WsClient, WsClient, WsClient];
+    sender.send({ type: 'chat.message', content: drip('fan out') });
+    const seen = await Promise.all(all.map((ws) => ws.reply()));
+    for (const { created, start, deltas, final } of seen.slice(1)) {
+      expect(created).toEqual(seen[0]?.created as object);
+      expect(start).toEqual(seen[0]?.start as object);
+      expect(deltas.join('')).toBe(dripAnswer);
+      expect(final).toEqual(seen[0]?.final as object);
+    }
+    expect((await messagesOf(me)).map((m) => m.content)).toEqual([drip('fan out'), dripAnswer]);
+    // A refusal goes to its sender alone.
+    sameInstance.send({ type: 'chat.message', content: '' });
+    expect((await sameInstance.next()).code).toBe('EMPTY_CONTENT');
+    await Bun.sleep(200);
+    for (const ws of [sender, otherInstance])
+      expect(ws.frames.some((f) => f.type === 'chat.error')).toBe(false);
+    for (const ws of all) ws.close();
+  });
+});
+
+describe('stop', () => {
+  const stoppedFrame = (id: string | null) => ({
+    type: 'chat.stream',
+    content: '',
+    done: true,
+    message_id: id,
+    status: 'interrupted',
+  });
+
+  test.each([
+    ['the sender', 0],
+    ['a socket on the other instance', 1],
+  ])(
+    'chat.stop from %s: the provider sees an abort within a second, the partial answer is stored interrupted, every socket gets the stopped frame',
+    async (_, from) => {
+      const { me, all } = await sockets([a, b]);
+      const content = drip(`stop me ${from}`);
+      all[0]?.send({ type: 'chat.message', content });
+      for (const ws of all) await ws.next((f) => f.type === 'chat.stream');
+      const request = pair.stub.requestsFor(content)[0];
+      const stoppedAt = performance.now();
+      all[from]?.send({ type: 'chat.stop' });
+      await until(() => request?.aborted === true, 'the provider request aborted', 1000);
+      expect(performance.now() - stoppedAt).toBeLessThan(1000);
+      const ends = await Promise.all(all.map((ws) => ws.reply()));
+      const stored = await messagesOf(me);
+      expect(stored.map((m) => [m.role, m.status])).toEqual([
+        ['user', 'complete'],
+        ['assistant', 'interrupted'],
+      ]);
+      expect(dripAnswer.startsWith(stored[1]?.content ?? 'x')).toBe(true);
+      expect(stored[1]?.content.length).toBeLessThan(dripAnswer.length);
+      for (const end of ends) expect(end.final).toEqual(stoppedFrame(stored[1]?.id ?? 'x'));
+      // The lock was released: the next message is admitted at once, from either side.
+      all[1]?.send({ type: 'chat.message', content: 'next' });
+      expect((await all[1]?.reply())?.final.done).toBe(true);
+      for (const ws of all) ws.close();
+    },
+  );
+
+  test('POST /api/conversations/{id}/stop through the other instance stops it; nothing streaming is false; others get 404', async () => {
+    const { me, all } = await sockets([a]);
+    const apiB = createClient(b.url);
+    const path = `/api/conversations/${me.conversationId}/stop`;
+    expect((await apiB.request('POST', path, { token: me.access })).body).toEqual({ stopped: false });
+    const content = drip('stop over REST');
+    all[0]?.send({ type: 'chat.message', content });
+    await all[0]?.next((f) => f.type === 'chat.stream');
+    const res = await apiB.request('POST', path, { token: me.access });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ stopped: true });
+    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
+    expect((await all[0]?.reply())?.final.status).toBe('interrupted');
+    const stranger = await apiB.signUp();
+    const foreign = await apiB.request('POST', path, { token: stranger.access });
+    expect(foreign.status).toBe(404);
+    expect((await apiB.request('POST', path)).status).toBe(401);
+    expect(
+      (await apiB.request('POST', '/api/conversations/not-a-uuid/stop', { token: me.access })).status,
+    ).toBe(422);
+    all[0]?.close();
+  });
+
+  test('a stop before the first token stores no answer and ends with message_id null', async () => {
+    const { me, all } = await sockets([a, b]);
+    const content = 'never mind [stub:silent]';
+    all[0]?.send({ type: 'chat.message', content });
+    for (const ws of all) await ws.next((f) => f.type === 'chat.start');
+    all[1]?.send({ type: 'chat.stop' });
+    for (const ws of all) expect((await ws.reply()).final).toEqual(stoppedFrame(null));
+    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
+    for (const ws of all) ws.close();
+  });
+
+  test('chat.stop when nothing streams is ignored: no frame', async () => {
+    const { all } = await sockets([a]);
+    all[0]?.send({ type: 'chat.stop' });
+    all[0]?.send({ type: 'pong' });
+    await Bun.sleep(300);
+    expect(all[0]?.frames.map((f) => f.type)).toEqual(['auth.success']);
+    all[0]?.close();
+  });
+});
+
+describe('resume', () => {
+  /** Joins mid-reply and reads it to its end: the text it shows. */
+  const join = async (instance: Instance, me: Me) => {
+    const ws = await connectAuthenticated(instance.wsUrl, me.conversationId, me.access);
+    const resume = await ws.next((f) => f.type !== 'ping');
+    expect(resume.type).toBe('chat.resume');
+    const { deltas, final } = await ws.reply();
+    return { ws, resume, text: resume.content + deltas.join(''), final };
+  };
+
+  test.each([
+    ['the same instance', 0],
+    ['the other instance', 1],
+  ])(
+    'a socket joining mid-reply on %s gets chat.resume, then the rest: together the stored answer',
+    async (_, i) => {
+      const { me, all } = await sockets([a]);
+      all[0]?.send({ type: 'chat.message', content: drip(`resume ${i}`) });
+      const start = await all[0]?.next((f) => f.type === 'chat.start');
+      for (let n = 0; n < 5; n++) await all[0]?.next((f) => f.type === 'chat.stream');
+      const late = await join(pair.instances[i] as Instance, me);
+      expect(late.resume).toMatchObject({ message_id: start?.message_id, parent_id: start?.parent_id });
+      expect(late.resume.content.length).toBeGreaterThan(0);
+      expect(late.text).toBe(dripAnswer);
+      expect(late.final).toEqual((await all[0]?.reply())?.final as object);
+      expect((await messagesOf(me))[1]?.content).toBe(late.text);
+      late.ws.close();
+      all[0]?.close();
+    },
+  );
+
+  test('under load: a socket joins each of 16 replies at a random moment on a random instance; every text equals the stored answer', async () => {
+    const users = await Promise.all(Array.from({ length: 16 }, () => sockets([a])));
+    const results = await Promise.all(
+      users.map(async ({ me, all }, i) => {
+        all[0]?.send({ type: 'chat.message', content: drip(`load ${i}`) });
+        await all[0]?.next((f) => f.type === 'chat.start');
+        await Bun.sleep(Math.random() * 700);
+        const instance = Math.random() < 0.5 ? a : b;
+        const ws = await connectAuthenticated(instance.wsUrl, me.conversationId, me.access);
+        // Joined before the end: resume, then the rest. After it: nothing at all.
+        const first = await ws.next((f) => f.type !== 'ping', 1500).catch(() => undefined);
+        const text = first ? first.content + (await ws.reply()).deltas.join('') : undefined;
+        await all[0]?.reply();
+        const stored = (await messagesOf(me))[1]?.content;
+        ws.close();
+        all[0]?.close();
+        return { text, stored, first: first?.type ?? 'nothing' };
+      }),
+    );
+    for (const { text, stored, first } of results) {
+      expect(stored).toBe(dripAnswer);
+      expect(['chat.resume', 'nothing']).toContain(first);
+      if (first === 'chat.resume') expect(text).toBe(stored);
+    }
+    // The random moments fell mid-reply for most of them (each reply lasts ~1 s).
+    expect(results.filter((r) => r.first === 'chat.resume').length).toBeGreaterThan(8);
+  }, 30_000);
+
+  test('nothing is sent when no reply streams', async () => {
+    const { me } = await sockets([]);
+    const ws = await connect(`${b.wsUrl}/ws/chat/${me.conversationId}/`);
+    ws.send({ type: 'auth', token: me.access });
+    expect((await ws.next()).type).toBe('auth.success');
+    await Bun.sleep(300);
+    expect(ws.frames.map((f) => f.type)).toEqual(['auth.success']);
+    ws.close();
+  });
+});
