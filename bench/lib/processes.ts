@@ -146,15 +146,14 @@ export const spawnServer = async (
   await prepare?.(databaseUrl);
   const url = `http://127.0.0.1:${port}`;
   const procs: Bun.Subprocess[] = [];
-  // One at a time, so only the first applies the migrations.
-  for (let i = 0; i < instances; i++) {
-    // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
+  // src/index.ts itself, behind a two-line wrapper that adds the SIGUSR2 → GC hook.
+  const spawnOn = async (onPort: number) => {
     const proc = Bun.spawn(['bun', ...profileArgs(), 'bench/gc-server.ts'], {
       cwd,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
-        PORT: String(port),
+        PORT: String(onPort),
         HOST: '0.0.0.0',
         LOG_LEVEL: 'warn',
         OPENAI_API_KEY: 'sk-bench',
@@ -168,8 +167,11 @@ export const spawnServer = async (
       stderr: 'inherit',
     });
     procs.push(proc);
-    await waitListening(proc.pid, port);
-  }
+    await waitListening(proc.pid, onPort);
+    return proc;
+  };
+  // One at a time, so only the first applies the migrations.
+  for (let i = 0; i < instances; i++) await spawnOn(port);
   await waitHealthy(`${url}/api/health/`);
   const [first] = procs as [Bun.Subprocess];
   return {
@@ -179,6 +181,13 @@ export const spawnServer = async (
     url,
     databaseUrl,
     database: pg ? 'PostgreSQL + Redis' : 'embedded PGlite + in-process store',
+    /** Another process on the same database and Redis, on a port of its own (PostgreSQL + Redis only). */
+    sibling: async (onPort: number) => {
+      if (!(pg && process.env.REDIS_URL)) throw new Error('a sibling process needs PostgreSQL and Redis');
+      const proc = await spawnOn(onPort);
+      await waitHealthy(`http://127.0.0.1:${onPort}/api/health/`);
+      return { url: `http://127.0.0.1:${onPort}`, pid: proc.pid };
+    },
     stop: async () => {
       await Promise.all(procs.map((p) => stopper(p)()));
       if (admin) {

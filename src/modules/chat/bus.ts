@@ -18,6 +18,10 @@ import type { Store } from '../../store';
  *   instance died (silent for the AI timeout) from a slow one.
  * - A key per conversation names the reply streaming in it (with a time-to-live, kept
  *   fresh while it streams), so a socket arriving mid-reply learns it exists.
+ * - Each instance says `hello` on the lifecycle channel every few seconds (and answers a
+ *   newcomer's at once). An instance that has heard no other announces nothing at all:
+ *   a single instance, the embedded default, pays no store round trip for any of this.
+ *   When a peer appears, the replies already streaming are announced then.
  */
 
 export type LifecycleEvent =
@@ -27,7 +31,12 @@ export type LifecycleEvent =
   | { t: 'end'; c: string; r: string; f: string; from: string }
   | { t: 'stop'; c: string; from: string }
   /** An instance asks the producer of `r` to publish its text. */
-  | { t: 'follow'; c: string; r: string; from: string };
+  | { t: 'follow'; c: string; r: string; from: string }
+  /** An instance is up; `new` when it has just started (others answer at once). */
+  | { t: 'hello'; from: string; new?: boolean };
+
+/** What `listen` hands on: hellos are the bus's own business. */
+export type ReplyEvent = Exclude<LifecycleEvent, { t: 'hello' }>;
 
 export type TextEvent = { t: 'text'; o: number; x: string } | { t: 'beat' };
 
@@ -38,6 +47,9 @@ export interface CurrentReply {
 }
 
 const LIFECYCLE = 'chat:replies';
+const HELLO_EVERY_MS = 2000;
+// A peer not heard for this long is taken for gone.
+const PEER_TTL_MS = 3 * HELLO_EVERY_MS;
 const textChannel = (replyId: string) => `chat:reply:${replyId}`;
 const currentKey = (conversationId: string) => `chat:current:${conversationId}`;
 
@@ -49,15 +61,51 @@ export const createBus = (store: Store, log: Logger) => {
   const publish = (channel: string, event: LifecycleEvent | TextEvent) =>
     store.publish(channel, JSON.stringify(event)).catch(warn('publish'));
 
+  /** Other instances, by when they were last heard. */
+  const peers = new Map<string, number>();
+  let onPeer: () => void = () => {};
+  const hello = (isNew?: boolean) =>
+    publish(LIFECYCLE, isNew ? { t: 'hello', from: instance, new: true } : { t: 'hello', from: instance });
+  const greeter = setInterval(() => void hello(), HELLO_EVERY_MS);
+  greeter.unref?.();
+
   return {
     instance,
 
-    /** Every reply's lifecycle events from other instances. */
-    listen: (listener: (event: LifecycleEvent) => void) =>
-      store.subscribe(LIFECYCLE, (message) => {
+    /** Whether another instance is up: only then are replies announced. */
+    hasPeers: () => {
+      const since = Date.now() - PEER_TTL_MS;
+      for (const [peer, heard] of peers) {
+        if (heard >= since) return true;
+        peers.delete(peer);
+      }
+      return false;
+    },
+
+    /**
+     * Every reply's lifecycle events from other instances; `peer` runs when another
+     * instance is heard for the first time (its replies need announcing from then on).
+     */
+    listen: async (listener: (event: ReplyEvent) => void, peer: () => void) => {
+      onPeer = peer;
+      const unsubscribe = await store.subscribe(LIFECYCLE, (message) => {
         const event = JSON.parse(message) as LifecycleEvent;
-        if (event.from !== instance) listener(event);
-      }),
+        if (event.from === instance) return;
+        if (event.t === 'hello') {
+          const known = (peers.get(event.from) ?? 0) >= Date.now() - PEER_TTL_MS;
+          peers.set(event.from, Date.now());
+          if (event.new) void hello();
+          if (!known) onPeer();
+          return;
+        }
+        listener(event as ReplyEvent);
+      });
+      void hello(true);
+      return () => {
+        clearInterval(greeter);
+        unsubscribe();
+      };
+    },
 
     /** A reply of this instance began: others' sockets of `c` see it, and late sockets can find it. */
     started: (c: string, r: string, p: string, m: string, ttlMs: number) => {

@@ -1,6 +1,6 @@
 import type { ChatTurn } from '../../ai';
 import type { Logger } from '../../lib/logger';
-import type { Bus, LifecycleEvent, TextEvent } from './bus';
+import type { Bus, ReplyEvent, TextEvent } from './bus';
 import { encode, MESSAGES } from './protocol';
 import type { Reply, ReplyAudience } from './reply';
 import type { ChatConnection } from './socket';
@@ -26,6 +26,8 @@ class Room {
   reply: Reply | undefined;
   /** The reply streaming on another instance. */
   followed: Followed | undefined;
+  /** `reply` was announced to other instances (see bus.ts): its end is too. */
+  announced = false;
   /** Another instance follows `reply`: its text is published too (see bus.ts). */
   mirrored = false;
   beat: Timer | undefined;
@@ -35,6 +37,8 @@ class Room {
    * reused when the store's stamp still names that reply (nobody wrote since).
    */
   history: { stamp: string; turns: ChatTurn[] } | undefined;
+  /** The stored user message `reply` answers (message.created's payload), for a late announcement. */
+  createdMessage = '';
   /** The sockets the last `send` found backed up. */
   backedUp: ChatConnection[] = [];
 
@@ -142,7 +146,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     return followed;
   };
 
-  const onLifecycle = (event: LifecycleEvent) => {
+  const onLifecycle = (event: ReplyEvent) => {
     const room = rooms.get(event.c);
     if (!room) return;
     switch (event.t) {
@@ -195,10 +199,19 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     }, beatEveryMs);
   };
 
+  /** Tells other instances about `reply`: its start, and from then on its end. */
+  const announce = (room: Room, reply: Reply, message: string) => {
+    room.announced = true;
+    room.createdMessage = message;
+    bus.started(room.id, reply.id, reply.parentId, message, settings.currentTtlMs);
+  };
+
   const audienceOf = (room: Room): ReplyAudience => ({
     started: (reply, message) => {
       room.send([encode.messageCreated(message), encode.start(reply.id, reply.parentId)]);
-      bus.started(room.id, reply.id, reply.parentId, message, settings.currentTtlMs);
+      // Alone, there is nobody to tell; a peer that appears later is told then (`peer`).
+      if (bus.hasPeers()) announce(room, reply, message);
+      else room.createdMessage = message;
     },
     deliver: (reply, texts, offset) => {
       const frames = texts.map(encode.delta);
@@ -214,7 +227,12 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     },
   });
 
-  const listening = bus.listen(onLifecycle);
+  // A peer appeared: the replies streaming here are announced now.
+  const peer = () => {
+    for (const room of rooms.values())
+      if (room.reply?.started && !room.announced) announce(room, room.reply, room.createdMessage);
+  };
+  const listening = bus.listen(onLifecycle, peer);
 
   return {
     /** Done once the lifecycle channel is listened to (start-up waits for it). */
@@ -230,7 +248,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     begin: (room: Room, reply: Reply) => {
       room.reply = reply;
       const renew = setInterval(
-        () => reply.started && bus.refresh(room.id, reply.id, reply.parentId, settings.currentTtlMs),
+        () => room.announced && bus.refresh(room.id, reply.id, reply.parentId, settings.currentTtlMs),
         settings.currentTtlMs / 3,
       );
       const audience = audienceOf(room);
@@ -238,17 +256,19 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         /** Before the lock is released: late sockets no longer find it. */
         ending: () => {
           clearInterval(renew);
-          if (reply.started) bus.ending(room.id);
+          if (room.announced) bus.ending(room.id);
         },
         /** After the lock is released: the final frame, to every socket here and elsewhere. */
         end: (frame: string) => {
           clearInterval(room.beat);
           room.beat = undefined;
-          room.mirrored = false;
+          const told = room.announced || room.mirrored;
+          room.announced = room.mirrored = false;
+          room.createdMessage = '';
           room.reply = undefined;
           if (reply.started) {
             room.send([frame]);
-            void bus.ended(room.id, reply.id, frame);
+            if (told) void bus.ended(room.id, reply.id, frame);
           } else if (room.sockets.has(reply.sender as ChatConnection)) {
             (reply.sender as ChatConnection).send(frame);
           }
@@ -275,6 +295,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         }
         return;
       }
+      // Alone, no reply can stream elsewhere.
+      if (!bus.hasPeers()) return;
       const current = await bus.current(room.id);
       if (!current || current.from === bus.instance || socket.closed) return;
       if (room.reply || room.followed) return; // learnt meanwhile

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createApp, createServices } from '../../../src/app';
 import { type Client, createClient } from '../../support/client';
 import { type Instance, startInstances } from '../../support/instances';
 import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { startServer } from '../../support/server';
 import { until } from '../../support/wait';
 import { connect, connectAuthenticated, type WsClient } from '../../support/ws';
 
@@ -250,5 +252,41 @@ describe('resume', () => {
     await Bun.sleep(300);
     expect(ws.frames.map((f) => f.type)).toEqual(['auth.success']);
     ws.close();
+  });
+});
+
+describe('an instance that starts while a reply streams', () => {
+  test('learns of it: a socket joining there resumes it, and the text is the stored answer', async () => {
+    const server = await startServer({ CHAT_RATE_LIMIT: '1000' });
+    const late = {
+      app: undefined as ReturnType<typeof createApp> | undefined,
+      services: createServices(server.resources),
+    };
+    try {
+      const me = await createClient(server.url).signUp();
+      const sender = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+      sender.send({ type: 'chat.message', content: drip('before the peer') });
+      for (let n = 0; n < 5; n++) await sender.next((f) => f.type === 'chat.stream');
+      // A second instance on the same database and store comes up now, mid-reply.
+      await late.services.ready;
+      late.app = createApp(server.resources, late.services).listen({ port: 0, hostname: '127.0.0.1' });
+      const wsUrl = `ws://127.0.0.1:${late.app.server?.port}`;
+      let ws: WsClient | undefined;
+      await until(async () => {
+        ws?.close();
+        ws = await connectAuthenticated(wsUrl, me.conversationId, me.access);
+        return (await ws.next((f) => f.type !== 'ping', 300).catch(() => undefined))?.type === 'chat.resume';
+      }, 'the late instance learnt of the reply');
+      const resumed = ws?.frames.find((f) => f.type === 'chat.resume');
+      const rest = await (ws as WsClient).reply();
+      expect(resumed?.content + rest.deltas.join('')).toBe(dripAnswer);
+      expect((await sender.reply()).final).toEqual(rest.final);
+      ws?.close();
+      sender.close();
+    } finally {
+      await late.services.shutdown(0);
+      await late.app?.stop(true);
+      await server.stop();
+    }
   });
 });
