@@ -35,8 +35,8 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))(
       const killedAt = performance.now();
       const end = await onB.next((f) => f.type !== 'ping' && f.type !== 'chat.stream', 5000);
       expect(end).toMatchObject({ type: 'chat.error', code: 'INTERNAL_ERROR' });
-      // AI_TIMEOUT_SECONDS plus one sweep of the followers (at most a second).
-      expect(performance.now() - killedAt).toBeLessThan(3000);
+      // Within AI_TIMEOUT_SECONDS (2 s), with a little room for the event loops involved.
+      expect(performance.now() - killedAt).toBeLessThan(2300);
       const stored = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
         token: me.access,
       });

@@ -72,6 +72,11 @@ export interface RoomSettings {
 export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   const rooms = new Map<string, Room>();
   const beatEveryMs = Math.min(5000, Math.max(100, settings.aiTimeoutMs / 3));
+  // A followed reply silent this long is taken for dead: with the sweep's own period on
+  // top, its followers hear so within AI_TIMEOUT_SECONDS, yet a live producer beats at
+  // least twice in that time.
+  const sweepEveryMs = Math.min(1000, beatEveryMs);
+  const silentForMs = Math.max(2 * beatEveryMs, settings.aiTimeoutMs - sweepEveryMs);
 
   const roomOf = (conversationId: string) => {
     let room = rooms.get(conversationId);
@@ -174,7 +179,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   /** A followed reply silent for the AI timeout: its instance died (SPEC §11). */
   const sweep = setInterval(
     () => {
-      const deadline = Date.now() - settings.aiTimeoutMs;
+      const deadline = Date.now() - silentForMs;
       for (const room of rooms.values()) {
         const followed = room.followed;
         if (!followed || followed.lastHeard > deadline) continue;
@@ -182,7 +187,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         unfollow(room);
       }
     },
-    Math.min(1000, beatEveryMs),
+    sweepEveryMs,
   );
   sweep.unref?.();
 
