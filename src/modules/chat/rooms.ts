@@ -177,18 +177,15 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   };
 
   /** A followed reply silent for the AI timeout: its instance died (SPEC §11). */
-  const sweep = setInterval(
-    () => {
-      const deadline = Date.now() - silentForMs;
-      for (const room of rooms.values()) {
-        const followed = room.followed;
-        if (!followed || followed.lastHeard > deadline) continue;
-        room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.told);
-        unfollow(room);
-      }
-    },
-    sweepEveryMs,
-  );
+  const sweep = setInterval(() => {
+    const deadline = Date.now() - silentForMs;
+    for (const room of rooms.values()) {
+      const followed = room.followed;
+      if (!followed || followed.lastHeard > deadline) continue;
+      room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.told);
+      unfollow(room);
+    }
+  }, sweepEveryMs);
   sweep.unref?.();
 
   // --- a reply streaming here ----------------------------------------------------------
