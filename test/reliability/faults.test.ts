@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
 import { openDatabase } from '../../src/db/client';
-import { createTestDatabase, SERVICES, type TestDatabase } from '../support/backends';
+import { RedisStore } from '../../src/store/redis';
+import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
 import { type Client, createClient } from '../support/client';
 import { DEFAULT_TOKENS } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
@@ -192,4 +193,49 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
     expect((await api.request('GET', '/api/health/')).status).toBe(200);
     ws.close();
   });
+});
+
+describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts', () => {
+  test('it starts, and once Redis is back it hears the other instances: a reply elsewhere reaches its sockets', async () => {
+    const proxy = await startProxy(SERVICES.redisUrl as string);
+    await proxy.cut();
+    const prefix = `${uniqueName('late')}:`;
+    const away = new RedisStore(proxy.url, prefix);
+    await away.connect();
+    const late = await startServer({}, { store: away });
+    const direct = new RedisStore(SERVICES.redisUrl as string, prefix);
+    await direct.connect();
+    const other = await startServer(
+      {},
+      { store: direct, database: late.resources.database, stub: late.stub },
+    );
+    try {
+      await proxy.restore();
+      const me = await createClient(other.url).signUp();
+      const sender = await connectAuthenticated(other.wsUrl, me.conversationId, me.access);
+      const follower = await connectAuthenticated(late.wsUrl, me.conversationId, me.access);
+      // The instance retries its subscription every few seconds; until then it sees nothing.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        sender.send({ type: 'chat.message', content: 'can you hear me?' });
+        const sent = await sender.reply();
+        expect(sent.final.done).toBe(true);
+        const heard = await follower
+          .next((f) => f.type === 'chat.stream' && f.done, 1000)
+          .catch(() => undefined);
+        if (heard) {
+          expect(heard).toEqual(sent.final);
+          break;
+        }
+        expect(Date.now()).toBeLessThan(deadline);
+      }
+      sender.close();
+      follower.close();
+    } finally {
+      await other.stop();
+      await late.stop();
+      await Promise.all([away.close(), direct.close()]);
+      proxy.stop();
+    }
+  }, 30_000);
 });

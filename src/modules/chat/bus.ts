@@ -64,8 +64,15 @@ export const createBus = (store: Store, log: Logger) => {
   /** Other instances, by when they were last heard. */
   const peers = new Map<string, number>();
   let onPeer: () => void = () => {};
+  // Not logged when it fails: it is tried again in two seconds, and an outage of the
+  // store is logged by whatever needed it.
   const hello = (isNew?: boolean) =>
-    publish(LIFECYCLE, isNew ? { t: 'hello', from: instance, new: true } : { t: 'hello', from: instance });
+    store
+      .publish(
+        LIFECYCLE,
+        JSON.stringify(isNew ? { t: 'hello', from: instance, new: true } : { t: 'hello', from: instance }),
+      )
+      .catch(() => {});
   const greeter = setInterval(() => void hello(), HELLO_EVERY_MS);
   greeter.unref?.();
 

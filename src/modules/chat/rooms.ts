@@ -52,6 +52,8 @@ class Room {
   }
 }
 
+const LISTEN_RETRY_MS = 3000;
+
 export interface RoomSettings {
   aiTimeoutMs: number;
   /** Time-to-live of the conversation's current-reply key, renewed while it streams. */
@@ -234,14 +236,27 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     for (const room of rooms.values())
       if (room.reply?.started && !room.announced) announce(room, room.reply, room.createdMessage);
   };
-  const listening = bus.listen(onLifecycle, peer);
+  // Listened to from start-up; while the store is away, tried again every few seconds
+  // (a subscription that never succeeded is not renewed by the client on reconnect).
+  let unlisten: (() => void) | undefined;
+  let closed = false;
+  let retry: Timer | undefined;
+  const listen = (): Promise<void> =>
+    bus.listen(onLifecycle, peer).then(
+      (unsubscribe) => {
+        if (closed) unsubscribe();
+        else unlisten = unsubscribe;
+      },
+      () => {
+        log.warn('reply bus: not listening yet (store unavailable); other instances are not seen meanwhile');
+        if (!closed) retry = setTimeout(listen, LISTEN_RETRY_MS);
+      },
+    );
+  const listening = listen();
 
   return {
-    /** Done once the lifecycle channel is listened to (start-up waits for it). */
-    ready: listening.then(
-      () => {},
-      () => log.warn('reply bus: not listening (store unavailable); other instances will not be seen'),
-    ),
+    /** Done once the lifecycle channel is listened to, or its first try failed (start-up waits for it). */
+    ready: listening,
 
     /** The room of a conversation, for the reply about to stream in it. */
     room: roomOf,
@@ -344,8 +359,10 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         room.followed?.unsubscribe?.();
       }
       rooms.clear();
-      const unsubscribe = await listening.catch(() => undefined);
-      unsubscribe?.();
+      closed = true;
+      clearTimeout(retry);
+      await listening;
+      unlisten?.();
     },
   };
 };
