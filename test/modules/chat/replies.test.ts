@@ -146,6 +146,7 @@ describe('stop', () => {
     const apiB = createClient(b.url);
     const path = `/api/conversations/${me.conversationId}/stop`;
     expect((await apiB.request('POST', path, { token: me.access })).body).toEqual({ stopped: false });
+    expect((await apiB.request('POST', `${path}/`, { token: me.access })).body).toEqual({ stopped: false });
     const content = drip('stop over REST');
     all[0]?.send({ type: 'chat.message', content });
     await all[0]?.next((f) => f.type === 'chat.stream');
