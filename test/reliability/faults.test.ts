@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
+import { createApp, createServices } from '../../src/app';
 import { openDatabase } from '../../src/db/client';
 import { RedisStore } from '../../src/store/redis';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
@@ -239,3 +240,49 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
     }
   }, 30_000);
 });
+
+describe.if(Boolean(SERVICES.redisUrl))(
+  'an answer over before another instance could ask for its text',
+  () => {
+    test('still reaches that instance whole: the end carries the text', async () => {
+      const a = await startServer();
+      const proxy = await startProxy(SERVICES.redisUrl as string);
+      const storeB = new RedisStore(proxy.url, a.testStore.prefix as string);
+      await storeB.connect();
+      const servicesB = createServices({ ...a.resources, store: storeB });
+      await servicesB.ready;
+      const appB = createApp({ ...a.resources, store: storeB }, servicesB).listen({
+        port: 0,
+        hostname: '127.0.0.1',
+      });
+      try {
+        await Bun.sleep(300); // the two instances hear each other's hello
+        const me = await createClient(a.url).signUp();
+        const sender = await connectAuthenticated(a.wsUrl, me.conversationId, me.access);
+        const follower = await connectAuthenticated(
+          `ws://127.0.0.1:${appB.server?.port}`,
+          me.conversationId,
+          me.access,
+        );
+        // B hears A's events, but its own requests (the text channel, the follow) wait in the proxy.
+        proxy.hold();
+        sender.send({ type: 'chat.message', content: 'quick [stub:burst]' });
+        const sent = await sender.reply();
+        await follower.next((f) => f.type === 'chat.start');
+        await Bun.sleep(300);
+        proxy.letGo();
+        const seen = await follower.reply();
+        expect(seen.deltas.join('')).toBe(DEFAULT_TOKENS.join(''));
+        expect(seen.final).toEqual(sent.final);
+        sender.close();
+        follower.close();
+      } finally {
+        await servicesB.shutdown(0);
+        await appB.stop(true);
+        await storeB.close();
+        proxy.stop();
+        await a.stop();
+      }
+    }, 30_000);
+  },
+);

@@ -27,8 +27,11 @@ import type { Store } from '../../store';
 export type LifecycleEvent =
   /** A reply began; `m` is the stored user message (message.created's payload). */
   | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
-  /** A reply ended; `f` is its final frame. */
-  | { t: 'end'; c: string; r: string; f: string; from: string }
+  /**
+   * A reply ended; `f` is its final frame and `x` its whole text, so a follower whose
+   * snapshot never came (the reply was over first) still shows every delta.
+   */
+  | { t: 'end'; c: string; r: string; f: string; x: string; from: string }
   | { t: 'stop'; c: string; from: string }
   /** An instance asks the producer of `r` to publish its text. */
   | { t: 'follow'; c: string; r: string; from: string }
@@ -131,7 +134,8 @@ export const createBus = (store: Store, log: Logger) => {
     ending: (c: string) => {
       store.del(currentKey(c)).catch(warn('current'));
     },
-    ended: (c: string, r: string, f: string) => publish(LIFECYCLE, { t: 'end', c, r, f, from: instance }),
+    ended: (c: string, r: string, f: string, x: string) =>
+      publish(LIFECYCLE, { t: 'end', c, r, f, x, from: instance }),
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 

@@ -162,11 +162,17 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         room.send([encode.messageCreated(event.m), encode.start(event.r, event.p)]);
         follow(room, event.r, event.p, room.sockets);
         return;
-      case 'end':
-        if (room.followed?.id !== event.r) return;
-        room.send([event.f], room.followed.told);
+      case 'end': {
+        const followed = room.followed;
+        if (followed?.id !== event.r) return;
+        // What the text channel had not brought yet (all of it, when the reply was over
+        // before its snapshot could be sent), then the end.
+        const have = followed.text ?? '';
+        const rest = event.x.startsWith(have) ? event.x.slice(have.length) : '';
+        room.send(rest ? [encode.delta(rest), event.f] : [event.f], followed.told);
         unfollow(room);
         return;
+      }
       case 'stop':
         room.reply?.stop('stopped');
         return;
@@ -285,7 +291,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
           room.reply = undefined;
           if (reply.started) {
             room.send([frame]);
-            if (told) void bus.ended(room.id, reply.id, frame);
+            if (told) void bus.ended(room.id, reply.id, frame, reply.text);
           } else if (room.sockets.has(reply.sender as ChatConnection)) {
             (reply.sender as ChatConnection).send(frame);
           }

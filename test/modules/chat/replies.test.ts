@@ -99,6 +99,17 @@ describe('the frames of a reply', () => {
       expect(ws.frames.some((f) => f.type === 'chat.error')).toBe(false);
     for (const ws of all) ws.close();
   });
+  test('an answer over before the other instance could ask for its text still reaches it whole', async () => {
+    const { all } = await sockets([a, b]);
+    for (let i = 0; i < 5; i++) {
+      all[0]?.send({ type: 'chat.message', content: `all at once ${i} [stub:burst]` });
+      const [here, there] = await Promise.all(all.map((ws) => ws.reply()));
+      expect(there?.start).toEqual(here?.start as object);
+      expect(there?.deltas.join('')).toBe(DEFAULT_TOKENS.join(''));
+      expect(there?.final).toEqual(here?.final as object);
+    }
+    for (const ws of all) ws.close();
+  });
 });
 
 describe('stop', () => {
