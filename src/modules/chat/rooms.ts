@@ -1,23 +1,10 @@
 import type { ChatTurn } from '../../ai';
 import type { Logger } from '../../lib/logger';
-import type { Bus, ReplyEvent, TextEvent } from './bus';
+import type { Bus, ReplyEvent } from './bus';
+import { FollowedReply } from './follow';
 import { encode, MESSAGES } from './protocol';
 import type { Reply, ReplyAudience } from './reply';
 import type { ChatConnection } from './socket';
-
-/** A reply streaming on another instance, as this instance's sockets follow it. */
-interface Followed {
-  id: string;
-  parentId: string;
-  /** The text so far; unknown until the producer's snapshot arrives. */
-  text: string | undefined;
-  /** Sockets told the reply exists (by chat.start or chat.resume): they get its frames. */
-  told: Set<ChatConnection>;
-  /** Sockets that joined mid-reply, waiting for the text so far. */
-  waiting: Set<ChatConnection>;
-  lastHeard: number;
-  unsubscribe?: () => void;
-}
 
 /** The sockets of one conversation on this instance, and the reply they see. */
 class Room {
@@ -25,7 +12,7 @@ class Room {
   /** The reply streaming here. */
   reply: Reply | undefined;
   /** The reply streaming on another instance. */
-  followed: Followed | undefined;
+  followed: FollowedReply | undefined;
   /** `reply` was announced to other instances (see bus.ts): its end is too. */
   announced = false;
   /** Another instance follows `reply`: its text is published too (see bus.ts). */
@@ -46,7 +33,8 @@ class Room {
 
   /** Sends `frames` to every socket here, together; -1 if any socket is backed up. */
   send(frames: string[], to: Iterable<ChatConnection> = this.sockets): number {
-    this.backedUp = [];
+    // Cleared in place: this runs for every batch of deltas.
+    this.backedUp.length = 0;
     for (const socket of to) if (socket.sendAll(frames) === -1) this.backedUp.push(socket);
     return this.backedUp.length ? -1 : 1;
   }
@@ -101,45 +89,20 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     dropIfIdle(room);
   };
 
-  const onText = (room: Room, followed: Followed, event: TextEvent) => {
-    if (room.followed !== followed) return;
-    followed.lastHeard = Date.now();
-    if (event.t === 'beat') return;
-    const { o, x } = event;
-    if (followed.text === undefined) {
-      if (o !== 0) return; // before our snapshot: the snapshot covers it
-      followed.text = x;
-      if (x) room.send([encode.delta(x)], followed.told);
-      const resume = encode.resume(followed.id, followed.parentId, x);
-      for (const socket of followed.waiting) {
-        socket.send(resume);
-        followed.told.add(socket);
-      }
-      followed.waiting.clear();
-      return;
-    }
-    const have = followed.text.length;
-    if (o + x.length <= have) return; // a snapshot for another follower, or a repeat
-    if (o > have) log.warn({ replyId: followed.id }, 'reply bus: text arrived with a gap');
-    const part = o >= have ? x : x.slice(have - o);
-    followed.text += part;
-    room.send([encode.delta(part)], followed.told);
-  };
-
   /** Follows reply `id` of `room`'s conversation: its text channel, then ask for a snapshot. */
   const follow = (room: Room, id: string, parentId: string, told: Iterable<ChatConnection>) => {
     unfollow(room);
-    const followed: Followed = {
-      id,
-      parentId,
-      text: undefined,
-      told: new Set(told),
-      waiting: new Set(),
-      lastHeard: Date.now(),
-    };
+    const followed = new FollowedReply(id, parentId, told);
     room.followed = followed;
     bus
-      .read(id, (event) => onText(room, followed, event))
+      .read(id, (event) => {
+        if (room.followed !== followed) return;
+        followed.onText(
+          event,
+          (frame, to) => room.send([frame], to),
+          () => log.warn({ replyId: id }, 'reply bus: text arrived with a gap'),
+        );
+      })
       .then(
         (unsubscribe) => {
           if (room.followed !== followed) return unsubscribe();
@@ -165,11 +128,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       case 'end': {
         const followed = room.followed;
         if (followed?.id !== event.r) return;
-        // What the text channel had not brought yet (all of it, when the reply was over
-        // before its snapshot could be sent), then the end.
-        const have = followed.text ?? '';
-        const rest = event.x.startsWith(have) ? event.x.slice(have.length) : '';
-        room.send(rest ? [encode.delta(rest), event.f] : [event.f], followed.told);
+        room.send(followed.end(event.f, event.x), followed.told);
         unfollow(room);
         return;
       }
@@ -309,28 +268,19 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         if (reply.started) socket.send(encode.resume(reply.id, reply.parentId, reply.text));
         return;
       }
-      if (room.followed) {
-        const { followed } = room;
-        if (followed.text === undefined) followed.waiting.add(socket);
-        else {
-          socket.send(encode.resume(followed.id, followed.parentId, followed.text));
-          followed.told.add(socket);
-        }
-        return;
-      }
+      if (room.followed) return room.followed.join(socket);
       // Alone, no reply can stream elsewhere.
       if (!bus.hasPeers()) return;
       const current = await bus.current(room.id);
       if (!current || current.from === bus.instance || socket.closed) return;
       if (room.reply || room.followed) return; // learnt meanwhile
-      follow(room, current.r, current.p, []).waiting.add(socket);
+      follow(room, current.r, current.p, []).join(socket);
     },
 
     leave: (socket: ChatConnection) => {
       const room = rooms.get(socket.conversationId);
       if (!room?.sockets.delete(socket)) return;
-      room.followed?.told.delete(socket);
-      room.followed?.waiting.delete(socket);
+      room.followed?.leave(socket);
       if (settings.stopOnDisconnect && room.reply?.sender === socket) room.reply.stop('disconnect');
       if (!room.sockets.size && room.followed) unfollow(room);
       dropIfIdle(room);

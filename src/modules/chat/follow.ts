@@ -1,0 +1,82 @@
+import type { TextEvent } from './bus';
+import { encode } from './protocol';
+import type { ChatConnection } from './socket';
+
+/**
+ * A reply streaming on another instance, as this instance's sockets follow it: which
+ * sockets were told it exists, which wait for its text so far, and that text, put
+ * together from the producer's snapshot and its offset-tagged deltas (bus.ts) so that
+ * each socket sees every delta once. No I/O: rooms.ts subscribes and sends.
+ */
+export class FollowedReply {
+  /** The text so far; unknown until the producer's snapshot arrives. */
+  private text: string | undefined;
+  /** Sockets told the reply exists (by chat.start or chat.resume): they get its frames. */
+  readonly told: Set<ChatConnection>;
+  /** Sockets that joined mid-reply, waiting for the text so far. */
+  private readonly waiting = new Set<ChatConnection>();
+  lastHeard = Date.now();
+  unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly parentId: string,
+    told: Iterable<ChatConnection>,
+  ) {
+    this.told = new Set(told);
+  }
+
+  /** A socket of the conversation authenticated: resumed now, or once the text is known. */
+  join(socket: ChatConnection) {
+    if (this.text === undefined) this.waiting.add(socket);
+    else {
+      socket.send(encode.resume(this.id, this.parentId, this.text));
+      this.told.add(socket);
+    }
+  }
+
+  leave(socket: ChatConnection) {
+    this.told.delete(socket);
+    this.waiting.delete(socket);
+  }
+
+  /**
+   * An event of the reply's text channel: new text goes to the told sockets through
+   * `send`, and waiting sockets are resumed (after, so none sees the snapshot twice).
+   * `gap` is called when text is missing.
+   */
+  onText(event: TextEvent, send: (frame: string, to: Set<ChatConnection>) => void, gap: () => void) {
+    this.lastHeard = Date.now();
+    if (event.t === 'beat') return;
+    const { o, x } = event;
+    if (this.text === undefined) {
+      if (o !== 0) return; // before our snapshot: the snapshot covers it
+      this.text = x;
+      if (x) send(encode.delta(x), this.told);
+      const resume = encode.resume(this.id, this.parentId, x);
+      for (const socket of this.waiting) {
+        socket.send(resume);
+        this.told.add(socket);
+      }
+      this.waiting.clear();
+      return;
+    }
+    const have = this.text.length;
+    if (o + x.length <= have) return; // a snapshot for another follower, or a repeat
+    if (o > have) gap();
+    const part = o >= have ? x : x.slice(have - o);
+    this.text += part;
+    send(encode.delta(part), this.told);
+  }
+
+  /**
+   * The reply ended with `frame`, its whole text `whole`: what the text channel had not
+   * brought yet (all of it, when the reply was over before its snapshot could be sent),
+   * then the end, for the told sockets.
+   */
+  end(frame: string, whole: string): string[] {
+    const have = this.text ?? '';
+    const rest = whole.startsWith(have) ? whole.slice(have.length) : '';
+    return rest ? [encode.delta(rest), frame] : [frame];
+  }
+}
