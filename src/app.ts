@@ -21,6 +21,7 @@ import { createConnectionRegistry } from './modules/chat/registry';
 import { createReplyRunner } from './modules/chat/reply';
 import { createRooms } from './modules/chat/rooms';
 import { createChatService } from './modules/chat/service';
+import { createTitler } from './modules/chat/titles';
 import { conversationsModule } from './modules/conversations';
 import { createConversationRepository } from './modules/conversations/repository';
 import { createConversationService } from './modules/conversations/service';
@@ -56,23 +57,33 @@ export const createServices = ({ config, database, store, model, log }: Resource
     currentTtlMs: lockTtlMs,
     stopOnDisconnect: config.chat.stopOnDisconnect,
   });
+  const titles = createTitler(
+    repo,
+    model,
+    { enabled: config.ai.titles, model: config.ai.titleModel, timeoutMs: aiTimeoutMs },
+    log,
+    rooms.updated,
+  );
   const chat = createChatService({
     auth,
     repo,
     gate,
-    replies: createReplyRunner(repo, model, {
-      systemPrompt: config.ai.systemPrompt,
-      maxContextTokens: config.ai.maxContextTokens,
-      aiTimeoutMs,
-    }),
+    replies: createReplyRunner(repo, model, { maxContextTokens: config.ai.maxContextTokens, aiTimeoutMs }),
     rooms,
+    titles,
     log,
     maxMessageLength: config.chat.maxMessageLength,
+    defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     track: registry.track,
   });
+  const conversations = createConversationService(
+    repo,
+    { models: config.ai.models, defaultModel: config.ai.model },
+    { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated },
+  );
   return {
     auth,
-    conversations: createConversationService(repo),
+    conversations,
     chat,
     rooms,
     registry,
@@ -84,6 +95,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
         for (const reply of rooms.replies()) reply.stop('shutdown');
       });
       gate.stop();
+      await titles.close();
       await rooms.close();
     },
   };
@@ -107,7 +119,7 @@ export const createApp = (resources: Resources, services: Services = createServi
       cors({
         origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
         credentials: true,
-        methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+        methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
         allowedHeaders: ['Content-Type', 'Authorization'],
         maxAge: 600,
       }),

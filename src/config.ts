@@ -110,6 +110,14 @@ export const loadConfig = (env: Env = process.env) => {
     }
   }
 
+  const model = str('OPENAI_MODEL', 'gpt-4o-mini');
+  const models = list('AI_MODELS', model);
+  if (!models.includes(model))
+    throw new ConfigError('AI_MODELS', `must include OPENAI_MODEL ("${model}"), got "${models.join(',')}"`);
+  for (const name of models)
+    if (name.length > 200)
+      throw new ConfigError('AI_MODELS', `"${name.slice(0, 40)}…" is longer than 200 characters`);
+
   return {
     port: int('PORT', 8000, 0, 65535),
     host: str('HOST', '0.0.0.0'),
@@ -130,7 +138,12 @@ export const loadConfig = (env: Env = process.env) => {
     ai: {
       apiKey: openaiApiKey,
       baseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
-      model: str('OPENAI_MODEL', 'gpt-4o-mini'),
+      model,
+      /** The models a conversation may choose (SPEC §12); OPENAI_MODEL is the default. */
+      models: [...new Set(models)],
+      titles: bool('AI_TITLES', true),
+      /** Undefined: the conversation's own model writes its title. */
+      titleModel: raw('AI_TITLE_MODEL'),
       timeoutSeconds: int('AI_TIMEOUT_SECONDS', 60, 1),
       systemPrompt: str('AI_SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
       maxContextTokens: int('AI_MAX_CONTEXT_TOKENS', 8000, 100),

@@ -36,7 +36,7 @@ const startProcess = () =>
 const storedMessages = async (conversationId: string) => {
   const handle = database ? database.handle : (await openPglite(dataDir)).handle;
   const { createConversationRepository } = await import('../src/modules/conversations/repository');
-  const page = await createConversationRepository(handle.db).messages(conversationId, 100, 0);
+  const page = await createConversationRepository(handle.db).branch(conversationId, 100, 0);
   if (!database) await handle.close();
   return page.items.map((m) => ({ role: m.role, status: m.status, content: m.content }));
 };

@@ -112,23 +112,35 @@ describe.each(adapters)('%s store', (_, make) => {
       stamp: null,
       room: 8,
     });
-    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(true);
+    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000, seen: null })).toBe(true);
     expect(await claim(lock, 'b', key(), 9, 10_000, stamp)).toEqual({
       outcome: 'claimed',
       stamp: 'a',
       room: 8,
     });
     // Someone else's release neither frees the lock nor moves the stamp.
-    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000 })).toBe(false);
+    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000, seen: 'a' })).toBe(false);
     expect((await claim(lock, 'c', key(), 9, 10_000, stamp)).outcome).toBe('busy');
-    expect(await store.release(lock, 'b', { key: stamp, ttlMs: 10_000 })).toBe(true);
+    expect(await store.release(lock, 'b', { key: stamp, ttlMs: 10_000, seen: 'a' })).toBe(true);
     expect((await claim(lock, 'c', key(), 9, 10_000, stamp)).stamp).toBe('b');
     // A release without a stamp leaves the last one alone; the stamp expires by itself.
     expect(await store.release(lock, 'c')).toBe(true);
     expect((await claim(lock, 'd', key(), 9, 10_000, stamp)).stamp).toBe('b');
-    await store.release(lock, 'd', { key: stamp, ttlMs: 100 });
+    await store.release(lock, 'd', { key: stamp, ttlMs: 100, seen: 'b' });
     await Bun.sleep(150);
     expect((await claim(lock, 'e', key(), 9, 10_000, stamp)).stamp).toBeNull();
+  });
+
+  test('a stamp changed while the lock was held is not overwritten by the release', async () => {
+    const lock = key();
+    const stamp = key();
+    await store.set(stamp, 'before', 10_000);
+    expect((await claim(lock, 'a', key(), 9, 10_000, stamp)).stamp).toBe('before');
+    await store.set(stamp, 'changed', 10_000);
+    // Released, but not stamped: the claim saw 'before'.
+    expect(await store.release(lock, 'a', { key: stamp, ttlMs: 10_000, seen: 'before' })).toBe(false);
+    expect(await store.get(stamp)).toBe('changed');
+    expect((await claim(lock, 'b', key(), 9, 10_000, stamp)).outcome).toBe('claimed');
   });
 
   test('claims and releases made together are decided in call order', async () => {
@@ -143,7 +155,7 @@ describe.each(adapters)('%s store', (_, make) => {
     expect(results.map((r) => r.room)).toEqual([4, 3, 2, 1, 0, 0, 0, 0]);
     const stamp = key();
     const released = await Promise.all([
-      store.release(locks[0] as string, 'o0', { key: stamp, ttlMs: 10_000 }),
+      store.release(locks[0] as string, 'o0', { key: stamp, ttlMs: 10_000, seen: null }),
       store.release(locks[1] as string, 'not the owner'),
       store.release(locks[2] as string, 'o2'),
       store.release(locks[6] as string, 'o6'), // limited: never held

@@ -16,9 +16,9 @@ export interface ChatModel {
    * Streams the answer to `turns`, in batches: the events that arrived together (one
    * network read), so the caller can pass them on in one write. Ends normally only
    * after the provider's final chunk; throws ModelError otherwise. When `signal`
-   * aborts, ends quietly.
+   * aborts, ends quietly. `model` names the provider's model (default: `OPENAI_MODEL`).
    */
-  stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent[]>;
+  stream(turns: ChatTurn[], signal: AbortSignal, model?: string): AsyncIterable<ModelEvent[]>;
 }
 
 /** A provider failure with a message safe to show the user. */

@@ -75,9 +75,9 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
     authorization: `Bearer ${settings.apiKey}`,
   };
 
-  const request = async (turns: ChatTurn[], signal: AbortSignal) => {
+  const request = async (turns: ChatTurn[], signal: AbortSignal, model: string) => {
     const body: ChatCompletionCreateParamsStreaming = {
-      model: settings.model,
+      model,
       messages: turns,
       stream: true,
       stream_options: { include_usage: true },
@@ -98,12 +98,16 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
 
   return {
     mode: 'configured',
-    async *stream(turns: ChatTurn[], signal: AbortSignal): AsyncIterable<ModelEvent[]> {
+    async *stream(
+      turns: ChatTurn[],
+      signal: AbortSignal,
+      model = settings.model,
+    ): AsyncIterable<ModelEvent[]> {
       let reader: Awaited<ReturnType<typeof request>> | undefined;
       let ended = false;
       let finished = false;
       try {
-        reader = await request(turns, signal);
+        reader = await request(turns, signal, model);
         const decoder = new TextDecoder();
         const received: EventSourceMessage[] = [];
         let overflow = false;

@@ -65,10 +65,10 @@ const exactPromptTokens = (turns: ChatTurn[]) =>
  * not report usage.
  */
 export const fitContext = (system: string, history: ChatTurn[], maxTokens: number) => {
-  const turns: ChatTurn[] = fitsByBytes(system, history, maxTokens)
-    ? [{ role: 'system', content: system }, ...history]
-    : trim(system, history, maxTokens);
-  return { turns, promptTokens: () => exactPromptTokens(turns) };
+  const kept = fitsByBytes(system, history, maxTokens) ? history : trim(system, history, maxTokens);
+  // An empty system prompt is none at all (a conversation's "" setting, SPEC §12).
+  const turns: ChatTurn[] = system ? [{ role: 'system', content: system }, ...kept] : [...kept];
+  return { turns, history: [...kept], promptTokens: () => exactPromptTokens(turns) };
 };
 
 const trim = (system: string, history: ChatTurn[], maxTokens: number): ChatTurn[] => {
@@ -81,5 +81,5 @@ const trim = (system: string, history: ChatTurn[], maxTokens: number): ChatTurn[
     used += cost;
     start = i;
   }
-  return [{ role: 'system', content: system }, ...history.slice(start)];
+  return history.slice(start);
 };

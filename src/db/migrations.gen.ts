@@ -28,5 +28,26 @@ export const migrations: MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796185761924,
     "hash": "9b237ab3841d87864b3e7b7401e95de209ac8fb443c5495f63933335debefcf8"
+  },
+  {
+    "sql": [
+      "ALTER TABLE \"conversations\" ADD COLUMN \"title_set\" boolean DEFAULT false NOT NULL;",
+      "\nALTER TABLE \"conversations\" ADD COLUMN \"model\" varchar(200);",
+      "\nALTER TABLE \"conversations\" ADD COLUMN \"system_prompt\" text;",
+      "\nALTER TABLE \"conversations\" ADD COLUMN \"current_message_id\" uuid;",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"parent_id\" uuid;",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"depth\" integer DEFAULT 0 NOT NULL;",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"feedback_rating\" varchar(8);",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"feedback_comment\" text;",
+      "\n-- Existing data: each conversation becomes one branch (every message follows the one\n-- before it, the current message is the last), and a title other than the default was\n-- chosen by its owner.\nUPDATE \"messages\" AS m SET \"parent_id\" = o.\"previous\", \"depth\" = o.\"position\" - 1\nFROM (\n  SELECT \"id\", lag(\"id\") OVER w AS \"previous\", row_number() OVER w AS \"position\"\n  FROM \"messages\"\n  WINDOW w AS (PARTITION BY \"conversation_id\" ORDER BY \"created_at\", \"id\")\n) AS o\nWHERE m.\"id\" = o.\"id\";",
+      "\nUPDATE \"conversations\" AS c SET \"current_message_id\" = l.\"id\"\nFROM (\n  SELECT DISTINCT ON (\"conversation_id\") \"conversation_id\", \"id\"\n  FROM \"messages\"\n  ORDER BY \"conversation_id\", \"created_at\" DESC, \"id\" DESC\n) AS l\nWHERE c.\"id\" = l.\"conversation_id\";",
+      "\nUPDATE \"conversations\" SET \"title_set\" = true WHERE \"title\" <> 'New conversation';",
+      "\nALTER TABLE \"messages\" ADD CONSTRAINT \"messages_parent_id_messages_id_fk\" FOREIGN KEY (\"parent_id\") REFERENCES \"public\".\"messages\"(\"id\") ON DELETE cascade ON UPDATE no action;",
+      "\nCREATE INDEX \"messages_conversation_parent_created_id_idx\" ON \"messages\" USING btree (\"conversation_id\",\"parent_id\",\"created_at\",\"id\");",
+      "\nALTER TABLE \"messages\" ADD CONSTRAINT \"messages_feedback_rating_check\" CHECK (\"messages\".\"feedback_rating\" in ('up', 'down'));"
+    ],
+    "bps": true,
+    "folderMillis": 1796200509912,
+    "hash": "ad9ea37104ea8a9a4c70b9a12c5ae3da8758483a496cb8d57cb80684f819ea44"
   }
 ];

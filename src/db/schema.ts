@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   boolean,
   check,
   index,
@@ -45,6 +46,18 @@ export const conversations = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     title: varchar('title', { length: 255 }).notNull().default('New conversation'),
+    /** The owner chose the title (POST or PATCH): an automatic title never replaces it. */
+    titleSet: boolean('title_set').notNull().default(false),
+    /** The model of its replies; null: `OPENAI_MODEL`. */
+    model: varchar('model', { length: 200 }),
+    /** null: `AI_SYSTEM_PROMPT`; empty: none. */
+    systemPrompt: text('system_prompt'),
+    /**
+     * The last message of the current branch (SPEC §12); null when empty. Not a
+     * foreign key: it would make the two tables refer to each other, and it is only
+     * ever set to a message of the conversation, by the server.
+     */
+    currentMessageId: uuid('current_message_id'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -60,8 +73,10 @@ export const conversations = pgTable(
 
 export const MESSAGE_ROLES = ['user', 'assistant'] as const;
 export const MESSAGE_STATUSES = ['complete', 'interrupted', 'failed'] as const;
+export const FEEDBACK_RATINGS = ['up', 'down'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export type FeedbackRating = (typeof FEEDBACK_RATINGS)[number];
 
 export const messages = pgTable(
   'messages',
@@ -70,17 +85,27 @@ export const messages = pgTable(
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
+    /** The message this one follows (SPEC §12); null for a first message. */
+    parentId: uuid('parent_id').references((): AnyPgColumn => messages.id, { onDelete: 'cascade' }),
+    /** How many messages come before it on its branch (0 for a first message). */
+    depth: integer('depth').notNull().default(0),
     role: varchar('role', { length: 16 }).$type<MessageRole>().notNull(),
     content: text('content').notNull(),
     status: varchar('status', { length: 16 }).$type<MessageStatus>().notNull().default('complete'),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
+    feedbackRating: varchar('feedback_rating', { length: 8 }).$type<FeedbackRating>(),
+    feedbackComment: text('feedback_comment'),
     createdAt: createdAt(),
   },
   (t) => [
     index('messages_conversation_created_id_idx').on(t.conversationId, t.createdAt, t.id),
+    // A message's siblings (and a root's, with parent_id is null) oldest first, and
+    // its children when a branch switch walks down to the newest descendant.
+    index('messages_conversation_parent_created_id_idx').on(t.conversationId, t.parentId, t.createdAt, t.id),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('messages_status_check', sql`${t.status} in ('complete', 'interrupted', 'failed')`),
+    check('messages_feedback_rating_check', sql`${t.feedbackRating} in ('up', 'down')`),
   ],
 );
 

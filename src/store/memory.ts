@@ -1,4 +1,4 @@
-import type { Claim, LockSpec, RateSpec, Store } from './store';
+import type { Claim, LockSpec, RateSpec, StampSpec, Store } from './store';
 
 interface Entry {
   value: string;
@@ -96,10 +96,12 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async release(key: string, owner: string, stamp?: { key: string; ttlMs: number }) {
+  async release(key: string, owner: string, stamp?: StampSpec) {
     if (this.live(key)?.value !== owner) return false;
     this.entries.delete(key);
-    if (stamp) this.entries.set(stamp.key, { value: owner, expiresAt: Date.now() + stamp.ttlMs });
+    if (!stamp) return true;
+    if ((this.live(stamp.key)?.value ?? null) !== stamp.seen) return false;
+    this.entries.set(stamp.key, { value: owner, expiresAt: Date.now() + stamp.ttlMs });
     return true;
   }
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { batchedPerTurn } from '../lib/batch';
-import type { Claim, LockSpec, RateSpec, Store } from './store';
+import type { Claim, LockSpec, RateSpec, StampSpec, Store } from './store';
 import { StoreUnavailableError } from './store';
 
 // Lua's unpack spreads a bounded number of values: multi-key calls go in slices.
@@ -82,17 +82,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0`;
 
 // The releases of one call: each only if its owner still holds the lock, then the
-// stamp. KEYS: lock, stamp per release; ARGV: owner, stamp ttl ('' for no stamp) per
-// release. Answers 1 released or 0 not held, per release.
+// stamp if it still holds what the claim saw. KEYS: lock, stamp per release; ARGV:
+// owner, stamp ttl ('' for no stamp), the stamp seen ('' for none) per release.
+// Answers per release 1 released (and stamped, when asked), 2 released but not
+// stamped (the stamp changed meanwhile), 0 not held.
 const RELEASES = `${SLICED}
 local held, released, results = values(1, 2), {}, {}
 for i = 1, #KEYS / 2 do
-  local lock, stampKey, owner, ttl = KEYS[i * 2 - 1], KEYS[i * 2], ARGV[i * 2 - 1], ARGV[i * 2]
+  local lock, stampKey = KEYS[i * 2 - 1], KEYS[i * 2]
+  local owner, ttl, seen = ARGV[i * 3 - 2], ARGV[i * 3 - 1], ARGV[i * 3]
   if held[i] == owner and not released[lock] then
     redis.call('DEL', lock)
     released[lock] = true
-    if ttl ~= '' then redis.call('SET', stampKey, owner, 'PX', ttl) end
     results[i] = 1
+    if ttl ~= '' then
+      if (redis.call('GET', stampKey) or '') == seen then
+        redis.call('SET', stampKey, owner, 'PX', ttl)
+      else
+        results[i] = 2
+      end
+    end
   else
     results[i] = 0
   end
@@ -110,7 +119,7 @@ const SCRIPTS = {
 interface ReleaseSpec {
   key: string;
   owner: string;
-  stamp?: { key: string; ttlMs: number };
+  stamp?: StampSpec;
 }
 
 // A batched script call fails only when Redis is away: no single item to blame.
@@ -174,6 +183,7 @@ export class RedisStore implements Store {
     const args = batch.flatMap(({ owner, stamp }) => [
       owner,
       stamp ? Math.max(1, Math.ceil(stamp.ttlMs)) : '',
+      stamp?.seen ?? '',
     ]);
     return (await this.script('chatReleases', keys.length, ...keys, ...args)) as number[];
   }, noRetryAlone);
@@ -250,7 +260,7 @@ export class RedisStore implements Store {
     return this.run(async () => Number(await this.script('chatExtend', key, owner, ttlMs)) === 1);
   }
 
-  release(key: string, owner: string, stamp?: { key: string; ttlMs: number }) {
+  release(key: string, owner: string, stamp?: StampSpec) {
     return this.run(async () => (await this.releases({ key, owner, stamp })) === 1);
   }
 

@@ -30,9 +30,12 @@ export interface Store {
   extend(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /**
    * Releases a lock only if `owner` still holds it, and then sets `stamp.key` to the
-   * owner (so the next `claim` can tell nobody else went in between). True if released.
+   * owner (so the next `claim` can tell nobody else went in between) if it still
+   * holds `stamp.seen`, what the claim saw (null: nothing), so a change made while the
+   * lock was held (see `ChatGate.changed`) is not overwritten. True if released and,
+   * when a stamp was asked for, stamped.
    */
-  release(key: string, owner: string, stamp?: { key: string; ttlMs: number }): Promise<boolean>;
+  release(key: string, owner: string, stamp?: StampSpec): Promise<boolean>;
   /**
    * Sends `message` to every current subscriber of `channel`, on every instance
    * (fire and forget: nothing is kept for a subscriber that comes later). Messages
@@ -48,6 +51,12 @@ export interface LockSpec {
   key: string;
   owner: string;
   ttlMs: number;
+}
+
+export interface StampSpec {
+  key: string;
+  ttlMs: number;
+  seen: string | null;
 }
 
 export interface RateSpec {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { ReplyContext } from '../../src/modules/conversations/messages';
 import { type Client, createClient } from '../support/client';
 import { startServer, type TestServer } from '../support/server';
 
@@ -26,6 +27,9 @@ describe('POST /api/conversations/', () => {
       created_at: expect.any(String),
       updated_at: expect.any(String),
       message_count: 0,
+      model: null,
+      system_prompt: null,
+      current_message_id: null,
     });
   });
 
@@ -180,7 +184,7 @@ describe('DELETE /api/conversations/{id}', () => {
     const res = await api.request('DELETE', `/api/conversations/${conv.id}`, { token });
     expect(res.status).toBe(204);
     expect((await api.request('GET', `/api/conversations/${conv.id}`, { token })).status).toBe(404);
-    expect((await messages.messages(conv.id, 10, 0)).count).toBe(0);
+    expect((await messages.branch(conv.id, 10, 0)).count).toBe(0);
   });
 
   test("answers 404 for someone else's conversation and keeps it", async () => {
@@ -206,8 +210,24 @@ describe('GET /api/conversations/{id}/messages', () => {
     expect(res.body.count).toBe(3);
     expect(res.body.items.map((m: { content: string }) => m.content)).toEqual(['one', 'two', 'three']);
     expect(Object.keys(res.body.items[0]).sort()).toEqual(
-      ['completion_tokens', 'content', 'created_at', 'id', 'prompt_tokens', 'role', 'status'].sort(),
+      [
+        'completion_tokens',
+        'content',
+        'created_at',
+        'id',
+        'prompt_tokens',
+        'role',
+        'status',
+        'parent_id',
+        'sibling_ids',
+        'feedback',
+      ].sort(),
     );
+    // One branch: each follows the one before.
+    const [one, two, three] = res.body.items;
+    expect([one.parent_id, two.parent_id, three.parent_id]).toEqual([null, one.id, two.id]);
+    expect(two.sibling_ids).toEqual([two.id]);
+    expect(one.feedback).toBeNull();
     const page = await api.request('GET', `/api/conversations/${conv.id}/messages/?limit=1&offset=1`, {
       token,
     });
@@ -319,7 +339,7 @@ describe('message writes', () => {
 });
 
 describe('history reads', () => {
-  test('read at the same moment, each conversation gets its own newest messages, oldest first', async () => {
+  test('read at the same moment, each conversation gets its own branch, its newest turns, root first', async () => {
     const token = await signIn();
     const [a, b, empty] = [await create(token), await create(token), await create(token)];
     const repo = (await import('../../src/modules/conversations/repository')).createConversationRepository(
@@ -329,19 +349,22 @@ describe('history reads', () => {
       await repo.addMessage({ conversationId: a.id, role: 'user', content: `a${i}` });
     for (let i = 0; i < 2; i++)
       await repo.addMessage({ conversationId: b.id, role: 'assistant', content: `b${i}` });
-    const [fromA, fromB, none, fewerOfA, stranger] = await Promise.allSettled([
-      repo.recentMessages(a.id, 3),
-      repo.recentMessages(b.id, 10),
-      repo.recentMessages(empty.id, 10),
-      repo.recentMessages(a.id, 2),
-      repo.recentMessages('not-a-uuid', 10), // fails its own read only
+    const turns = (r: PromiseSettledResult<ReplyContext | undefined> | undefined) =>
+      (r as PromiseFulfilledResult<ReplyContext | undefined>).value?.turns;
+    const [fromA, fromB, none, fewerOfA, stranger, gone] = await Promise.allSettled([
+      repo.context(a.id, 'current', 3),
+      repo.context(b.id, 'current', 10),
+      repo.context(empty.id, 'current', 10),
+      repo.context(a.id, 'current', 2),
+      repo.context('not-a-uuid', 'current', 10), // fails its own read only
+      repo.context(crypto.randomUUID(), 'current', 10),
     ]);
-    const value = (r: PromiseSettledResult<unknown> | undefined) =>
-      (r as PromiseFulfilledResult<unknown>).value;
+    const value = turns;
     expect(value(fromA)).toEqual(['a2', 'a3', 'a4'].map((content) => ({ role: 'user', content })));
     expect(value(fromB)).toEqual(['b0', 'b1'].map((content) => ({ role: 'assistant', content })));
     expect(value(none)).toEqual([]);
     expect(value(fewerOfA)).toEqual(['a3', 'a4'].map((content) => ({ role: 'user', content })));
     expect(stranger?.status).toBe('rejected');
+    expect(gone?.status === 'fulfilled' && gone.value).toBeUndefined();
   });
 });

@@ -12,11 +12,18 @@ import { connect, connectAuthenticated } from '../support/ws';
 let server: TestServer;
 let api: Client;
 let me: Awaited<ReturnType<Client['signUp']>>;
+/** An answer in another conversation of `me`, for the feedback route. */
+let answer: { conversationId: string; id: string };
 
 beforeAll(async () => {
   server = await startServer({ CHAT_RATE_LIMIT: '1000', HTTP_MAX_BODY_BYTES: '65536' });
   api = createClient(server.url);
   me = await api.signUp();
+  const other = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+  const ws = await connectAuthenticated(server.wsUrl, other, me.access);
+  ws.send({ type: 'chat.message', content: 'hello' });
+  answer = { conversationId: other, id: (await ws.reply()).final.message_id };
+  ws.close();
 });
 afterAll(() => server.stop());
 
@@ -73,15 +80,22 @@ const BODY_ROUTES: Record<string, Field> = {
   create: {
     method: 'POST',
     path: () => '/api/conversations/',
-    fields: ['title'],
+    fields: ['title', 'model', 'system_prompt'],
     body: () => ({ title: 'ok' }),
     token: true,
   },
   rename: {
     method: 'PATCH',
     path: () => `/api/conversations/${me.conversationId}`,
-    fields: ['title'],
+    fields: ['title', 'model', 'system_prompt', 'current_message_id'],
     body: () => ({ title: 'ok' }),
+    token: true,
+  },
+  feedback: {
+    method: 'PUT',
+    path: () => `/api/conversations/${answer.conversationId}/messages/${answer.id}/feedback`,
+    fields: ['comment'],
+    body: () => ({ rating: 'up' }),
     token: true,
   },
 };
@@ -113,9 +127,13 @@ describe('text the database cannot store', () => {
     const conversation = await api.request('GET', `/api/conversations/${me.conversationId}`, {
       token: me.access,
     });
-    expect(conversation.body.title).toBe('New conversation');
+    expect(conversation.body).toMatchObject({ title: 'New conversation', model: null, system_prompt: null });
     const list = await api.request('GET', '/api/conversations/', { token: me.access });
-    expect(list.body.count).toBe(1);
+    expect(list.body.count).toBe(2);
+    const answered = await api.request('GET', `/api/conversations/${answer.conversationId}/messages`, {
+      token: me.access,
+    });
+    expect(answered.body.items[1].feedback).toBeNull();
     const login = await api.request('POST', '/api/token/pair', {
       body: { username, password: STRONG_PASSWORD },
     });
@@ -169,10 +187,10 @@ describe('every route, every field, hostile text: never a 5xx', () => {
     const unexpected: string[] = [];
     for (const [method, template] of PATH_ROUTES)
       for (const id of ids) {
-        const path = template.replace(':id', id).replace(':conversationId', id);
+        const path = template.replace(':id', id).replace(':conversationId', id).replace(':message_id', id);
         const res = await api.request(method, path, {
           token: me.access,
-          body: method === 'PATCH' ? {} : undefined,
+          body: method === 'PATCH' ? {} : method === 'PUT' ? { rating: 'up' } : undefined,
         });
         if (![400, 404, 422].includes(res.status))
           unexpected.push(`${method} ${path.slice(0, 80)} → ${res.status}`);
@@ -282,6 +300,8 @@ const PATH_ROUTES: [string, string][] = [
   ['DELETE', '/api/conversations/:id'],
   ['GET', '/api/conversations/:id/messages'],
   ['POST', '/api/conversations/:id/stop'],
+  ['GET', '/api/conversations/:id/export'],
+  ['PUT', '/api/conversations/:id/messages/:message_id/feedback'],
   ['GET', '/ws/chat/:conversationId'],
 ];
 
@@ -293,6 +313,7 @@ const IGNORED = (route: string) =>
     'GET /api/conversations/',
     'GET /api/conversations',
     'GET /api/openapi.json',
+    'GET /api/models',
     'GET /api/docs',
   ].some((r) => route === r || route === `${r}/`) ||
   route.startsWith('GET /api/docs') ||

@@ -22,7 +22,13 @@ export const startInstances = async (env: Record<string, string> = {}) => {
   const stub: OpenAIStub = startOpenAIStub();
   await stub.ready;
   const database = await createTestDatabase();
-  const baseEnv = { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: stub.url, LOG_LEVEL: 'warn', ...env };
+  const baseEnv = {
+    OPENAI_API_KEY: 'sk-test',
+    OPENAI_BASE_URL: stub.url,
+    LOG_LEVEL: 'warn',
+    AI_TITLES: 'false',
+    ...env,
+  };
 
   if (database.url && SERVICES.redisUrl) {
     const prefix = `${uniqueName('pair')}:`;

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * An OpenAI-compatible streaming server on loopback, so the tests drive the server's
  * real provider client (src/ai/openai.ts) over HTTP. The behaviour of each request is
- * chosen by a marker in the last user message, `[stub:MODE]` or `[stub:MODE:ARG]`:
+ * chosen by a marker in the model's name or else the last user message, `[stub:MODE]`
+ * or `[stub:MODE:ARG]`:
  *   (none)        the configured tokens, then the final chunk, usage and [DONE]
  *   slow:MS       MS milliseconds before each token
  *   stall         one token, then silence until the client gives up
@@ -102,7 +103,9 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
     });
 
     const last = body.messages.findLast((m) => m.role === 'user')?.content ?? '';
-    const [, mode = 'normal', arg = ''] = /\[stub:([a-z]+)(?::(\d+))?\]/.exec(last) ?? [];
+    // A marker in the model's name wins: a title request (AI_TITLE_MODEL) can fail alone.
+    const marker = /\[stub:([a-z]+)(?::(\d+))?\]/;
+    const [, mode = 'normal', arg = ''] = marker.exec(body.model) ?? marker.exec(last) ?? [];
     if (mode === 'status') {
       const status = Number(arg) || 500;
       res.writeHead(status, {

@@ -56,6 +56,9 @@ export const startServer = async (
     OPENAI_API_KEY: options.offline ? undefined : 'sk-test-key',
     OPENAI_BASE_URL: stub.url,
     LOG_LEVEL: 'info',
+    // Automatic titles are one more provider request after a first reply; the tests
+    // that are about them turn them on (test/modules/chat/titles.test.ts).
+    AI_TITLES: 'false',
     ...env,
   });
   const [database, testStore] = await Promise.all([createTestDatabase(), createTestStore()]);

@@ -11,7 +11,8 @@ import type { Store } from '../../store';
  * producing instance holds in memory and sends when asked.
  *
  * - One channel every instance listens to carries each reply's lifecycle: `start`,
- *   `end` (with the final frame), `stop` requests and `follow` requests.
+ *   `end` (with the final frame), `stop` requests and `follow` requests, and the
+ *   conversations' `updated` frames (SPEC §12).
  * - A channel per reply carries its text, and only once some instance has asked to
  *   follow it: first a snapshot of the text so far (offset 0), then each delta with
  *   its offset, and a `beat` when quiet, so a follower can tell a reply whose
@@ -25,8 +26,10 @@ import type { Store } from '../../store';
  */
 
 export type LifecycleEvent =
-  /** A reply began; `m` is the stored user message (message.created's payload). */
+  /** A reply began; `m` is the user message it stored (message.created's payload), '' for none. */
   | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
+  /** The conversation changed; `f` is its conversation.updated frame. */
+  | { t: 'updated'; c: string; f: string; from: string }
   /**
    * A reply ended; `f` is its final frame and `x` its whole text, so a follower whose
    * snapshot never came (the reply was over first) still shows every delta.
@@ -137,6 +140,7 @@ export const createBus = (store: Store, log: Logger) => {
     ended: (c: string, r: string, f: string, x: string) =>
       publish(LIFECYCLE, { t: 'end', c, r, f, x, from: instance }),
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
+    updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 
     /** The reply streaming in `c` on any instance, if any (null when the store cannot say). */

@@ -69,6 +69,18 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
     retryTimer.unref?.();
   };
 
+  /**
+   * The conversation changed outside a reply (its branch or settings): no socket's
+   * remembered history of it may be used again. Its stamp becomes a value no reply
+   * left, and a reply streaming meanwhile does not stamp over it (Store.release).
+   */
+  const changed = async (conversationId: string) => {
+    stamps.delete(conversationId);
+    await store
+      .set(`stamp:conversation:${conversationId}`, `changed:${crypto.randomUUID()}`, STAMP_TTL_MS)
+      .catch(() => log.warn('conversation change not recorded: store unavailable'));
+  };
+
   return {
     /**
      * Whether the next `claim` of `userId` in `conversationId` is expected to admit
@@ -127,7 +139,11 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           local.delete(conversationId);
           if (!held) return false;
           try {
-            const stamped = await store.release(key, owner, { key: stampKey, ttlMs: STAMP_TTL_MS });
+            const stamped = await store.release(key, owner, {
+              key: stampKey,
+              ttlMs: STAMP_TTL_MS,
+              seen: stamp,
+            });
             if (stamped) stamps.set(conversationId, owner);
             return stamped;
           } catch {
@@ -140,6 +156,37 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       };
       return { kind: 'claimed', lock, stamp };
     },
+    /**
+     * Runs `change` (a branch switch) while no reply can start or stream in the
+     * conversation: the conversation lock, taken like a reply's (busy: undefined, and
+     * `change` does not run). The remembered history is forgotten before the lock goes.
+     */
+    whileIdle: async <T>(conversationId: string, change: () => Promise<T>): Promise<T | undefined> => {
+      if (local.has(conversationId)) return undefined;
+      local.add(conversationId);
+      const key = `lock:conversation:${conversationId}`;
+      const owner = crypto.randomUUID();
+      let held = false;
+      try {
+        try {
+          held = await store.acquire(key, owner, settings.lockTtlMs);
+          if (!held) return undefined;
+        } catch {
+          log.warn('conversation lock taken locally only: store unavailable');
+        }
+        const result = await change();
+        await changed(conversationId);
+        return result;
+      } finally {
+        local.delete(conversationId);
+        if (held)
+          await store.release(key, owner).catch(() => {
+            pendingReleases.set(key, owner);
+            scheduleRetry();
+          });
+      }
+    },
+    changed,
     stop: () => clearTimeout(retryTimer),
   };
 };

@@ -1,23 +1,26 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Static, t } from 'elysia';
+import { Conversation, Message } from '../conversations/model';
 
 /** Client → server frames (SPEC §6, §11). */
 const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1 }) });
 const ChatMessageFrame = t.Object({ type: t.Literal('chat.message'), content: t.String() });
+const ChatRegenerateFrame = t.Object({
+  type: t.Literal('chat.regenerate'),
+  message_id: t.Optional(t.String()),
+});
+const ChatEditFrame = t.Object({ type: t.Literal('chat.edit'), message_id: t.String(), content: t.String() });
 const ChatStopFrame = t.Object({ type: t.Literal('chat.stop') });
 const PongFrame = t.Object({ type: t.Literal('pong') });
-export const ClientFrame = t.Union([AuthFrame, ChatMessageFrame, ChatStopFrame, PongFrame]);
+export const ClientFrame = t.Union([
+  AuthFrame,
+  ChatMessageFrame,
+  ChatRegenerateFrame,
+  ChatEditFrame,
+  ChatStopFrame,
+  PongFrame,
+]);
 export type ClientFrame = Static<typeof ClientFrame>;
-
-const Message = t.Object({
-  id: t.String(),
-  role: t.Union([t.Literal('user'), t.Literal('assistant')]),
-  content: t.String(),
-  status: t.Union([t.Literal('complete'), t.Literal('interrupted'), t.Literal('failed')]),
-  created_at: t.String(),
-  prompt_tokens: t.Integer(),
-  completion_tokens: t.Integer(),
-});
 
 /** Server → client frames (SPEC §6, §11). */
 export const ServerFrame = t.Union([
@@ -37,6 +40,7 @@ export const ServerFrame = t.Union([
     parent_id: t.String(),
     content: t.String(),
   }),
+  t.Object({ type: t.Literal('conversation.updated'), conversation: Conversation }),
   t.Object({ type: t.Literal('chat.error'), error: t.String(), code: t.String() }),
   t.Object({ type: t.Literal('ping') }),
 ]);
@@ -57,6 +61,8 @@ export const CLOSE = {
 const checkers = {
   auth: TypeCompiler.Compile(AuthFrame),
   'chat.message': TypeCompiler.Compile(ChatMessageFrame),
+  'chat.regenerate': TypeCompiler.Compile(ChatRegenerateFrame),
+  'chat.edit': TypeCompiler.Compile(ChatEditFrame),
   'chat.stop': TypeCompiler.Compile(ChatStopFrame),
   pong: TypeCompiler.Compile(PongFrame),
 } as const;
@@ -88,7 +94,15 @@ export const parseClientFrame = (message: unknown): ClientFrame | FrameProblem =
   if (typeof type !== 'string' || !Object.hasOwn(checkers, type)) return { code: 'UNKNOWN_TYPE' };
   const frameType = type as FrameType;
   if (checkers[frameType].Check(value)) return value as ClientFrame;
-  return { code: frameType === 'auth' ? 'AUTH_FAILED' : 'EMPTY_CONTENT', type: frameType };
+  return { code: problemOf(frameType, value), type: frameType };
+};
+
+/** The code of a frame of a known type with a bad field: the field's own step's. */
+const problemOf = (type: FrameType, frame: Record<string, unknown>): ErrorCode => {
+  if (type === 'auth') return 'AUTH_FAILED';
+  if (type === 'chat.regenerate') return 'MESSAGE_NOT_FOUND';
+  if (type === 'chat.edit' && typeof frame.content === 'string') return 'MESSAGE_NOT_FOUND';
+  return 'EMPTY_CONTENT';
 };
 
 export const isFrameProblem = (frame: ClientFrame | FrameProblem): frame is FrameProblem => 'code' in frame;
@@ -107,6 +121,9 @@ export const encode = {
   resume: (messageId: string, parentId: string, content: string) =>
     `{"type":"chat.resume","message_id":"${messageId}","parent_id":"${parentId}","content":${JSON.stringify(content)}}`,
   error: (code: ErrorCode, error: string) => JSON.stringify({ type: 'chat.error', error, code }),
+  /** `conversation` is the conversation's JSON (the REST shape). */
+  conversationUpdated: (conversation: string) =>
+    `{"type":"conversation.updated","conversation":${conversation}}`,
   authSuccess: (conversationId: string) =>
     JSON.stringify({ type: 'auth.success', conversation_id: conversationId }),
   ping: '{"type":"ping"}',
@@ -126,5 +143,6 @@ export const MESSAGES = {
   MESSAGE_TOO_LONG: 'Message is too long.',
   AI_TIMEOUT: 'The AI provider did not answer in time.',
   AI_ERROR: 'The AI provider failed to answer.',
+  MESSAGE_NOT_FOUND: 'No such message to answer or edit in this conversation.',
   INTERNAL_ERROR: 'Internal error. Please try again.',
 } as const;

@@ -5,13 +5,30 @@ import type { ConversationRepository } from '../conversations/repository';
 import { MESSAGES } from './protocol';
 
 export interface ReplySettings {
-  systemPrompt: string;
   maxContextTokens: number;
   aiTimeoutMs: number;
 }
 
 // Enough turns to fill any sensible context budget; trimming by tokens happens after.
-const HISTORY_ROWS = 200;
+export const HISTORY_ROWS = 200;
+
+/** What a reply answers, and with what (the conversation's settings, resolved). */
+export interface ReplyBasis {
+  model: string;
+  /** Empty: no system prompt. */
+  systemPrompt: string;
+  /** The branch the answer follows, root first, ending with the question. */
+  turns: ChatTurn[];
+}
+
+/**
+ * Where the question comes from: a new user message, stored by the reply after
+ * `parentId` (chat.message, chat.edit; `siblingIds` are its future siblings, oldest
+ * first), or a stored one answered again (chat.regenerate).
+ */
+export type ReplyQuestion =
+  | { kind: 'new'; content: string; parentId: string | null; siblingIds: string[] }
+  | { kind: 'stored'; messageId: string };
 
 /** Why a reply was stopped before its end. */
 export type StopReason = 'stopped' | 'disconnect' | 'shutdown';
@@ -22,15 +39,17 @@ export type ReplyOutcome = (
   | { kind: 'stopped'; messageId: string | null }
 ) & {
   /**
-   * The conversation as stored once this reply is done (trimmed to the context
-   * budget, without the system prompt), so the next message need not read it back.
+   * The current branch as stored once this reply is done (trimmed to the context
+   * budget, without the system prompt) and its last message, so the next message
+   * need not read them back; unset when the reply did not move the branch to it.
    */
-  history?: ChatTurn[];
+  branch?: { turns: ChatTurn[]; lastId: string };
 };
 
 /** A provider request on its way, and the context it was built from. */
 export interface ProviderRequest {
   context: ReturnType<typeof fitContext>;
+  basis: ReplyBasis;
   controller: AbortController;
   events: AsyncIterator<ModelEvent[]>;
   /** The first `events.next()`, which sent the request. */
@@ -39,8 +58,11 @@ export interface ProviderRequest {
 
 /** Where a reply's frames go: every socket of its conversation (see rooms.ts). */
 export interface ReplyAudience {
-  /** The user's message is stored (`message` is its JSON) and the answer begins. */
-  started(reply: Reply, message: string): void;
+  /**
+   * The answer begins, after the user's message it answers: `message` is that
+   * message's JSON when the reply stored it (message.created), else null (regenerate).
+   */
+  started(reply: Reply, message: string | null): void;
   /**
    * New text of the answer, already added to `reply.text` (it began at `offset`);
    * -1 when a socket is backed up (then wait for `drained`).
@@ -103,15 +125,18 @@ const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
   return Object.assign(state, { stop: () => clearTimeout(timer) });
 };
 
-const messageJson = (id: string, content: string, createdAt: Date) =>
+const messageJson = (id: string, question: Extract<ReplyQuestion, { kind: 'new' }>, createdAt: Date) =>
   JSON.stringify({
     id,
     role: 'user',
-    content,
+    content: question.content,
     status: 'complete',
     created_at: createdAt.toISOString(),
     prompt_tokens: 0,
     completion_tokens: 0,
+    parent_id: question.parentId,
+    sibling_ids: [...question.siblingIds, id],
+    feedback: null,
   });
 
 /**
@@ -134,49 +159,65 @@ export const createReplyRunner = (
   model: ChatModel,
   settings: ReplySettings,
 ) => {
-  /** The context for `userMessage` after `earlier`, and its provider request, sent. */
-  const send = (earlier: ChatTurn[], userMessage: string): ProviderRequest => {
-    const history = [...earlier.slice(-(HISTORY_ROWS - 1)), { role: 'user', content: userMessage } as const];
-    const context = fitContext(settings.systemPrompt, history, settings.maxContextTokens);
+  /** The context for `basis`, and its provider request, sent. */
+  const send = (basis: ReplyBasis): ProviderRequest => {
+    const context = fitContext(
+      basis.systemPrompt,
+      basis.turns.slice(-HISTORY_ROWS),
+      settings.maxContextTokens,
+    );
     const controller = new AbortController();
-    const events = model.stream(context.turns, controller.signal)[Symbol.asyncIterator]();
+    const events = model.stream(context.turns, controller.signal, basis.model)[Symbol.asyncIterator]();
     const first = events.next();
     // Awaited by `run`, for an early request only once the claim has answered: a
     // provider that fails before then must not make an unhandled rejection (which
     // would end the process).
     first.catch(() => {});
-    return { context, controller, events, first };
+    return { context, basis, controller, events, first };
+  };
+
+  /** Stores a new question (not bumping the conversation: the answer does, off the first token's path). */
+  const storeQuestion = (reply: Reply, question: ReplyQuestion, audience: ReplyAudience) => {
+    if (question.kind === 'stored') {
+      reply.parentId = question.messageId;
+      reply.started = true;
+      audience.started(reply, null);
+      return Promise.resolve(undefined);
+    }
+    const { conversationId } = reply;
+    return repo
+      .addMessage({
+        conversationId,
+        parentId: question.parentId,
+        role: 'user',
+        content: question.content,
+        bumps: false,
+      })
+      .then(
+        (stored) => {
+          reply.parentId = stored.id;
+          reply.started = true;
+          audience.started(reply, messageJson(stored.id, question, stored.createdAt));
+        },
+        // Settles to the failure, so a rejection is never left unobserved.
+        (error: unknown) => ({ error }),
+      );
   };
 
   const run = async (
     reply: Reply,
     audience: ReplyAudience,
-    userMessage: string,
-    /** The history when it is known to be current, or the request `request` sent from it. */
-    from?: ChatTurn[] | ProviderRequest,
+    question: ReplyQuestion,
+    /** What to answer, or the request `request` already sent for it. */
+    from: ReplyBasis | ProviderRequest,
   ): Promise<ReplyOutcome> => {
     const { conversationId } = reply;
-    const request =
-      from && !Array.isArray(from)
-        ? from
-        : send(from ?? (await repo.recentMessages(conversationId, HISTORY_ROWS - 1)), userMessage);
+    const request = 'controller' in from ? from : send(from);
     reply.adopt(request);
     const { context, controller, events, first } = request;
     const { signal } = controller;
     const silence = watchdog(controller, settings.aiTimeoutMs);
-    // Settles to the failure, if any, so a rejection is never left unobserved. It
-    // does not bump the conversation: the reply does when it is stored, off the first
-    // token's path.
-    const userStored = repo
-      .addMessage({ conversationId, role: 'user', content: userMessage, bumps: false })
-      .then(
-        (stored) => {
-          reply.parentId = stored.id;
-          reply.started = true;
-          audience.started(reply, messageJson(stored.id, userMessage, stored.createdAt));
-        },
-        (error: unknown) => ({ error }),
-      );
+    const userStored = storeQuestion(reply, question, audience);
     const ensureUserStored = async () => {
       const failed = await userStored;
       silence.lastEvent = Date.now(); // the wait was ours, not the provider's silence
@@ -227,16 +268,22 @@ export const createReplyRunner = (
     const stopped = signal.aborted && signal.reason !== 'timeout';
     const { text } = reply;
     const status: MessageStatus = stopped ? 'interrupted' : failure ? 'failed' : 'complete';
-    const kept = context.turns.slice(1);
+    const kept = context.history;
     // When nothing arrived there is nothing to keep; a failure is still reported, and
     // the message sent still bumps its conversation (a lost bump is not worth an error).
+    // A new question is then where the branch ends; a regenerated one is not (the
+    // branch stays at the answer it had).
     if ((stopped || failure) && !text) {
       await repo.touch(conversationId).catch(() => {});
-      return { ...(failure ?? { kind: 'stopped', messageId: null }), history: kept };
+      const outcome = failure ?? ({ kind: 'stopped', messageId: null } as const);
+      return question.kind === 'new'
+        ? { ...outcome, branch: { turns: kept, lastId: reply.parentId } }
+        : outcome;
     }
     await repo.addMessage({
       id: reply.id,
       conversationId,
+      parentId: reply.parentId,
       role: 'assistant',
       content: text,
       status,
@@ -247,13 +294,13 @@ export const createReplyRunner = (
     const outcome: ReplyOutcome = stopped
       ? { kind: 'stopped', messageId: reply.id }
       : (failure ?? { kind: 'complete', messageId: reply.id });
-    return { ...outcome, history: kept };
+    return { ...outcome, branch: { turns: kept, lastId: reply.id } };
   };
 
   return {
-    /** Sends the provider request for `userMessage` after `history` ahead of its admission. */
-    request: (history: ChatTurn[], userMessage: string) => {
-      const request = send(history, userMessage);
+    /** Sends the provider request for `basis` ahead of its admission. */
+    request: (basis: ReplyBasis) => {
+      const request = send(basis);
       return Object.assign(request, {
         /** Not admitted after all, or built on a stale history: the request is dropped unread. */
         cancel: () => {

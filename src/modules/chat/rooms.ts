@@ -20,10 +20,13 @@ class Room {
   beat: Timer | undefined;
   lastPublished = 0;
   /**
-   * The conversation as this instance's last reply left it, and that reply's lock id;
-   * reused when the store's stamp still names that reply (nobody wrote since).
+   * The current branch as this instance's last reply left it (its newest turns and
+   * last message), the settings that reply used, and its lock id; reused when the
+   * store's stamp still names that reply (nothing was written or changed since).
    */
-  history: { stamp: string; turns: ChatTurn[] } | undefined;
+  history:
+    | { stamp: string; turns: ChatTurn[]; lastId: string; model: string; systemPrompt: string }
+    | undefined;
   /** The stored user message `reply` answers (message.created's payload), for a late announcement. */
   createdMessage = '';
   /** The sockets the last `send` found backed up. */
@@ -41,6 +44,12 @@ class Room {
 }
 
 const LISTEN_RETRY_MS = 3000;
+
+/** A reply's first frames: message.created when it stored a new user message (`message`, else ''), chat.start. */
+const startFrames = (message: string, replyId: string, parentId: string) =>
+  message
+    ? [encode.messageCreated(message), encode.start(replyId, parentId)]
+    : [encode.start(replyId, parentId)];
 
 export interface RoomSettings {
   aiTimeoutMs: number;
@@ -122,8 +131,13 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     switch (event.t) {
       case 'start':
         if (!room.sockets.size) return;
-        room.send([encode.messageCreated(event.m), encode.start(event.r, event.p)]);
+        room.send(startFrames(event.m, event.r, event.p));
         follow(room, event.r, event.p, room.sockets);
+        return;
+      case 'updated':
+        room.history = undefined;
+        room.send([event.f]);
+        dropIfIdle(room);
         return;
       case 'end': {
         const followed = room.followed;
@@ -177,10 +191,10 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
 
   const audienceOf = (room: Room): ReplyAudience => ({
     started: (reply, message) => {
-      room.send([encode.messageCreated(message), encode.start(reply.id, reply.parentId)]);
+      room.send(startFrames(message ?? '', reply.id, reply.parentId));
       // Alone, there is nobody to tell; a peer that appears later is told then (`peer`).
-      if (bus.hasPeers()) announce(room, reply, message);
-      else room.createdMessage = message;
+      if (bus.hasPeers()) announce(room, reply, message ?? '');
+      else room.createdMessage = message ?? '';
     },
     deliver: (reply, texts, offset) => {
       const frames = texts.map(encode.delta);
@@ -300,6 +314,20 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       if (!current) return false;
       await bus.stop(conversationId);
       return true;
+    },
+
+    /**
+     * The conversation changed (SPEC §12): `conversation` (its JSON) goes to every
+     * socket of it, here and on other instances, and no remembered branch is reused.
+     */
+    updated: (conversationId: string, conversation: string) => {
+      const frame = encode.conversationUpdated(conversation);
+      const room = rooms.get(conversationId);
+      if (room) {
+        room.history = undefined;
+        room.send([frame]);
+      }
+      if (bus.hasPeers()) void bus.updated(conversationId, frame);
     },
 
     /** The replies streaming here (shutdown stops those still running after the grace period). */

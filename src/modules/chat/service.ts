@@ -1,4 +1,5 @@
 import type { ChatTurn } from '../../ai';
+import type { MessageRole } from '../../db/schema';
 import { HttpError, notFound } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
@@ -15,9 +16,17 @@ import {
   isFrameProblem,
   MESSAGES,
 } from './protocol';
-import { Reply, type ReplyOutcome, type ReplyRunner } from './reply';
+import {
+  HISTORY_ROWS,
+  Reply,
+  type ReplyBasis,
+  type ReplyOutcome,
+  type ReplyQuestion,
+  type ReplyRunner,
+} from './reply';
 import type { Rooms } from './rooms';
 import type { ChatConnection } from './socket';
+import type { Titler } from './titles';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -27,8 +36,11 @@ export interface ChatDependencies {
   gate: ChatGate;
   replies: ReplyRunner;
   rooms: Rooms;
+  titles: Titler;
   log: Logger;
   maxMessageLength: number;
+  /** `OPENAI_MODEL` and `AI_SYSTEM_PROMPT`: what a conversation's null settings mean. */
+  defaults: { model: string; systemPrompt: string };
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
 }
@@ -40,9 +52,32 @@ const finalFrame = (outcome: ReplyOutcome) =>
       ? encode.stopped(outcome.messageId)
       : encode.error(outcome.code, outcome.message);
 
-/** The chat protocol of SPEC §6 and §11, one frame at a time, for one connection. */
+/** The conversation was deleted (through REST) while its socket was open. */
+class ConversationGone extends Error {}
+
+/** A frame was refused before anything was claimed or stored: its code and message, to the sender. */
+class Refusal extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = MESSAGES[code],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What a chat frame asks for, resolved before its admission: the question, and how
+ * to read the branch it follows once admitted (the tip the walk starts from).
+ */
+interface Asked {
+  question: ReplyQuestion;
+  /** The message the branch ends at before the question: 'current' for chat.message. */
+  tip: string | null | 'current';
+}
+
+/** The chat protocol of SPEC §6, §11 and §12, one frame at a time, for one connection. */
 export const createChatService = (deps: ChatDependencies) => {
-  const { log } = deps;
+  const { log, repo } = deps;
 
   const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) =>
     connection.send(encode.error(code, message));
@@ -55,7 +90,7 @@ export const createChatService = (deps: ChatDependencies) => {
       const { user } = await deps.auth.authenticate(token, 'access');
       if (connection.closed) return;
       const owns =
-        UUID.test(connection.conversationId) && (await deps.repo.isOwner(user.id, connection.conversationId));
+        UUID.test(connection.conversationId) && (await repo.isOwner(user.id, connection.conversationId));
       if (connection.closed) return;
       if (!owns) {
         fail(connection, 'NO_CONVERSATION');
@@ -78,24 +113,97 @@ export const createChatService = (deps: ChatDependencies) => {
     }
   };
 
-  const chat = async (connection: ChatConnection, userId: string, content: string) => {
+  /** Content as a new user message takes it (SPEC §6.2), or the refusal. */
+  const cleaned = (content: string) => {
     if (codePointLength(content) > deps.maxMessageLength)
-      return fail(
-        connection,
+      throw new Refusal(
         'MESSAGE_TOO_LONG',
         `Message is too long: at most ${deps.maxMessageLength} characters.`,
       );
     const text = cleanContent(content);
-    if (!text) return fail(connection, 'EMPTY_CONTENT');
+    if (!text) throw new Refusal('EMPTY_CONTENT');
+    return text;
+  };
 
+  /** A message of this conversation with the given role, or MESSAGE_NOT_FOUND. */
+  const messageOf = async (conversationId: string, messageId: string | undefined, role: MessageRole) => {
+    const message =
+      messageId !== undefined && UUID.test(messageId)
+        ? await repo.message(conversationId, messageId)
+        : undefined;
+    if (!message || message.role !== role) throw new Refusal('MESSAGE_NOT_FOUND');
+    return message;
+  };
+
+  /** chat.regenerate: the user message to answer again (SPEC §12). */
+  const regenerated = async (conversationId: string, messageId: string | undefined): Promise<Asked> => {
+    let answered: { role: MessageRole; id: string; parentId: string | null };
+    if (messageId !== undefined) answered = await messageOf(conversationId, messageId, 'assistant');
+    else {
+      const lastId = (await repo.byId(conversationId))?.currentMessageId;
+      const last = lastId ? await repo.message(conversationId, lastId) : undefined;
+      if (!last) throw new Refusal('MESSAGE_NOT_FOUND');
+      answered = last;
+    }
+    // An answer is regenerated: its question is answered again. A question whose answer failed is answered.
+    const questionId = answered.role === 'assistant' ? answered.parentId : answered.id;
+    if (!questionId) throw new Refusal('MESSAGE_NOT_FOUND');
+    return { question: { kind: 'stored', messageId: questionId }, tip: questionId };
+  };
+
+  /** chat.edit: a new user message beside `messageId` (SPEC §12). */
+  const edited = async (conversationId: string, messageId: string, content: string): Promise<Asked> => {
+    const text = cleaned(content);
+    const original = await messageOf(conversationId, messageId, 'user');
+    return {
+      question: { kind: 'new', content: text, parentId: original.parentId, siblingIds: original.siblingIds },
+      tip: original.parentId,
+    };
+  };
+
+  /** The reply's basis read from the database: the conversation's settings and the branch. */
+  const basisOf = async (conversationId: string, asked: Asked) => {
+    const context = await repo.context(conversationId, asked.tip, HISTORY_ROWS);
+    if (!context) throw new ConversationGone();
+    const { question } = asked;
+    const turns: ChatTurn[] =
+      question.kind === 'new'
+        ? [...context.turns, { role: 'user', content: question.content }]
+        : context.turns;
+    // chat.message follows whatever the branch ends at now (the lock is held).
+    if (question.kind === 'new' && asked.tip === 'current') question.parentId = context.currentMessageId;
+    return {
+      model: context.model ?? deps.defaults.model,
+      systemPrompt: context.systemPrompt ?? deps.defaults.systemPrompt,
+      turns,
+    };
+  };
+
+  /**
+   * One reply, from admission to its final frame. `asked` is resolved before the
+   * claim (a refusal counts against nothing). For chat.message, when this instance
+   * remembers the branch and expects the claim to pass, the provider request leaves
+   * now and the claim's round trip overlaps the provider's; it is dropped if not.
+   */
+  const converse = async (connection: ChatConnection, userId: string, asked: Asked) => {
     const conversationId = connection.conversationId;
     const room = deps.rooms.room(conversationId);
-    const remembered = room.history;
-    // When this instance expects the claim to pass, the provider request leaves now
-    // and the claim's round trip overlaps the provider's; it is dropped if not.
+    const remembered = asked.tip === 'current' ? room.history : undefined;
+    const question = asked.question;
+    const rememberedBasis = (kept: NonNullable<typeof remembered>) => {
+      if (question.kind === 'new') question.parentId = kept.lastId;
+      return {
+        model: kept.model,
+        systemPrompt: kept.systemPrompt,
+        turns:
+          question.kind === 'new'
+            ? [...kept.turns, { role: 'user', content: question.content } as const]
+            : kept.turns,
+      };
+    };
     const early =
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
-        ? deps.replies.request(remembered.turns, text)
+        ? deps.replies.request(rememberedBasis(remembered))
         : undefined;
     const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
@@ -103,23 +211,23 @@ export const createChatService = (deps: ChatDependencies) => {
       return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
     }
     const { lock, stamp } = admission;
-    // The history this room remembers is current only if no reply went in since its own.
+    // What this room remembers is current only if nothing went in since its own reply.
     room.history = undefined;
-    const known = remembered?.stamp === stamp ? remembered?.turns : undefined;
-    // An early request built on a history another reply has since moved on is resent.
+    const known = remembered?.stamp === stamp ? remembered : undefined;
+    // An early request built on a branch that has since moved on is resent.
     if (early && !known) early.cancel();
     const reply = new Reply(conversationId, connection);
     const audience = deps.rooms.begin(room, reply);
     let frame: string;
-    let history: ChatTurn[] | undefined;
+    let outcome: ReplyOutcome | undefined;
+    let basis: ReplyBasis | undefined;
     let gone = false;
     try {
-      const outcome = await deps.replies.run(reply, audience, text, (known && early) || known);
-      history = outcome.history;
+      basis = known ? rememberedBasis(known) : await basisOf(conversationId, asked);
+      outcome = await deps.replies.run(reply, audience, question, (known && early) || basis);
       frame = finalFrame(outcome);
     } catch (error) {
-      if (hasSqlState(error, FOREIGN_KEY_VIOLATION)) {
-        // The conversation was deleted (through REST) while this socket was open.
+      if (error instanceof ConversationGone || hasSqlState(error, FOREIGN_KEY_VIOLATION)) {
         gone = true;
         frame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
       } else {
@@ -129,7 +237,14 @@ export const createChatService = (deps: ChatDependencies) => {
     } finally {
       audience.ending();
       // Released before the final frame, so the client may send its next message at once.
-      if ((await lock.release()) && history) room.history = { stamp: lock.id, turns: history };
+      const stamped = await lock.release();
+      if (stamped && outcome?.branch && basis)
+        room.history = {
+          stamp: lock.id,
+          model: basis.model,
+          systemPrompt: basis.systemPrompt,
+          ...outcome.branch,
+        };
     }
     audience.end(frame);
     if (gone)
@@ -137,12 +252,27 @@ export const createChatService = (deps: ChatDependencies) => {
         if (!reply.started && socket !== connection) socket.send(frame);
         socket.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
       }
+    // Off the reply's path: after its final frame, with the lock released.
+    if (outcome?.kind === 'complete' && basis && !basis.turns.some((turn) => turn.role === 'assistant'))
+      deps.titles.suggest(conversationId, basis, reply.text);
+  };
+
+  /** Runs a chat frame: its refusals go to the sender alone (SPEC §11). */
+  const ask = async (connection: ChatConnection, userId: string, resolve: () => Promise<Asked>) => {
+    let asked: Asked;
+    try {
+      asked = await resolve();
+    } catch (error) {
+      if (error instanceof Refusal) return fail(connection, error.code, error.message);
+      throw error;
+    }
+    return converse(connection, userId, asked);
   };
 
   return {
     /** `POST /api/conversations/{id}/stop`: true when a reply was streaming (SPEC §11). */
     stop: async (userId: string, conversationId: string) => {
-      if (!(await deps.repo.isOwner(userId, conversationId))) throw notFound('Conversation not found.');
+      if (!(await repo.isOwner(userId, conversationId))) throw notFound('Conversation not found.');
       return deps.rooms.stop(conversationId);
     },
 
@@ -162,17 +292,32 @@ export const createChatService = (deps: ChatDependencies) => {
       connection.lastSeen = Date.now();
       if (isFrameProblem(frame)) {
         if (frame.type === 'auth') return authenticate(connection, undefined);
-        if (frame.type === 'chat.message' && !connection.authenticated)
+        if (frame.type !== 'chat.stop' && frame.type !== 'pong' && !connection.authenticated)
           return fail(connection, 'AUTH_REQUIRED');
         return fail(connection, frame.code);
       }
       switch (frame.type) {
         case 'auth':
           return authenticate(connection, frame.token);
-        case 'chat.message': {
+        case 'chat.message':
+        case 'chat.regenerate':
+        case 'chat.edit': {
           const userId = connection.userId;
           if (userId === undefined) return fail(connection, 'AUTH_REQUIRED');
-          const reply = chat(connection, userId, frame.content);
+          const { conversationId } = connection;
+          const reply = ask(connection, userId, async () => {
+            switch (frame.type) {
+              case 'chat.message':
+                return {
+                  question: { kind: 'new', content: cleaned(frame.content), parentId: null, siblingIds: [] },
+                  tip: 'current',
+                };
+              case 'chat.regenerate':
+                return regenerated(conversationId, frame.message_id);
+              case 'chat.edit':
+                return edited(conversationId, frame.message_id, frame.content);
+            }
+          });
           deps.track(reply);
           return reply;
         }

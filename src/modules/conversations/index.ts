@@ -7,17 +7,27 @@ import {
   ConversationPage,
   ConversationParams,
   CreateConversationBody,
+  ExportQuery,
+  FeedbackBody,
+  Message,
   MessagePage,
+  MessageParams,
+  ModelList,
   Pagination,
   pagination,
   UpdateConversationBody,
 } from './model';
 import type { ConversationService } from './service';
 
-/** `/api/conversations/*` (SPEC §5): the signed-in user's conversations only. */
+/** `/api/conversations/*` (SPEC §5, §12) and `/api/models`: the signed-in user's conversations only. */
 export const conversationsModule = (auth: AuthService, conversations: ConversationService) =>
   new Elysia({ name: 'conversations-module', seed: conversations })
     .use(authGuard(auth))
+    .get('/api/models', () => conversations.models(), {
+      auth: true,
+      response: { 200: ModelList },
+      detail: { tags: ['conversations'], summary: 'The models a conversation may use' },
+    })
     .group('/api/conversations', { detail: { tags: ['conversations'] } }, (app) =>
       app
         .get(
@@ -35,12 +45,13 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
         )
         .post(
           '/',
-          async ({ user, body, status }) => status(201, await conversations.create(user.id, body?.title)),
+          async ({ user, body, status }) =>
+            status(201, await conversations.create(user.id, body ?? undefined)),
           {
             auth: true,
             body: CreateConversationBody,
             response: { 201: Conversation },
-            detail: { summary: 'Start a conversation' },
+            detail: { summary: 'Start a conversation, optionally with a model and a system prompt' },
           },
         )
         .get('/:id', ({ user, params }) => conversations.get(user.id, params.id), {
@@ -49,12 +60,14 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
           response: { 200: Conversation, 404: Detail },
           detail: { summary: 'One conversation' },
         })
-        .patch('/:id', ({ user, params, body }) => conversations.rename(user.id, params.id, body.title), {
+        .patch('/:id', ({ user, params, body }) => conversations.update(user.id, params.id, body), {
           auth: true,
           params: ConversationParams,
           body: UpdateConversationBody,
-          response: { 200: Conversation, 404: Detail },
-          detail: { summary: 'Rename a conversation' },
+          response: { 200: Conversation, 404: Detail, 409: Detail },
+          detail: {
+            summary: 'Rename a conversation, change its model or system prompt, or switch its branch',
+          },
         })
         .delete(
           '/:id',
@@ -80,7 +93,35 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
             params: ConversationParams,
             query: Pagination,
             response: { 200: MessagePage, 404: Detail },
-            detail: { summary: 'Messages of a conversation, oldest first' },
+            detail: { summary: 'The current branch of a conversation, first message first' },
+          },
+        )
+        .put(
+          '/:id/messages/:message_id/feedback',
+          ({ user, params, body }) => conversations.feedback(user.id, params.id, params.message_id, body),
+          {
+            auth: true,
+            params: MessageParams,
+            body: FeedbackBody,
+            response: { 200: Message, 404: Detail },
+            detail: { summary: 'Rate an answer (rating null removes the rating)' },
+          },
+        )
+        .get(
+          '/:id/export',
+          async ({ user, params, query, set }) => {
+            const file = await conversations.export(user.id, params.id, query.format);
+            set.headers['content-type'] = file.type;
+            set.headers['content-disposition'] =
+              `attachment; filename="${file.filename}"; filename*=UTF-8''${encodeURIComponent(file.utf8Filename)}`;
+            return file.body;
+          },
+          {
+            auth: true,
+            params: ConversationParams,
+            query: ExportQuery,
+            response: { 200: t.String(), 404: Detail },
+            detail: { summary: 'The current branch as a Markdown or JSON download' },
           },
         ),
     );

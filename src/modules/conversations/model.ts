@@ -29,19 +29,44 @@ export const pagination = (query: { limit?: string; offset?: string }) => ({
 });
 
 const Title = t.String({ minLength: 1, maxLength: 255, examples: ['Trip to Kyoto'] });
+const Model = t.Union([t.String({ minLength: 1, maxLength: 200, examples: ['gpt-4o-mini'] }), t.Null()], {
+  description: 'One of GET /api/models; null: the default model',
+});
+const SystemPrompt = t.Union([t.String({ maxLength: 4000 }), t.Null()], {
+  description: 'null: the server default (AI_SYSTEM_PROMPT); "": none',
+});
 
-export const CreateConversationBody = t.Optional(t.Object({ title: t.Optional(Title) }));
-export const UpdateConversationBody = t.Object({ title: t.Optional(Title) });
+export const CreateConversationBody = t.Optional(
+  t.Object({ title: t.Optional(Title), model: t.Optional(Model), system_prompt: t.Optional(SystemPrompt) }),
+);
+export const UpdateConversationBody = t.Object({
+  title: t.Optional(Title),
+  model: t.Optional(Model),
+  system_prompt: t.Optional(SystemPrompt),
+  current_message_id: t.Optional(
+    t.String({ format: 'uuid', description: 'Switch to the branch through this message' }),
+  ),
+});
 
+const Feedback = t.Object({
+  rating: t.Union([t.Literal('up'), t.Literal('down')]),
+  comment: t.Union([t.String(), t.Null()]),
+});
+
+/** A conversation as the REST API and the frames show it (SPEC §5, §12). */
 export const Conversation = t.Object({
   id: t.String({ format: 'uuid' }),
   title: t.String(),
   created_at: t.String({ format: 'date-time' }),
   updated_at: t.String({ format: 'date-time' }),
   message_count: t.Integer(),
+  model: t.Union([t.String(), t.Null()]),
+  system_prompt: t.Union([t.String(), t.Null()]),
+  current_message_id: t.Union([t.String({ format: 'uuid' }), t.Null()]),
 });
 
-const Message = t.Object({
+/** A message as the REST API and the frames show it (SPEC §5, §12). */
+export const Message = t.Object({
   id: t.String({ format: 'uuid' }),
   role: t.Union([t.Literal('user'), t.Literal('assistant')]),
   content: t.String(),
@@ -49,7 +74,28 @@ const Message = t.Object({
   created_at: t.String({ format: 'date-time' }),
   prompt_tokens: t.Integer(),
   completion_tokens: t.Integer(),
+  parent_id: t.Union([t.String({ format: 'uuid' }), t.Null()]),
+  sibling_ids: t.Array(t.String({ format: 'uuid' })),
+  feedback: t.Union([Feedback, t.Null()]),
 });
 
 export const ConversationPage = t.Object({ items: t.Array(Conversation), count: t.Integer() });
 export const MessagePage = t.Object({ items: t.Array(Message), count: t.Integer() });
+
+export const MessageParams = t.Object({
+  id: t.String({ format: 'uuid' }),
+  message_id: t.String({ format: 'uuid' }),
+});
+
+export const FeedbackBody = t.Object({
+  rating: t.Union([t.Literal('up'), t.Literal('down'), t.Null()]),
+  comment: t.Optional(t.Union([t.String({ maxLength: 2000 }), t.Null()])),
+});
+
+export const ExportQuery = t.Object({
+  format: t.Optional(t.String({ description: 'markdown (default) or json', examples: ['markdown'] })),
+});
+
+export const ModelList = t.Object({
+  items: t.Array(t.Object({ id: t.String(), default: t.Boolean() })),
+});

@@ -63,6 +63,9 @@ describe('the frames of a reply', () => {
         created_at: expect.any(String),
         prompt_tokens: 0,
         completion_tokens: 0,
+        parent_id: null,
+        sibling_ids: [stored[0]?.id],
+        feedback: null,
       },
     });
     expect(start).toEqual({ type: 'chat.start', message_id: stored[1]?.id, parent_id: stored[0]?.id });

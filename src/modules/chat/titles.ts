@@ -1,0 +1,119 @@
+import type { ChatModel, ChatTurn } from '../../ai';
+import { describeError } from '../../lib/failures';
+import type { Logger } from '../../lib/logger';
+import { cleanContent } from '../../lib/sanitize';
+import { type ConversationRepository, DEFAULT_TITLE, toConversationDto } from '../conversations/repository';
+import type { ReplyBasis } from './reply';
+
+export interface TitleSettings {
+  /** `AI_TITLES`. */
+  enabled: boolean;
+  /** `AI_TITLE_MODEL`; undefined: the conversation's model. */
+  model: string | undefined;
+  /** How long a title may take before it is given up. */
+  timeoutMs: number;
+}
+
+const MAX_TITLE = 60;
+// Enough of the exchange to name it; a long first message is not sent whole again.
+const EXCERPT = 1000;
+const INSTRUCTION =
+  'Write a short title (at most six words) for the conversation below, in the language it is written in. ' +
+  'Answer with the title only: one line, no quotes, no trailing punctuation.';
+
+/** One line, no quotes around it, at most 60 characters (cut at a word when it can be). */
+export const tidyTitle = (raw: string) => {
+  const line =
+    cleanContent(raw)
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? '';
+  const bare = line
+    .replace(/^(title\s*:\s*)/i, '')
+    .replace(/^["'“”‘’«»`*#\s]+|["'“”‘’«»`*\s]+$/g, '')
+    .replace(/["“”]/g, '')
+    .trim();
+  const chars = [...bare];
+  if (chars.length <= MAX_TITLE) return bare;
+  const cut = chars.slice(0, MAX_TITLE).join('');
+  const space = cut.lastIndexOf(' ');
+  return (space > MAX_TITLE / 2 ? cut.slice(0, space) : cut).trim();
+};
+
+/** The offline model's title: the first words of the first message. */
+const firstWords = (question: string) => tidyTitle(question.split(/\s+/).slice(0, 8).join(' '));
+
+/**
+ * Automatic titles (SPEC §12): after a conversation's first complete reply, the model
+ * names the conversation, unless its owner chose a title or it has one already. It
+ * runs after the reply's final frame and holds no lock; a provider that fails or
+ * takes too long leaves the default title and says nothing.
+ */
+export const createTitler = (
+  repo: ConversationRepository,
+  model: ChatModel,
+  settings: TitleSettings,
+  log: Logger,
+  /** Tells the conversation's sockets (rooms.updated). */
+  announce: (conversationId: string, conversation: string) => void,
+) => {
+  const pending = new Set<Promise<void>>();
+  const closing = new AbortController();
+
+  const ask = async (basis: ReplyBasis, answer: string) => {
+    const question = basis.turns.findLast((turn) => turn.role === 'user')?.content ?? '';
+    if (model.mode === 'offline') return firstWords(question);
+    const turns: ChatTurn[] = [
+      { role: 'system', content: INSTRUCTION },
+      {
+        role: 'user',
+        content: `User: ${question.slice(0, EXCERPT)}\n\nAssistant: ${answer.slice(0, EXCERPT)}`,
+      },
+    ];
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort('timeout'), settings.timeoutMs);
+    const signal = AbortSignal.any([controller.signal, closing.signal]);
+    let text = '';
+    try {
+      for await (const batch of model.stream(turns, signal, settings.model ?? basis.model))
+        for (const event of batch) if (event.type === 'delta') text += event.text;
+    } finally {
+      clearTimeout(timer);
+    }
+    return signal.aborted ? '' : tidyTitle(text);
+  };
+
+  const title = async (conversationId: string, basis: ReplyBasis, answer: string) => {
+    const conversation = await repo.byId(conversationId);
+    if (!conversation || conversation.titleSet || conversation.title !== DEFAULT_TITLE) return;
+    const suggested = await ask(basis, answer);
+    if (
+      !suggested ||
+      closing.signal.aborted ||
+      !(await repo.setAutomaticTitle(conversationId, suggested, DEFAULT_TITLE))
+    )
+      return;
+    const updated = await repo.byId(conversationId);
+    if (updated) announce(conversationId, JSON.stringify(toConversationDto(updated)));
+  };
+
+  return {
+    /** Titles the conversation in the background if it still has the default title. */
+    suggest: (conversationId: string, basis: ReplyBasis, answer: string) => {
+      if (!settings.enabled || closing.signal.aborted) return;
+      const job = title(conversationId, basis, answer).catch((error: unknown) => {
+        // No content in the log: the error says what failed, not what was asked.
+        log.warn({ conversationId, error: describeError(error) }, 'automatic title failed');
+      });
+      pending.add(job);
+      void job.finally(() => pending.delete(job));
+    },
+    /** Gives up the titles under way (shutdown): they keep the default. */
+    close: async () => {
+      closing.abort();
+      await Promise.all(pending);
+    },
+  };
+};
+
+export type Titler = ReturnType<typeof createTitler>;

@@ -1,0 +1,385 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { ChatTurn } from '../../ai';
+import { type Database, rowsOf } from '../../db/client';
+import {
+  conversations,
+  type FeedbackRating,
+  type MessageRole,
+  type MessageStatus,
+  messages,
+} from '../../db/schema';
+import { batchedPerTurn } from '../../lib/batch';
+import { isDatabaseDown } from '../../lib/failures';
+
+/**
+ * The message tree of a conversation (SPEC §12): each message follows its parent, a
+ * branch is the path from a first message to a leaf, and the conversation's current
+ * branch ends at its `current_message_id`. Every read walks parent links by primary
+ * key (a branch of n messages is n index lookups) and finds siblings and children
+ * through the (conversation_id, parent_id, created_at, id) index: nothing scans the
+ * whole tree. `depth` (messages before it on its branch) lets a page of the branch
+ * stop its walk at the page's first message, and gives the branch's length at once.
+ */
+
+export interface NewMessage {
+  /** Chosen ahead when the id must be known before the row exists (a reply's chat.start). */
+  id?: string;
+  conversationId: string;
+  /** The message it follows: null for a first message; absent, the current branch's last. */
+  parentId?: string | null;
+  role: MessageRole;
+  content: string;
+  status?: MessageStatus;
+  promptTokens?: number;
+  completionTokens?: number;
+  /**
+   * Whether the write bumps the conversation's `updated_at` (default true). A chat
+   * reply bumps it when it is stored, not with the user's message: updating the
+   * indexed `updated_at` (a non-HOT update touching two indexes) was a third of that
+   * statement's work, and the first token waits for it.
+   */
+  bumps?: boolean;
+  /** Whether the current branch now ends here (default true). */
+  advances?: boolean;
+}
+
+export interface StoredMessage {
+  id: string;
+  createdAt: Date;
+}
+
+/** A message as read from the tree, with what the API shows about its place in it. */
+export interface MessageRow {
+  id: string;
+  conversationId: string;
+  parentId: string | null;
+  depth: number;
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  promptTokens: number;
+  completionTokens: number;
+  feedbackRating: FeedbackRating | null;
+  feedbackComment: string | null;
+  createdAt: Date;
+  /** Messages sharing its parent, itself included, oldest first. */
+  siblingIds: string[];
+}
+
+/** What a reply needs of its conversation: its settings and the branch it answers. */
+export interface ReplyContext {
+  model: string | null;
+  systemPrompt: string | null;
+  currentMessageId: string | null;
+  /** The newest turns of the branch, root first, ending at the message asked for. */
+  turns: ChatTurn[];
+}
+
+type RawMessage = {
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  depth: number;
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  prompt_tokens: number;
+  completion_tokens: number;
+  feedback_rating: FeedbackRating | null;
+  feedback_comment: string | null;
+  created_at: string | Date;
+  sibling_ids: string;
+};
+
+// The siblings of message `m`, as one text value (the same on both backends). Two
+// branches, so each is an index range scan: `is not distinct from` would not be.
+const SIBLINGS = sql.raw(`case when m.parent_id is null
+    then (select string_agg(s.id::text, ',' order by s.created_at, s.id) from messages s
+          where s.conversation_id = m.conversation_id and s.parent_id is null)
+    else (select string_agg(s.id::text, ',' order by s.created_at, s.id) from messages s
+          where s.conversation_id = m.conversation_id and s.parent_id = m.parent_id) end`);
+const MESSAGE_COLUMNS = sql.raw(`m.id, m.conversation_id, m.parent_id, m.depth, m.role, m.content, m.status,
+    m.prompt_tokens, m.completion_tokens, m.feedback_rating, m.feedback_comment, m.created_at`);
+
+const toRow = (r: RawMessage): MessageRow => ({
+  id: r.id,
+  conversationId: r.conversation_id,
+  parentId: r.parent_id,
+  depth: Number(r.depth),
+  role: r.role,
+  content: r.content,
+  status: r.status,
+  promptTokens: Number(r.prompt_tokens),
+  completionTokens: Number(r.completion_tokens),
+  feedbackRating: r.feedback_rating,
+  feedbackComment: r.feedback_comment,
+  createdAt: new Date(r.created_at),
+  siblingIds: r.sibling_ids ? r.sibling_ids.split(',') : [r.id],
+});
+
+/**
+ * Stores messages, moves their conversations' current branch to them (`advances`) and
+ * bumps `updated_at` (`bumps`), in one statement (a data-modifying CTE). The rows
+ * travel as one JSON parameter, so the statement has one shape however many rows it
+ * carries and stays prepared. Setting only `current_message_id`, which no index
+ * covers, leaves the conversation row's update a cheap in-page (HOT) one.
+ */
+const insertMessages = (db: Database, rows: (NewMessage & { id: string })[]) =>
+  db.execute(sql`
+    with batch as (
+      select * from json_to_recordset(${JSON.stringify(
+        rows.map((m, n) => ({
+          n,
+          id: m.id,
+          conversation_id: m.conversationId,
+          parent_id: m.parentId ?? null,
+          follows_current: m.parentId === undefined,
+          role: m.role,
+          // A lone surrogate would make the JSON unreadable to PostgreSQL; a bound
+          // text parameter turned it into U+FFFD, and so does this.
+          content: m.content.toWellFormed(),
+          status: m.status ?? 'complete',
+          prompt_tokens: m.promptTokens ?? 0,
+          completion_tokens: m.completionTokens ?? 0,
+          bumps: m.bumps ?? true,
+          advances: m.advances ?? true,
+        })),
+      )}::json) as m(n integer, id uuid, conversation_id uuid, parent_id uuid, follows_current boolean,
+                     role varchar, content text, status varchar, prompt_tokens integer,
+                     completion_tokens integer, bumps boolean, advances boolean)
+    ),
+    -- Rows that follow the current branch follow each other, in call order.
+    placed as (
+      select b.*,
+        case when b.follows_current then coalesce(lag(b.id) over w, c.current_message_id) else b.parent_id end
+          as parent,
+        case when b.follows_current
+          then coalesce((select p.depth + 1 from ${messages} p where p.id = c.current_message_id), 0)
+               + row_number() over w - 1
+          else coalesce((select p.depth + 1 from ${messages} p where p.id = b.parent_id), 0) end
+          as depth
+      from batch b left join ${conversations} c on c.id = b.conversation_id
+      window w as (partition by b.conversation_id, b.follows_current order by b.n)
+    ),
+    moved as (
+      update ${conversations} c set
+        current_message_id = coalesce(
+          (select b.id from batch b where b.conversation_id = c.id and b.advances order by b.n desc limit 1),
+          c.current_message_id),
+        updated_at = case when exists (select 1 from batch b where b.conversation_id = c.id and b.bumps)
+          then now() else c.updated_at end
+      where c.id in (select conversation_id from batch where bumps or advances)
+    )
+    insert into ${messages} (id, conversation_id, parent_id, depth, role, content, status,
+                             prompt_tokens, completion_tokens)
+    select id, conversation_id, parent, depth, role, content, status, prompt_tokens, completion_tokens
+    from placed order by n
+    returning id, created_at`);
+
+/** A failed batch is retried item by item, unless there is no database to blame them on. */
+const retryUnlessDatabaseDown = (error: unknown) => !isDatabaseDown(error);
+
+/** `addMessage`: each call's row joins the statement of its turn (see batchedPerTurn). */
+const messageWriter = (db: Database) => {
+  const write = batchedPerTurn(async (rows: (NewMessage & { id: string })[]) => {
+    const stored = new Map(
+      rowsOf<{ id: string; created_at: string | Date }>(await insertMessages(db, rows)).map((r) => [
+        r.id,
+        new Date(r.created_at),
+      ]),
+    );
+    return rows.map((row): StoredMessage => ({ id: row.id, createdAt: stored.get(row.id) ?? new Date() }));
+  }, retryUnlessDatabaseDown);
+  return (message: NewMessage) => write({ ...message, id: message.id ?? Bun.randomUUIDv7() });
+};
+
+/** `touch`: the conversations of one turn are bumped in one statement (see batchedPerTurn). */
+const conversationToucher = (db: Database) => {
+  const touch = batchedPerTurn(async (ids: string[]) => {
+    await db.execute(sql`update ${conversations} set updated_at = now()
+      where id in (select value::uuid from json_array_elements_text(${JSON.stringify([...new Set(ids)])}::json))`);
+    return ids.map(() => undefined);
+  }, retryUnlessDatabaseDown);
+  return (conversationId: string): Promise<void> => touch(conversationId);
+};
+
+interface ContextWanted {
+  conversationId: string;
+  /** Where the branch ends: a message id, null (nothing: a first message), or the current one. */
+  tip: string | null | 'current';
+  limit: number;
+}
+
+/**
+ * `context`: a reply's settings and branch, the reads of one turn in one statement
+ * (each walk stops after its `limit` turns). Undefined when the conversation is gone.
+ */
+const contextReader = (db: Database) => {
+  const read = batchedPerTurn(async (wanted: ContextWanted[]) => {
+    const rows = rowsOf<{
+      k: number;
+      model: string | null;
+      system_prompt: string | null;
+      current_message_id: string | null;
+      role: MessageRole | null;
+      content: string | null;
+    }>(
+      await db.execute(sql`
+        with recursive wanted as (
+          select * from json_to_recordset(${JSON.stringify(
+            wanted.map((w, k) => ({
+              k,
+              conversation_id: w.conversationId,
+              tip: w.tip === 'current' ? null : w.tip,
+              current: w.tip === 'current',
+              lim: w.limit,
+            })),
+          )}::json) as w(k integer, conversation_id uuid, tip uuid, current boolean, lim integer)
+        ),
+        start as (
+          select w.k, w.lim, c.model, c.system_prompt, c.current_message_id,
+                 case when w.current then c.current_message_id else w.tip end as tip
+          from wanted w join ${conversations} c on c.id = w.conversation_id
+        ),
+        walk as (
+          select s.k, 1 as n, m.parent_id, m.role, m.content
+          from start s join ${messages} m on m.id = s.tip
+          union all
+          select w.k, w.n + 1, m.parent_id, m.role, m.content
+          from walk w join start s on s.k = w.k join ${messages} m on m.id = w.parent_id
+          where w.n < s.lim
+        )
+        select s.k, s.model, s.system_prompt, s.current_message_id, w.role, w.content
+        from start s left join walk w on w.k = s.k
+        order by s.k, w.n desc`),
+    );
+    const found = new Map<number, ReplyContext>();
+    for (const r of rows) {
+      let context = found.get(r.k);
+      if (!context) {
+        context = {
+          model: r.model,
+          systemPrompt: r.system_prompt,
+          currentMessageId: r.current_message_id,
+          turns: [],
+        };
+        found.set(r.k, context);
+      }
+      if (r.role !== null && r.content !== null) context.turns.push({ role: r.role, content: r.content });
+    }
+    return wanted.map((_, k) => found.get(k));
+  }, retryUnlessDatabaseDown);
+  return (conversationId: string, tip: ContextWanted['tip'], limit: number) =>
+    read({ conversationId, tip, limit });
+};
+
+const selectMessages = async (db: Database, query: SQL) =>
+  rowsOf<RawMessage>(await db.execute(query)).map(toRow);
+
+/** SQL for the messages of conversations whose owner the caller has already checked. */
+export const messageQueries = (db: Database) => ({
+  /**
+   * Stores a message with its place in the tree, moves the current branch to it
+   * (unless `advances` is false) and bumps `updated_at` (unless `bumps` is false), in
+   * one statement with any other messages written at the same moment.
+   */
+  addMessage: messageWriter(db),
+
+  /** Bumps a conversation's `updated_at`, with any other bumped at the same moment. */
+  touch: conversationToucher(db),
+
+  /**
+   * A reply's settings and the newest `limit` turns of the branch ending at `tip`
+   * (root first), read with any other conversation's at the same moment.
+   */
+  context: contextReader(db),
+
+  /** One message of the conversation, or undefined (another conversation's too). */
+  message: async (conversationId: string, messageId: string) =>
+    (
+      await selectMessages(
+        db,
+        sql`select ${MESSAGE_COLUMNS}, ${SIBLINGS} as sibling_ids from ${messages} m
+            where m.id = ${messageId} and m.conversation_id = ${conversationId}`,
+      )
+    )[0],
+
+  /**
+   * A page of the current branch, root first, and the branch's length. The walk up
+   * from its last message stops at the page's first.
+   */
+  branch: async (conversationId: string, limit: number, offset: number) => {
+    const items = await selectMessages(
+      db,
+      sql`with recursive branch as (
+            select m.* from ${messages} m join ${conversations} c on c.current_message_id = m.id
+            where c.id = ${conversationId} and m.conversation_id = ${conversationId}
+            union all
+            select m.* from ${messages} m join branch b on m.id = b.parent_id where b.depth > ${offset}::bigint
+          )
+          select ${MESSAGE_COLUMNS}, ${SIBLINGS} as sibling_ids from branch m
+          where m.depth >= ${offset}::bigint and m.depth < ${offset + limit}::bigint
+          order by m.depth`,
+    );
+    const [tip] = rowsOf<{ depth: number | null }>(
+      await db.execute(sql`select m.depth from ${conversations} c join ${messages} m on m.id = c.current_message_id
+          where c.id = ${conversationId}`),
+    );
+    return { items, count: tip?.depth == null ? 0 : Number(tip.depth) + 1 };
+  },
+
+  /**
+   * Makes the branch through `messageId` current, ending at its most recently created
+   * descendant (itself when it has none). Undefined when it is not a message of the
+   * conversation; otherwise the new last message's id.
+   */
+  switchBranch: async (conversationId: string, messageId: string) => {
+    const [row] = rowsOf<{ current_message_id: string }>(
+      await db.execute(sql`with recursive below as (
+            select id, created_at from ${messages} where id = ${messageId} and conversation_id = ${conversationId}
+            union all
+            select m.id, m.created_at from ${messages} m join below b on m.parent_id = b.id
+            where m.conversation_id = ${conversationId}
+          ),
+          newest as (select id from below order by created_at desc, id desc limit 1)
+          update ${conversations} set current_message_id = (select id from newest), updated_at = now()
+          where id = ${conversationId} and exists (select 1 from newest)
+          returning current_message_id`),
+    );
+    return row?.current_message_id;
+  },
+
+  /** Replaces an answer's feedback (null: none); undefined when it is not a message of the conversation. */
+  setFeedback: async (
+    conversationId: string,
+    messageId: string,
+    feedback: { rating: FeedbackRating; comment: string | null } | null,
+  ) =>
+    (
+      await selectMessages(
+        db,
+        sql`with changed as (
+              update ${messages} set feedback_rating = ${feedback?.rating ?? null},
+                                     feedback_comment = ${feedback?.comment ?? null}
+              where id = ${messageId} and conversation_id = ${conversationId} and role = 'assistant'
+              returning *
+            )
+            select ${MESSAGE_COLUMNS}, ${SIBLINGS} as sibling_ids from changed m`,
+      )
+    )[0],
+});
+
+export const toMessageDto = (row: MessageRow) => ({
+  id: row.id,
+  role: row.role,
+  content: row.content,
+  status: row.status,
+  created_at: row.createdAt.toISOString(),
+  prompt_tokens: row.promptTokens,
+  completion_tokens: row.completionTokens,
+  parent_id: row.parentId,
+  sibling_ids: row.siblingIds,
+  feedback: row.feedbackRating ? { rating: row.feedbackRating, comment: row.feedbackComment } : null,
+});
+
+export type MessageDto = ReturnType<typeof toMessageDto>;
