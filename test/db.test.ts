@@ -72,6 +72,66 @@ describe('0001_page_indexes on a database filled by the previous schema', () => 
   });
 });
 
+describe('0002_branches on a database filled by the previous schema', () => {
+  test('each conversation becomes one branch: parents in order, depths, the last message current; chosen titles stay chosen', async () => {
+    const database = await createTestDatabase({ migrated: false });
+    try {
+      const { db } = database.handle;
+      expect(await migrate(db, embedded.slice(0, 2))).toBe(2);
+      const userId = crypto.randomUUID();
+      await db.execute(
+        sql`insert into users (id, username, email, password) values (${userId}, 'old', 'old@example.com', 'x')`,
+      );
+      const [chatty, titled, empty] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+      await db.execute(sql`insert into conversations (id, user_id, title) values
+        (${chatty}, ${userId}, 'New conversation'), (${titled}, ${userId}, 'Trip'), (${empty}, ${userId}, 'New conversation')`);
+      // Five messages a minute apart, inserted out of order; two with the same time (the id breaks the tie).
+      const ids = Array.from({ length: 5 }, () => crypto.randomUUID()).sort();
+      for (const i of [3, 0, 4, 2, 1])
+        await db.execute(sql`insert into messages (id, conversation_id, role, content, status, created_at)
+          values (${ids[i]}, ${chatty}, ${i % 2 ? 'assistant' : 'user'}, ${`m${i}`}, 'complete',
+                  timestamptz '2026-01-01' + ${Math.min(i, 3)} * interval '1 minute')`);
+      await db.execute(sql`insert into messages (id, conversation_id, role, content)
+        values (${crypto.randomUUID()}, ${titled}, 'user', 'only')`);
+
+      expect(await migrate(db)).toBe(embedded.length - 2);
+
+      const stored = rowsOf<{ id: string; parent_id: string | null; depth: number }>(
+        await db.execute(
+          sql`select id, parent_id, depth from messages where conversation_id = ${chatty} order by depth`,
+        ),
+      );
+      expect(stored.map((m) => [m.id, m.parent_id, Number(m.depth)])).toEqual([
+        [ids[0], null, 0],
+        [ids[1], ids[0], 1],
+        [ids[2], ids[1], 2],
+        [ids[3], ids[2], 3],
+        [ids[4], ids[3], 4],
+      ]);
+      const conversations = rowsOf<{ id: string; current_message_id: string | null; title_set: boolean }>(
+        await db.execute(sql`select id, current_message_id, title_set from conversations`),
+      );
+      const byId = new Map(conversations.map((c) => [c.id, c]));
+      expect(byId.get(chatty)).toMatchObject({ current_message_id: ids[4], title_set: false });
+      expect(byId.get(titled)?.title_set).toBe(true);
+      expect(byId.get(titled)?.current_message_id).toBeString();
+      expect(byId.get(empty)).toMatchObject({ current_message_id: null, title_set: false });
+
+      // The API reads them as one branch; a new message follows the last one.
+      const repo = createConversationRepository(db);
+      const page = await repo.branch(chatty, 100, 0);
+      expect(page.count).toBe(5);
+      expect(page.items.map((m) => m.content)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+      expect(page.items[2]?.siblingIds).toEqual([ids[2]]);
+      const next = await repo.addMessage({ conversationId: chatty, role: 'user', content: 'after' });
+      const after = await repo.branch(chatty, 1, 5);
+      expect(after.items.map((m) => [m.id, m.parentId, m.depth])).toEqual([[next.id, ids[4], 5]]);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL client', () => {
   test('queries with parameters run as prepared statements: described once per connection, then one round trip', async () => {
     const database = await createTestDatabase();

@@ -11,7 +11,8 @@ export interface WsClient {
   /** The next frame (matching `predicate`, skipping others), or a timeout error. */
   next(predicate?: (frame: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
   /**
-   * Frames up to and including the `done` frame or an error frame; `created` and
+   * Frames up to and including the `done` frame or an error frame (pings and
+   * conversation.updated are skipped); `created` and
    * `start` are the reply's message.created and chat.start frames, when they came.
    */
   reply(timeoutMs?: number): Promise<{ deltas: string[]; final: Frame; created?: Frame; start?: Frame }>;
@@ -71,7 +72,8 @@ export const connect = (url: string, options: { headers?: Record<string, string>
           let created: Frame | undefined;
           let start: Frame | undefined;
           while (true) {
-            const frame = await next((f) => f.type !== 'ping', timeoutMs);
+            // conversation.updated is about the conversation, not a reply (SPEC §12).
+            const frame = await next((f) => f.type !== 'ping' && f.type !== 'conversation.updated', timeoutMs);
             if (frame.type === 'message.created') created = frame;
             else if (frame.type === 'chat.start') start = frame;
             else if (frame.type === 'chat.stream' && !frame.done) deltas.push(frame.content);

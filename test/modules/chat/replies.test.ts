@@ -20,7 +20,7 @@ let b: Instance;
 let api: Client;
 
 beforeAll(async () => {
-  pair = await startInstances({ CHAT_RATE_LIMIT: '1000' });
+  pair = await startInstances({ CHAT_RATE_LIMIT: '1000', AI_MODELS: 'gpt-4o-mini,second-model' });
   [a, b] = pair.instances;
   api = createClient(a.url);
 });
@@ -303,5 +303,73 @@ describe('an instance that starts while a reply streams', () => {
       await late.app?.stop(true);
       await server.stop();
     }
+  });
+});
+
+describe('conversation changes across instances (SPEC §12)', () => {
+  test('a PATCH through the other instance reaches this one’s sockets, and its next reply uses the new settings', async () => {
+    const { me, all } = await sockets([a]);
+    const [ws] = all as [WsClient];
+    ws.send({ type: 'chat.message', content: 'before the change on b' });
+    await ws.reply();
+    const viaB = createClient(b.url);
+    const res = await viaB.request('PATCH', `/api/conversations/${me.conversationId}`, {
+      token: me.access,
+      body: { model: 'second-model', system_prompt: 'Set on b.' },
+    });
+    expect(res.status).toBe(200);
+    expect(await ws.next((f) => f.type === 'conversation.updated')).toEqual({
+      type: 'conversation.updated',
+      conversation: res.body,
+    });
+    ws.send({ type: 'chat.message', content: 'after the change on b' });
+    await ws.reply();
+    const request = pair.stub.requests.findLast(
+      (r) => r.messages.at(-1)?.content === 'after the change on b',
+    );
+    expect(request?.model).toBe('second-model');
+    expect(request?.messages.map((m) => m.content)).toEqual([
+      'Set on b.',
+      'before the change on b',
+      DEFAULT_TOKENS.join(''),
+      'after the change on b',
+    ]);
+    ws.close();
+  });
+
+  test('a branch switch through the other instance is 409 while a reply streams here, and works once it ends', async () => {
+    const { me, all } = await sockets([a]);
+    const [ws] = all as [WsClient];
+    ws.send({ type: 'chat.message', content: 'first' });
+    const { created, final } = await ws.reply();
+    // A second branch beside the first, streaming.
+    ws.send({ type: 'chat.edit', message_id: created?.message.id, content: drip('edited') });
+    await ws.next((f) => f.type === 'chat.start');
+    const viaB = createClient(b.url);
+    const switchTo = () =>
+      viaB.request('PATCH', `/api/conversations/${me.conversationId}`, {
+        token: me.access,
+        body: { current_message_id: created?.message.id },
+      });
+    const busy = await switchTo();
+    expect(busy.status).toBe(409);
+    expect(busy.body.code).toBe('reply_in_progress');
+    await ws.reply();
+    expect((await messagesOf(me))[0]?.content).toBe(drip('edited'));
+    const done = await switchTo();
+    expect(done.status).toBe(200);
+    expect(done.body.current_message_id).toBe(final.message_id);
+    // The next message here follows the branch switched to on b, not the one this instance remembers.
+    ws.send({ type: 'chat.message', content: 'after the switch on b' });
+    await ws.reply();
+    const request = pair.stub.requests.findLast(
+      (r) => r.messages.at(-1)?.content === 'after the switch on b',
+    );
+    expect(request?.messages.slice(1).map((m) => m.content)).toEqual([
+      'first',
+      DEFAULT_TOKENS.join(''),
+      'after the switch on b',
+    ]);
+    ws.close();
   });
 });
