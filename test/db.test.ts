@@ -101,13 +101,9 @@ describe('0002_branches on a database filled by the previous schema', () => {
           sql`select id, parent_id, depth from messages where conversation_id = ${chatty} order by depth`,
         ),
       );
-      expect(stored.map((m) => [m.id, m.parent_id, Number(m.depth)])).toEqual([
-        [ids[0], null, 0],
-        [ids[1], ids[0], 1],
-        [ids[2], ids[1], 2],
-        [ids[3], ids[2], 3],
-        [ids[4], ids[3], 4],
-      ]);
+      expect(stored.map((m) => [m.id, m.parent_id, Number(m.depth)])).toEqual(
+        ids.map((id, i) => [id, i ? (ids[i - 1] as string) : null, i]),
+      );
       const conversations = rowsOf<{ id: string; current_message_id: string | null; title_set: boolean }>(
         await db.execute(sql`select id, current_message_id, title_set from conversations`),
       );
@@ -122,10 +118,23 @@ describe('0002_branches on a database filled by the previous schema', () => {
       const page = await repo.branch(chatty, 100, 0);
       expect(page.count).toBe(5);
       expect(page.items.map((m) => m.content)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
-      expect(page.items[2]?.siblingIds).toEqual([ids[2]]);
+      expect(page.items[2]?.siblingIds).toEqual([ids[2] as string]);
       const next = await repo.addMessage({ conversationId: chatty, role: 'user', content: 'after' });
       const after = await repo.branch(chatty, 1, 5);
-      expect(after.items.map((m) => [m.id, m.parentId, m.depth])).toEqual([[next.id, ids[4], 5]]);
+      expect(after.items.map((m) => [m.id, m.parentId, m.depth])).toEqual([[next.id, ids[4] as string, 5]]);
+      // Jump pointers as the app sets them one parent at a time, for every depth.
+      const jumps = rowsOf<{ depth: number; jump_depth: number; jump_of: number }>(
+        await db.execute(sql`select m.depth, m.jump_depth, j.depth as jump_of from messages m
+          join messages j on j.id = m.jump_id where m.conversation_id = ${chatty} order by m.depth`),
+      ).map((r) => [Number(r.depth), Number(r.jump_depth), Number(r.jump_of)]);
+      expect(jumps).toEqual([
+        [0, 0, 0],
+        [1, 0, 0],
+        [2, 1, 1],
+        [3, 0, 0],
+        [4, 3, 3],
+        [5, 4, 4],
+      ]);
     } finally {
       await database.drop();
     }

@@ -37,9 +37,13 @@ export const migrations: MigrationMeta[] = [
       "\nALTER TABLE \"conversations\" ADD COLUMN \"current_message_id\" uuid;",
       "\nALTER TABLE \"messages\" ADD COLUMN \"parent_id\" uuid;",
       "\nALTER TABLE \"messages\" ADD COLUMN \"depth\" integer DEFAULT 0 NOT NULL;",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"jump_id\" uuid;",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"jump_depth\" integer DEFAULT 0 NOT NULL;",
       "\nALTER TABLE \"messages\" ADD COLUMN \"feedback_rating\" varchar(8);",
       "\nALTER TABLE \"messages\" ADD COLUMN \"feedback_comment\" text;",
       "\n-- Existing data: each conversation becomes one branch (every message follows the one\n-- before it, the current message is the last), and a title other than the default was\n-- chosen by its owner.\nUPDATE \"messages\" AS m SET \"parent_id\" = o.\"previous\", \"depth\" = o.\"position\" - 1\nFROM (\n  SELECT \"id\", lag(\"id\") OVER w AS \"previous\", row_number() OVER w AS \"position\"\n  FROM \"messages\"\n  WINDOW w AS (PARTITION BY \"conversation_id\" ORDER BY \"created_at\", \"id\")\n) AS o\nWHERE m.\"id\" = o.\"id\";",
+      "\n-- Jump pointers on a single branch depend on the depth alone: a message at depth d\n-- jumps to depth d - t, t the smallest term of d written greedily as a sum of 2^k - 1\n-- (the same pointers messages.ts gives a new message, one parent at a time).\nWITH RECURSIVE \"terms\" (\"d\", \"rest\", \"term\") AS (\n  SELECT DISTINCT \"depth\", \"depth\", 0 FROM \"messages\" WHERE \"depth\" > 0\n  UNION ALL\n  SELECT \"d\", \"rest\" - t.\"size\", t.\"size\"\n  FROM \"terms\"\n  CROSS JOIN LATERAL (\n    SELECT (1 << (length(ltrim((\"rest\" + 1)::bit(32)::text, '0')) - 1)) - 1 AS \"size\"\n  ) AS t\n  WHERE \"rest\" > 0\n)\nUPDATE \"messages\" AS m SET \"jump_id\" = a.\"id\", \"jump_depth\" = a.\"depth\"\nFROM \"terms\" AS j, \"messages\" AS a\nWHERE j.\"rest\" = 0 AND m.\"depth\" = j.\"d\"\n  AND a.\"conversation_id\" = m.\"conversation_id\" AND a.\"depth\" = j.\"d\" - j.\"term\";",
+      "\nUPDATE \"messages\" SET \"jump_id\" = \"id\", \"jump_depth\" = 0 WHERE \"depth\" = 0;",
       "\nUPDATE \"conversations\" AS c SET \"current_message_id\" = l.\"id\"\nFROM (\n  SELECT DISTINCT ON (\"conversation_id\") \"conversation_id\", \"id\"\n  FROM \"messages\"\n  ORDER BY \"conversation_id\", \"created_at\" DESC, \"id\" DESC\n) AS l\nWHERE c.\"id\" = l.\"conversation_id\";",
       "\nUPDATE \"conversations\" SET \"title_set\" = true WHERE \"title\" <> 'New conversation';",
       "\nALTER TABLE \"messages\" ADD CONSTRAINT \"messages_parent_id_messages_id_fk\" FOREIGN KEY (\"parent_id\") REFERENCES \"public\".\"messages\"(\"id\") ON DELETE cascade ON UPDATE no action;",
@@ -47,7 +51,7 @@ export const migrations: MigrationMeta[] = [
       "\nALTER TABLE \"messages\" ADD CONSTRAINT \"messages_feedback_rating_check\" CHECK (\"messages\".\"feedback_rating\" in ('up', 'down'));"
     ],
     "bps": true,
-    "folderMillis": 1796200509912,
-    "hash": "ad9ea37104ea8a9a4c70b9a12c5ae3da8758483a496cb8d57cb80684f819ea44"
+    "folderMillis": 1796202090243,
+    "hash": "d9d08ea3d6c62eba5e873847e3f34bad59567934922695f9bc7a3c25a65ab993"
   }
 ];

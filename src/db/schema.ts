@@ -89,6 +89,13 @@ export const messages = pgTable(
     parentId: uuid('parent_id').references((): AnyPgColumn => messages.id, { onDelete: 'cascade' }),
     /** How many messages come before it on its branch (0 for a first message). */
     depth: integer('depth').notNull().default(0),
+    /**
+     * An ancestor further up its branch (itself for a first message) and that
+     * ancestor's depth: skew-binary jump pointers, so the ancestor at any depth is
+     * found in O(log depth) steps (see conversations/messages.ts).
+     */
+    jumpId: uuid('jump_id'),
+    jumpDepth: integer('jump_depth').notNull().default(0),
     role: varchar('role', { length: 16 }).$type<MessageRole>().notNull(),
     content: text('content').notNull(),
     status: varchar('status', { length: 16 }).$type<MessageStatus>().notNull().default('complete'),

@@ -262,49 +262,65 @@ describe('message writes', () => {
       created_at: string;
     }[];
 
-  test('written at the same moment, they share one statement and keep their order', async () => {
+  test('written at the same moment, they share one statement, each bumping its conversation', async () => {
     const token = await signIn();
-    const [a, b] = [await create(token), await create(token)];
+    const conversations = await Promise.all(Array.from({ length: 20 }, () => create(token)));
     const repo = await repository();
     const written = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        repo.addMessage({ conversationId: (i % 2 ? b : a).id, role: 'user', content: `m${i}` }),
-      ),
+      conversations.map((c, i) => repo.addMessage({ conversationId: c.id, role: 'user', content: `m${i}` })),
     );
-    const stored = [...(await rows(token, a.id)), ...(await rows(token, b.id))];
-    expect(stored).toHaveLength(20);
-    expect(new Set(stored.map((m) => m.id))).toEqual(new Set(written.map((w) => w.id)));
+    const stored = (await Promise.all(conversations.map((c) => rows(token, c.id)))).flat();
+    expect(stored.map((m) => m.content)).toEqual(conversations.map((_, i) => `m${i}`));
+    expect(stored.map((m) => m.id)).toEqual(written.map((w) => w.id));
     // Each write answers with its row's own time.
-    expect(new Set(written.map((w) => w.createdAt.toISOString()))).toEqual(
-      new Set(stored.map((m) => m.created_at)),
-    );
+    expect(written.map((w) => w.createdAt.toISOString())).toEqual(stored.map((m) => m.created_at));
     // One statement, one transaction: one `now()` for all twenty rows.
     expect(new Set(stored.map((m) => m.created_at)).size).toBe(1);
-    expect((await rows(token, a.id)).map((m) => m.content)).toEqual(
-      Array.from({ length: 10 }, (_, i) => `m${2 * i}`),
-    );
-    // Both conversations were bumped by that statement.
-    const list = (await api.request('GET', '/api/conversations/', { token })).body.items as {
-      id: string;
+    // Every conversation was bumped by that statement.
+    const list = (await api.request('GET', '/api/conversations/?limit=100', { token })).body.items as {
       updated_at: string;
     }[];
     for (const c of list) expect(c.updated_at).toBe(stored[0]?.created_at as string);
   });
 
-  test('one bad row fails only its own write, with its own error', async () => {
+  test('written at the same moment to the current branch of one conversation, they follow each other in call order', async () => {
     const token = await signIn();
     const conv = await create(token);
     const repo = await repository();
+    const written = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        repo.addMessage({ conversationId: conv.id, role: 'user', content: `m${i}` }),
+      ),
+    );
+    const stored = (await rows(token, conv.id)) as unknown as {
+      id: string;
+      content: string;
+      parent_id: string | null;
+    }[];
+    expect(stored.map((m) => m.content)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(stored.map((m) => m.parent_id)).toEqual([null, ...written.slice(0, 4).map((w) => w.id)]);
+  });
+
+  test('one bad row fails only its own write, with its own error', async () => {
+    const token = await signIn();
+    const [one, two] = [await create(token), await create(token)];
+    const repo = await repository();
     const missing = crypto.randomUUID();
-    const results = await Promise.allSettled([
-      repo.addMessage({ conversationId: conv.id, role: 'user', content: 'kept 1' }),
-      repo.addMessage({ conversationId: missing, role: 'user', content: 'nowhere' }),
-      repo.addMessage({ conversationId: conv.id, role: 'assistant', content: 'kept 2' }),
-    ]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    const { FOREIGN_KEY_VIOLATION, hasSqlState } = await import('../../src/lib/failures');
-    expect(hasSqlState((results[1] as PromiseRejectedResult).reason, FOREIGN_KEY_VIOLATION)).toBe(true);
-    expect((await rows(token, conv.id)).map((m) => m.content)).toEqual(['kept 1', 'kept 2']);
+    for (const [first, third] of [
+      [one, two], // one statement, then each row alone
+      [one, one], // one conversation's branch: one row after the other
+    ]) {
+      const results = await Promise.allSettled([
+        repo.addMessage({ conversationId: first.id, role: 'user', content: 'kept 1' }),
+        repo.addMessage({ conversationId: missing, role: 'user', content: 'nowhere' }),
+        repo.addMessage({ conversationId: third.id, role: 'assistant', content: 'kept 2' }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const { FOREIGN_KEY_VIOLATION, hasSqlState } = await import('../../src/lib/failures');
+      expect(hasSqlState((results[1] as PromiseRejectedResult).reason, FOREIGN_KEY_VIOLATION)).toBe(true);
+    }
+    expect((await rows(token, one.id)).map((m) => m.content)).toEqual(['kept 1', 'kept 1', 'kept 2']);
+    expect((await rows(token, two.id)).map((m) => m.content)).toEqual(['kept 2']);
   });
 
   test('a write with bumps false leaves updated_at alone; touch bumps it, several at once', async () => {

@@ -73,7 +73,10 @@ export const connect = (url: string, options: { headers?: Record<string, string>
           let start: Frame | undefined;
           while (true) {
             // conversation.updated is about the conversation, not a reply (SPEC §12).
-            const frame = await next((f) => f.type !== 'ping' && f.type !== 'conversation.updated', timeoutMs);
+            const frame = await next(
+              (f) => f.type !== 'ping' && f.type !== 'conversation.updated',
+              timeoutMs,
+            );
             if (frame.type === 'message.created') created = frame;
             else if (frame.type === 'chat.start') start = frame;
             else if (frame.type === 'chat.stream' && !frame.done) deltas.push(frame.content);

@@ -82,7 +82,7 @@ describe('automatic titles', () => {
     ws.send({ type: 'chat.message', content: 'title fails' });
     const { final } = await ws.reply();
     expect(final.done).toBe(true);
-    await until(() => titleRequests(server).length === 1);
+    await until(() => titleRequests(server).length === 1, 'the title request');
     expect(titleRequests(server)[0]?.model).toBe('[stub:status:500]');
     await Bun.sleep(200);
     expect((await conversation()).title).toBe('New conversation');
@@ -95,7 +95,7 @@ describe('automatic titles', () => {
     const { ws, conversation } = await session(server, api);
     ws.send({ type: 'chat.message', content: 'first, then a stalled title' });
     await ws.reply();
-    await until(() => titleRequests(server).length === 1);
+    await until(() => titleRequests(server).length === 1, 'the title request');
     // The title is still on its way: the next message is admitted and answered at once.
     ws.send({ type: 'chat.message', content: 'second, right away' });
     const { deltas, final } = await ws.reply(3000);
