@@ -17,6 +17,7 @@ import { createTokenService } from './modules/auth/tokens';
 import { chatModule } from './modules/chat';
 import { createBus } from './modules/chat/bus';
 import { createChatGate } from './modules/chat/gate';
+import { createQuestions } from './modules/chat/questions';
 import { createConnectionRegistry } from './modules/chat/registry';
 import { createReplyRunner } from './modules/chat/reply';
 import { createRooms } from './modules/chat/rooms';
@@ -70,10 +71,12 @@ export const createServices = ({ config, database, store, model, log }: Resource
     gate,
     replies: createReplyRunner(repo, model, { maxContextTokens: config.ai.maxContextTokens, aiTimeoutMs }),
     rooms,
+    questions: createQuestions(repo, {
+      maxMessageLength: config.chat.maxMessageLength,
+      defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
+    }),
     titles,
     log,
-    maxMessageLength: config.chat.maxMessageLength,
-    defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     track: registry.track,
   });
   const conversations = createConversationService(

@@ -22,6 +22,18 @@ export interface ReplyBasis {
 }
 
 /**
+ * The current branch as a reply of this instance left it (its newest turns and last
+ * message), the settings that reply used, and its lock id (the stamp, see ChatGate).
+ */
+export interface RememberedBranch {
+  stamp: string;
+  turns: ChatTurn[];
+  lastId: string;
+  model: string;
+  systemPrompt: string;
+}
+
+/**
  * Where the question comes from: a new user message, stored by the reply after
  * `parentId` (chat.message, chat.edit; `siblingIds` are its future siblings, oldest
  * first), or a stored one answered again (chat.regenerate).

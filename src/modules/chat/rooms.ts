@@ -1,9 +1,8 @@
-import type { ChatTurn } from '../../ai';
 import type { Logger } from '../../lib/logger';
 import type { Bus, ReplyEvent } from './bus';
 import { FollowedReply } from './follow';
 import { encode, MESSAGES } from './protocol';
-import type { Reply, ReplyAudience } from './reply';
+import type { RememberedBranch, Reply, ReplyAudience } from './reply';
 import type { ChatConnection } from './socket';
 
 /** The sockets of one conversation on this instance, and the reply they see. */
@@ -24,9 +23,7 @@ class Room {
    * last message), the settings that reply used, and its lock id; reused when the
    * store's stamp still names that reply (nothing was written or changed since).
    */
-  history:
-    | { stamp: string; turns: ChatTurn[]; lastId: string; model: string; systemPrompt: string }
-    | undefined;
+  history: RememberedBranch | undefined;
   /** The stored user message `reply` answers (message.created's payload), for a late announcement. */
   createdMessage = '';
   /** The sockets the last `send` found backed up. */

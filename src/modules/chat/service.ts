@@ -1,9 +1,6 @@
-import type { ChatTurn } from '../../ai';
-import type { MessageRole } from '../../db/schema';
 import { HttpError, notFound } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
-import { cleanContent, codePointLength } from '../../lib/sanitize';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
 import type { ChatGate } from './gate';
@@ -16,14 +13,8 @@ import {
   isFrameProblem,
   MESSAGES,
 } from './protocol';
-import {
-  HISTORY_ROWS,
-  Reply,
-  type ReplyBasis,
-  type ReplyOutcome,
-  type ReplyQuestion,
-  type ReplyRunner,
-} from './reply';
+import { type Asked, ConversationGone, type Questions, Refusal } from './questions';
+import { Reply, type ReplyBasis, type ReplyOutcome, type ReplyRunner } from './reply';
 import type { Rooms } from './rooms';
 import type { ChatConnection } from './socket';
 import type { Titler } from './titles';
@@ -36,11 +27,9 @@ export interface ChatDependencies {
   gate: ChatGate;
   replies: ReplyRunner;
   rooms: Rooms;
+  questions: Questions;
   titles: Titler;
   log: Logger;
-  maxMessageLength: number;
-  /** `OPENAI_MODEL` and `AI_SYSTEM_PROMPT`: what a conversation's null settings mean. */
-  defaults: { model: string; systemPrompt: string };
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
 }
@@ -52,32 +41,9 @@ const finalFrame = (outcome: ReplyOutcome) =>
       ? encode.stopped(outcome.messageId)
       : encode.error(outcome.code, outcome.message);
 
-/** The conversation was deleted (through REST) while its socket was open. */
-class ConversationGone extends Error {}
-
-/** A frame was refused before anything was claimed or stored: its code and message, to the sender. */
-class Refusal extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string = MESSAGES[code],
-  ) {
-    super(message);
-  }
-}
-
-/**
- * What a chat frame asks for, resolved before its admission: the question, and how
- * to read the branch it follows once admitted (the tip the walk starts from).
- */
-interface Asked {
-  question: ReplyQuestion;
-  /** The message the branch ends at before the question: 'current' for chat.message. */
-  tip: string | null | 'current';
-}
-
 /** The chat protocol of SPEC §6, §11 and §12, one frame at a time, for one connection. */
 export const createChatService = (deps: ChatDependencies) => {
-  const { log, repo } = deps;
+  const { log, repo, questions } = deps;
 
   const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) =>
     connection.send(encode.error(code, message));
@@ -113,72 +79,6 @@ export const createChatService = (deps: ChatDependencies) => {
     }
   };
 
-  /** Content as a new user message takes it (SPEC §6.2), or the refusal. */
-  const cleaned = (content: string) => {
-    if (codePointLength(content) > deps.maxMessageLength)
-      throw new Refusal(
-        'MESSAGE_TOO_LONG',
-        `Message is too long: at most ${deps.maxMessageLength} characters.`,
-      );
-    const text = cleanContent(content);
-    if (!text) throw new Refusal('EMPTY_CONTENT');
-    return text;
-  };
-
-  /** A message of this conversation with the given role, or MESSAGE_NOT_FOUND. */
-  const messageOf = async (conversationId: string, messageId: string | undefined, role: MessageRole) => {
-    const message =
-      messageId !== undefined && UUID.test(messageId)
-        ? await repo.message(conversationId, messageId)
-        : undefined;
-    if (!message || message.role !== role) throw new Refusal('MESSAGE_NOT_FOUND');
-    return message;
-  };
-
-  /** chat.regenerate: the user message to answer again (SPEC §12). */
-  const regenerated = async (conversationId: string, messageId: string | undefined): Promise<Asked> => {
-    let answered: { role: MessageRole; id: string; parentId: string | null };
-    if (messageId !== undefined) answered = await messageOf(conversationId, messageId, 'assistant');
-    else {
-      const lastId = (await repo.byId(conversationId))?.currentMessageId;
-      const last = lastId ? await repo.message(conversationId, lastId) : undefined;
-      if (!last) throw new Refusal('MESSAGE_NOT_FOUND');
-      answered = last;
-    }
-    // An answer is regenerated: its question is answered again. A question whose answer failed is answered.
-    const questionId = answered.role === 'assistant' ? answered.parentId : answered.id;
-    if (!questionId) throw new Refusal('MESSAGE_NOT_FOUND');
-    return { question: { kind: 'stored', messageId: questionId }, tip: questionId };
-  };
-
-  /** chat.edit: a new user message beside `messageId` (SPEC §12). */
-  const edited = async (conversationId: string, messageId: string, content: string): Promise<Asked> => {
-    const text = cleaned(content);
-    const original = await messageOf(conversationId, messageId, 'user');
-    return {
-      question: { kind: 'new', content: text, parentId: original.parentId, siblingIds: original.siblingIds },
-      tip: original.parentId,
-    };
-  };
-
-  /** The reply's basis read from the database: the conversation's settings and the branch. */
-  const basisOf = async (conversationId: string, asked: Asked) => {
-    const context = await repo.context(conversationId, asked.tip, HISTORY_ROWS);
-    if (!context) throw new ConversationGone();
-    const { question } = asked;
-    const turns: ChatTurn[] =
-      question.kind === 'new'
-        ? [...context.turns, { role: 'user', content: question.content }]
-        : context.turns;
-    // chat.message follows whatever the branch ends at now (the lock is held).
-    if (question.kind === 'new' && asked.tip === 'current') question.parentId = context.currentMessageId;
-    return {
-      model: context.model ?? deps.defaults.model,
-      systemPrompt: context.systemPrompt ?? deps.defaults.systemPrompt,
-      turns,
-    };
-  };
-
   /**
    * One reply, from admission to its final frame. `asked` is resolved before the
    * claim (a refusal counts against nothing). For chat.message, when this instance
@@ -189,21 +89,10 @@ export const createChatService = (deps: ChatDependencies) => {
     const conversationId = connection.conversationId;
     const room = deps.rooms.room(conversationId);
     const remembered = asked.tip === 'current' ? room.history : undefined;
-    const question = asked.question;
-    const rememberedBasis = (kept: NonNullable<typeof remembered>) => {
-      if (question.kind === 'new') question.parentId = kept.lastId;
-      return {
-        model: kept.model,
-        systemPrompt: kept.systemPrompt,
-        turns:
-          question.kind === 'new'
-            ? [...kept.turns, { role: 'user', content: question.content } as const]
-            : kept.turns,
-      };
-    };
+    const { question } = asked;
     const early =
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
-        ? deps.replies.request(rememberedBasis(remembered))
+        ? deps.replies.request(questions.remembered(remembered, question))
         : undefined;
     const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
@@ -223,7 +112,7 @@ export const createChatService = (deps: ChatDependencies) => {
     let basis: ReplyBasis | undefined;
     let gone = false;
     try {
-      basis = known ? rememberedBasis(known) : await basisOf(conversationId, asked);
+      basis = known ? questions.remembered(known, question) : await questions.read(conversationId, asked);
       outcome = await deps.replies.run(reply, audience, question, (known && early) || basis);
       frame = finalFrame(outcome);
     } catch (error) {
@@ -308,14 +197,11 @@ export const createChatService = (deps: ChatDependencies) => {
           const reply = ask(connection, userId, async () => {
             switch (frame.type) {
               case 'chat.message':
-                return {
-                  question: { kind: 'new', content: cleaned(frame.content), parentId: null, siblingIds: [] },
-                  tip: 'current',
-                };
+                return questions.message(frame.content);
               case 'chat.regenerate':
-                return regenerated(conversationId, frame.message_id);
+                return questions.regenerate(conversationId, frame.message_id);
               case 'chat.edit':
-                return edited(conversationId, frame.message_id, frame.content);
+                return questions.edit(conversationId, frame.message_id, frame.content);
             }
           });
           deps.track(reply);

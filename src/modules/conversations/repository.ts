@@ -1,6 +1,7 @@
 import { and, count, desc, eq, type Placeholder, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { conversations } from '../../db/schema';
+import { messageWrites } from './message-writes';
 import { messageQueries } from './messages';
 
 /** A conversation's title until its owner or the automatic title gives it another. */
@@ -171,6 +172,7 @@ export const createConversationRepository = (db: Database) => {
       (await db.delete(conversations).where(owned(userId, id)).returning({ id: conversations.id })).length ===
       1,
 
+    ...messageWrites(db),
     ...messageQueries(db),
   };
 };
