@@ -3,7 +3,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
-import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from './model';
+import { type ChatModel, type ChatTurn, ModelError, type ModelEvent, type StreamOptions } from './model';
 
 export interface OpenAISettings {
   apiKey: string;
@@ -75,12 +75,13 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
     authorization: `Bearer ${settings.apiKey}`,
   };
 
-  const request = async (turns: ChatTurn[], signal: AbortSignal, model: string) => {
+  const request = async (turns: ChatTurn[], signal: AbortSignal, options: StreamOptions) => {
     const body: ChatCompletionCreateParamsStreaming = {
-      model,
+      model: options.model ?? settings.model,
       messages: turns,
       stream: true,
       stream_options: { include_usage: true },
+      ...(options.maxTokens ? { max_tokens: options.maxTokens } : {}),
     };
     let response: Response;
     try {
@@ -101,13 +102,13 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
     async *stream(
       turns: ChatTurn[],
       signal: AbortSignal,
-      model = settings.model,
+      options: StreamOptions = {},
     ): AsyncIterable<ModelEvent[]> {
       let reader: Awaited<ReturnType<typeof request>> | undefined;
       let ended = false;
       let finished = false;
       try {
-        reader = await request(turns, signal, model);
+        reader = await request(turns, signal, options);
         const decoder = new TextDecoder();
         const received: EventSourceMessage[] = [];
         let overflow = false;

@@ -179,7 +179,9 @@ export const createReplyRunner = (
       settings.maxContextTokens,
     );
     const controller = new AbortController();
-    const events = model.stream(context.turns, controller.signal, basis.model)[Symbol.asyncIterator]();
+    const events = model
+      .stream(context.turns, controller.signal, { model: basis.model })
+      [Symbol.asyncIterator]();
     const first = events.next();
     // Awaited by `run`, for an early request only once the claim has answered: a
     // provider that fails before then must not make an unhandled rejection (which

@@ -15,6 +15,15 @@ export interface TitleSettings {
 }
 
 const MAX_TITLE = 60;
+// Titles share the provider's connections with replies: a few at a time, so a burst of
+// first replies (every new conversation's) never leaves replies waiting for a
+// connection (measured: 200 titles at once took the pool and put ~1 s on the
+// next replies' first tokens; see bench/history.md). The rest wait their turn; beyond
+// the queue's bound a title is skipped and the conversation keeps the default.
+const AT_ONCE = 4;
+const QUEUED = 1000;
+// Enough for six words; a provider that ignores max_tokens is not read further than a title.
+const MAX_TOKENS = 24;
 // Enough of the exchange to name it; a long first message is not sent whole again.
 const EXCERPT = 1000;
 const INSTRUCTION =
@@ -75,12 +84,16 @@ export const createTitler = (
     const signal = AbortSignal.any([controller.signal, closing.signal]);
     let text = '';
     try {
-      for await (const batch of model.stream(turns, signal, settings.model ?? basis.model))
+      const options = { model: settings.model ?? basis.model, maxTokens: MAX_TOKENS };
+      for await (const batch of model.stream(turns, signal, options)) {
         for (const event of batch) if (event.type === 'delta') text += event.text;
+        // A whole first line, or more than a title can use: the rest is not read.
+        if (/\S.*\n/.test(text) || text.length > 4 * MAX_TITLE) break;
+      }
     } finally {
       clearTimeout(timer);
     }
-    return signal.aborted ? '' : tidyTitle(text);
+    return closing.signal.aborted || controller.signal.aborted ? '' : tidyTitle(text);
   };
 
   const title = async (conversationId: string, basis: ReplyBasis, answer: string) => {
@@ -97,20 +110,35 @@ export const createTitler = (
     if (updated) announce(conversationId, JSON.stringify(toConversationDto(updated)));
   };
 
+  const waiting: (() => void)[] = [];
+  let running = 0;
+  const run = (job: () => Promise<void>) => {
+    running++;
+    const done = job()
+      .catch((error: unknown) => {
+        // No content in the log: the error says what failed, not what was asked.
+        log.warn({ error: describeError(error) }, 'automatic title failed');
+      })
+      .finally(() => {
+        running--;
+        pending.delete(done);
+        waiting.shift()?.();
+      });
+    pending.add(done);
+  };
+
   return {
     /** Titles the conversation in the background if it still has the default title. */
     suggest: (conversationId: string, basis: ReplyBasis, answer: string) => {
       if (!settings.enabled || closing.signal.aborted) return;
-      const job = title(conversationId, basis, answer).catch((error: unknown) => {
-        // No content in the log: the error says what failed, not what was asked.
-        log.warn({ conversationId, error: describeError(error) }, 'automatic title failed');
-      });
-      pending.add(job);
-      void job.finally(() => pending.delete(job));
+      const job = () => (closing.signal.aborted ? Promise.resolve() : title(conversationId, basis, answer));
+      if (running < AT_ONCE) run(job);
+      else if (waiting.length < QUEUED) waiting.push(() => run(job));
     },
     /** Gives up the titles under way (shutdown): they keep the default. */
     close: async () => {
       closing.abort();
+      for (const next of waiting.splice(0)) next();
       await Promise.all(pending);
     },
   };

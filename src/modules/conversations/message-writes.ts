@@ -87,14 +87,20 @@ const insertMessages = (db: Database, rows: (NewMessage & { id: string })[]) =>
       left join ${messages} p on p.id = l.parent
       left join ${messages} pj on pj.id = p.jump_id
     ),
+    -- Per conversation: the last row that moves its branch, and whether any bumps it
+    -- (grouped once, so the update is a join, not a search of the batch per row).
+    changes as (
+      select conversation_id,
+             (array_agg(id order by n desc) filter (where advances))[1] as last,
+             bool_or(bumps) as bumps
+      from batch where bumps or advances group by conversation_id
+    ),
     moved as (
       update ${conversations} c set
-        current_message_id = coalesce(
-          (select b.id from batch b where b.conversation_id = c.id and b.advances order by b.n desc limit 1),
-          c.current_message_id),
-        updated_at = case when exists (select 1 from batch b where b.conversation_id = c.id and b.bumps)
-          then now() else c.updated_at end
-      where c.id in (select conversation_id from batch where bumps or advances)
+        current_message_id = coalesce(x.last, c.current_message_id),
+        updated_at = case when x.bumps then now() else c.updated_at end
+      from changes x
+      where c.id = x.conversation_id
     )
     insert into ${messages} (id, conversation_id, parent_id, depth, jump_id, jump_depth, role, content,
                              status, prompt_tokens, completion_tokens)

@@ -106,6 +106,18 @@ describe('automatic titles', () => {
     ws.close();
   });
 
+  test('at most four titles are asked at once, each for a few tokens; the others wait their turn', async () => {
+    const { server, api } = await start({ AI_TITLE_MODEL: '[stub:stall]', AI_TIMEOUT_SECONDS: '30' });
+    const sessions = await Promise.all(Array.from({ length: 6 }, () => session(server, api)));
+    for (const { ws } of sessions) ws.send({ type: 'chat.message', content: 'one of six' });
+    for (const { ws } of sessions) expect((await ws.reply()).final.done).toBe(true);
+    await until(() => titleRequests(server).length === 4, 'four title requests');
+    await Bun.sleep(300);
+    expect(titleRequests(server)).toHaveLength(4);
+    expect((titleRequests(server)[0] as unknown as { max_tokens: number }).max_tokens).toBe(24);
+    for (const { ws } of sessions) ws.close();
+  });
+
   test('no title after a reply that did not complete', async () => {
     const { server, api } = await start();
     const { ws, conversation } = await session(server, api);
