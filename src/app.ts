@@ -8,8 +8,10 @@ import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
 import { decodableUrl, requestBody, storableText } from './lib/input';
 import type { Logger } from './lib/logger';
+import { createMetrics } from './lib/metrics';
 import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
+import { createTracing } from './lib/tracing';
 import { authModule, LOGIN_ROUTE } from './modules/auth';
 import { createUserRepository } from './modules/auth/repository';
 import { createAuthService, invalidCredentials } from './modules/auth/service';
@@ -22,11 +24,13 @@ import { createConnectionRegistry } from './modules/chat/registry';
 import { createReplyRunner } from './modules/chat/reply';
 import { createRooms } from './modules/chat/rooms';
 import { createChatService } from './modules/chat/service';
+import { createReplyTelemetry } from './modules/chat/telemetry';
 import { createTitler } from './modules/chat/titles';
 import { conversationsModule } from './modules/conversations';
 import { createConversationRepository } from './modules/conversations/repository';
 import { createConversationService } from './modules/conversations/service';
 import { healthModule } from './modules/health';
+import { metricsModule } from './modules/health/metrics';
 import type { Store } from './store';
 
 /** What the app runs on; index.ts opens these, tests open their own. */
@@ -44,6 +48,10 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const tokens = createTokenService(config.jwt, store);
   const auth = createAuthService(users, tokens, store, config.login);
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
+  const metrics = createMetrics();
+  metrics.countSockets(() => registry.size);
+  const tracing = createTracing({ ...config.tracing, version: pkg.version });
+  const telemetry = createReplyTelemetry(metrics, tracing.tracer);
   const aiTimeoutMs = config.ai.timeoutSeconds * 1000;
   // Renewed every third of it while the reply streams; what is left after an
   // instance dies is how long its conversation stays locked.
@@ -69,13 +77,18 @@ export const createServices = ({ config, database, store, model, log }: Resource
     auth,
     repo,
     gate,
-    replies: createReplyRunner(repo, model, { maxContextTokens: config.ai.maxContextTokens, aiTimeoutMs }),
+    replies: createReplyRunner(repo, model, {
+      maxContextTokens: config.ai.maxContextTokens,
+      aiTimeoutMs,
+      observer: telemetry.observer,
+    }),
     rooms,
     questions: createQuestions(repo, {
       maxMessageLength: config.chat.maxMessageLength,
       defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     }),
     titles,
+    telemetry,
     log,
     track: registry.track,
   });
@@ -90,6 +103,8 @@ export const createServices = ({ config, database, store, model, log }: Resource
     chat,
     rooms,
     registry,
+    metrics,
+    tracer: tracing.tracer,
     /** Resolves once this instance hears other instances' replies. */
     ready: rooms.ready,
     /** Lets replies finish (up to the grace period), closes sockets, stops timers. */
@@ -100,6 +115,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
       gate.stop();
       await titles.close();
       await rooms.close();
+      await tracing.shutdown();
     },
   };
 };
@@ -112,7 +128,7 @@ export const createApp = (resources: Resources, services: Services = createServi
   return new Elysia({
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
-    .use(requestLog(log))
+    .use(requestLog(log, services.metrics, services.tracer))
     .use(errorHandler(log, config.debug))
     .use(security(config))
     .use(decodableUrl())
@@ -129,6 +145,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     )
     .use(docs(pkg.version))
     .use(healthModule(resources.database, resources.store, resources.model.mode))
+    .use(metricsModule(services.metrics, { token: config.metrics.token, production: config.production }))
     .use(authModule(services.auth, config.trustProxy))
     .use(conversationsModule(services.auth, services.conversations))
     .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));

@@ -1,6 +1,12 @@
+import { type Static, type TSchema, Type as t } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
 /**
- * The only reader of the environment. Every variable of SPEC §1 is parsed and
- * validated here once; a bad value stops start-up with a message naming it.
+ * The only reader of the environment. Every variable is declared once, below, as a
+ * TypeBox schema: its type, bounds, default and description. Validation, the typed
+ * config and the README's variable table (`bun scripts/config-table.ts`, checked by
+ * test/config.test.ts) all come from it; a bad value stops start-up with a message
+ * naming the variable.
  */
 
 export class ConfigError extends Error {
@@ -20,53 +26,235 @@ const DEV_JWT_SECRET = 'dev-only-jwt-secret-key-do-not-use-in-production';
 const DEFAULT_SYSTEM_PROMPT =
   'You are a helpful assistant. Answer clearly and concisely, and say so when you are not sure.';
 
-const readers = (env: Env) => {
-  const raw = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
-  };
-  const str = (name: string, fallback: string) => raw(name) ?? fallback;
-  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
+/** What the README shows as the default when the value itself would say less. */
+type Shown = { shown?: string };
+const int = (description: string, fallback: number, minimum: number, maximum?: number, shown?: string) =>
+  t.Integer({
+    description,
+    default: fallback,
+    minimum,
+    ...(maximum === undefined ? {} : { maximum }),
+    shown,
+  });
+const bool = (description: string, fallback: boolean) => t.Boolean({ description, default: fallback });
+const text = (description: string, fallback?: string, options: Shown & { minLength?: number } = {}) =>
+  t.String({ description, ...(fallback === undefined ? {} : { default: fallback }), ...options });
+const oneOf = <T extends string>(description: string, values: readonly T[], fallback?: T, shown?: string) =>
+  t.Union(
+    values.map((v) => t.Literal(v)),
+    { description, ...(fallback === undefined ? {} : { default: fallback }), shown },
+  );
+/** A URL whose scheme is one of `protocols`. */
+const url = (description: string, protocols: string[], shown?: string) =>
+  t.String({ description, protocols, shown });
+/** Comma-separated values. */
+const list = (description: string, fallback: string, shown?: string) =>
+  t.String({ description, default: fallback, list: true, shown });
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every variable the server reads, in the order the README lists them. */
+export const VARIABLES = t.Object({
+  PORT: int('listen port', 8000, 0, 65535),
+  HOST: text('listen address', '0.0.0.0'),
+  NODE_ENV: oneOf(
+    '`development`, `test` or `production` (turns on the [production rules](#production-rules))',
+    ['development', 'test', 'production'],
+    'development',
+  ),
+  DEBUG: bool('verbose errors (500 bodies carry the message and stack) and debug logs', false),
+  LOG_LEVEL: t.Optional(
+    oneOf(
+      '`fatal` `error` `warn` `info` `debug` `trace` `silent`',
+      LOG_LEVELS,
+      undefined,
+      '`info` (`debug` with `DEBUG`)',
+    ),
+  ),
+  SECRET_KEY: t.Optional(
+    text('application secret (required in production)', undefined, { shown: 'dev-only value' }),
+  ),
+  JWT_SECRET_KEY: t.Optional(
+    text('HS256 signing key, ≥ 32 characters (required in production)', undefined, {
+      minLength: 32,
+      shown: 'dev-only value',
+    }),
+  ),
+  JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int('access token lifetime, minutes', 15, 1),
+  JWT_REFRESH_TOKEN_EXPIRE_DAYS: int('refresh token lifetime, days', 7, 1),
+  ALLOWED_HOSTS: list(
+    'comma-separated `Host` names accepted in production (`*` for any)',
+    'localhost,127.0.0.1',
+  ),
+  CORS_ALLOWED_ORIGINS: list(
+    'comma-separated origins for CORS and the WebSocket `Origin` check',
+    'http://localhost:3000',
+  ),
+  DATABASE_URL: t.Optional(
+    url(
+      '`postgres://…` → PostgreSQL; `memory://` → in-memory PGlite; `file://DIR` → PGlite in DIR; unset → PGlite in `./data/pglite`',
+      ['postgres:', 'postgresql:', 'memory:', 'file:'],
+      'embedded',
+    ),
+  ),
+  REDIS_URL: t.Optional(
+    url(
+      '`redis://…` / `rediss://…` → Redis; unset → in-process store (single instance only; a warning is logged)',
+      ['redis:', 'rediss:'],
+      'in-process',
+    ),
+  ),
+  REDIS_KEY_PREFIX: text('prefix of every Redis key, so several deployments can share one Redis', 'chatbot:'),
+  OPENAI_API_KEY: t.Optional(
+    text('key for the model provider (required in production)', undefined, { shown: '— (offline model)' }),
+  ),
+  OPENAI_BASE_URL: t.Optional(url('any OpenAI-compatible endpoint', ['http:', 'https:'], 'OpenAI')),
+  OPENAI_MODEL: text('the default chat model', 'gpt-4o-mini'),
+  AI_MODELS: t.Optional(
+    list(
+      'comma-separated models a conversation may choose (`GET /api/models`); must include `OPENAI_MODEL`',
+      '',
+      '`OPENAI_MODEL`',
+    ),
+  ),
+  AI_TITLES: bool('automatic conversation titles after the first answer', true),
+  AI_TITLE_MODEL: t.Optional(
+    text('the model that writes titles', undefined, { shown: "the conversation's" }),
+  ),
+  AI_TIMEOUT_SECONDS: int('provider silent this long → `AI_TIMEOUT`', 60, 1),
+  AI_SYSTEM_PROMPT: text('system prompt of conversations that set none', DEFAULT_SYSTEM_PROMPT, {
+    shown: 'a short helpful-assistant prompt',
+  }),
+  AI_MAX_CONTEXT_TOKENS: int(
+    'history sent to the model is trimmed, oldest first, to fit (o200k tokenizer)',
+    8000,
+    100,
+  ),
+  CHAT_MAX_MESSAGE_LENGTH: int('characters (code points) per user message', 4000, 1),
+  CHAT_RATE_LIMIT: int('accepted messages per sliding window, per user', 20, 1),
+  CHAT_RATE_WINDOW_SECONDS: int('the rate limit’s window', 60, 1),
+  CHAT_STOP_ON_DISCONNECT: bool(
+    '`true`: the sender’s socket closing stops its answer; `false`: the answer finishes',
+    false,
+  ),
+  WS_AUTH_TIMEOUT_SECONDS: int('in-band auth deadline', 30, 1),
+  WS_HEARTBEAT_SECONDS: int('server ping interval; silent for two intervals → closed', 30, 1),
+  WS_MAX_PAYLOAD_BYTES: int(
+    'largest client frame accepted (larger → close 1009)',
+    65536,
+    1024,
+    16 * 1024 * 1024,
+  ),
+  HTTP_MAX_BODY_BYTES: int(
+    'largest HTTP request body accepted (larger → 413, before it is read)',
+    1024 * 1024,
+    1024,
+    1024 * 1024 * 1024,
+  ),
+  LOGIN_MAX_FAILURES: int('failed logins per (username, client IP) before the lockout', 5, 1),
+  LOGIN_LOCKOUT_MINUTES: int('how long a lockout lasts', 15, 1),
+  TRUST_PROXY: bool(
+    'honour `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a proxy you control)',
+    false,
+  ),
+  SHUTDOWN_GRACE_SECONDS: int('how long in-flight answers may finish after SIGTERM', 10, 0),
+  METRICS_TOKEN: t.Optional(
+    text('Bearer token `/metrics` requires; unset: open outside production, 404 in production', undefined, {
+      shown: '—',
+    }),
+  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: t.Optional(
+    url('OpenTelemetry traces go to `<this>/v1/traces` over OTLP/HTTP when set', ['http:', 'https:'], 'off'),
+  ),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: t.Optional(
+    url('the full traces URL, instead of the one above', ['http:', 'https:'], '—'),
+  ),
+  OTEL_EXPORTER_OTLP_PROTOCOL: oneOf('OTLP encoding (JSON over HTTP)', ['http/json'], 'http/json'),
+  OTEL_EXPORTER_OTLP_HEADERS: t.Optional(
+    text('headers for the OTLP requests, `key=value,key2=value2`', undefined, { shown: '—' }),
+  ),
+  OTEL_SERVICE_NAME: text('`service.name` of the traces', 'chatbot-api'),
+});
+
+type Variables = Static<typeof VARIABLES>;
+type Declared = TSchema & {
+  description?: string;
+  default?: unknown;
+  shown?: string;
+  protocols?: string[];
+  list?: boolean;
+  minLength?: number;
+  minimum?: number;
+  maximum?: number;
+};
+
+/** The schema of one variable, whether optional or not. */
+const declared = (name: string) => VARIABLES.properties[name as keyof Variables] as Declared;
+
+/** One variable's raw text, checked and converted as its schema says; undefined when unset. */
+const parse = (name: string, raw: string | undefined) => {
+  const schema = declared(name);
+  const value = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  if (value === undefined) return schema.default;
+  if (schema.type === 'integer') {
     if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be an integer, got "${value}"`);
     const n = Number(value);
-    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    if (!Value.Check(schema, n))
+      throw new ConfigError(
+        name,
+        `must be between ${schema.minimum} and ${schema.maximum ?? 'any'}, got ${n}`,
+      );
     return n;
-  };
-  const bool = (name: string, fallback: boolean) => {
-    const value = raw(name)?.toLowerCase();
-    if (value === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  }
+  if (schema.type === 'boolean') {
+    const word = value.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+    if (['0', 'false', 'no', 'off'].includes(word)) return false;
     throw new ConfigError(name, `must be true or false, got "${value}"`);
-  };
-  const list = (name: string, fallback: string) =>
-    str(name, fallback)
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean);
-  const url = (name: string, protocols: string[]) => {
-    const value = raw(name);
-    if (value === undefined) return undefined;
+  }
+  const choices =
+    schema.anyOf?.map((c: { const: string }) => c.const) ?? (schema.const ? [schema.const] : undefined);
+  if (choices) {
+    const choice = choices.find((c: string) => c === value.toLowerCase());
+    if (choice === undefined)
+      throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${value}"`);
+    return choice;
+  }
+  if (schema.protocols) {
     let parsed: URL;
     try {
       parsed = new URL(value);
     } catch {
       throw new ConfigError(name, 'is not a valid URL');
     }
-    if (!protocols.includes(parsed.protocol))
-      throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    if (!schema.protocols.includes(parsed.protocol))
+      throw new ConfigError(name, `must start with ${schema.protocols.map((p) => `${p}//`).join(' or ')}`);
     return value;
-  };
-  return { raw, str, int, bool, list, url };
+  }
+  if (schema.minLength !== undefined && value.length < schema.minLength)
+    throw new ConfigError(name, `must be at least ${schema.minLength} characters`);
+  return value;
 };
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const logLevel = (value: string) => {
-  const level = LOG_LEVELS.find((l) => l === value.toLowerCase());
-  if (!level) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  return level;
+const listOf = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/** The README's variable table, from the schema. */
+export const variableTable = () => {
+  const rows = Object.keys(VARIABLES.properties).map((name) => {
+    const schema = declared(name);
+    const fallback =
+      schema.shown ??
+      (schema.default === undefined || schema.default === '' ? '—' : `\`${String(schema.default)}\``);
+    return [`\`${name}\``, schema.description ?? '', fallback];
+  });
+  const all = [['Variable', 'Meaning', 'Default'], ...rows];
+  const widths = [0, 1, 2].map((i) => Math.max(...all.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [line(all[0] as string[]), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 };
 
 export type DatabaseConfig =
@@ -74,25 +262,15 @@ export type DatabaseConfig =
   | { kind: 'pglite'; dataDir: string /* a directory, or memory:// */ };
 
 export const loadConfig = (env: Env = process.env) => {
-  const { raw, str, int, bool, list, url } = readers(env);
+  const raw = Object.fromEntries(
+    Object.keys(VARIABLES.properties).map((name) => [name, parse(name, env[name])]),
+  ) as Variables & Record<string, unknown>;
+  const production = raw.NODE_ENV === 'production';
+  if (production)
+    for (const name of ['SECRET_KEY', 'JWT_SECRET_KEY', 'OPENAI_API_KEY'] as const)
+      if (!raw[name]) throw new ConfigError(name, 'is required in production');
 
-  const nodeEnv = str('NODE_ENV', 'development');
-  if (!['development', 'production', 'test'].includes(nodeEnv))
-    throw new ConfigError('NODE_ENV', `must be development, production or test, got "${nodeEnv}"`);
-  const production = nodeEnv === 'production';
-
-  const secretKey = raw('SECRET_KEY');
-  const jwtSecretKey = raw('JWT_SECRET_KEY');
-  const openaiApiKey = raw('OPENAI_API_KEY');
-  if (production) {
-    if (!secretKey) throw new ConfigError('SECRET_KEY', 'is required in production');
-    if (!jwtSecretKey) throw new ConfigError('JWT_SECRET_KEY', 'is required in production');
-    if (!openaiApiKey) throw new ConfigError('OPENAI_API_KEY', 'is required in production');
-  }
-  if (jwtSecretKey !== undefined && jwtSecretKey.length < 32)
-    throw new ConfigError('JWT_SECRET_KEY', 'must be at least 32 characters');
-
-  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:', 'memory:', 'file:']);
+  const databaseUrl = raw.DATABASE_URL;
   let database: DatabaseConfig;
   if (databaseUrl === undefined) database = { kind: 'pglite', dataDir: './data/pglite' };
   else if (databaseUrl.startsWith('memory:')) database = { kind: 'pglite', dataDir: 'memory://' };
@@ -100,7 +278,7 @@ export const loadConfig = (env: Env = process.env) => {
     database = { kind: 'pglite', dataDir: databaseUrl.replace(/^file:(\/\/)?/, '') };
   else database = { kind: 'postgres', url: databaseUrl };
 
-  const origins = list('CORS_ALLOWED_ORIGINS', 'http://localhost:3000');
+  const origins = listOf(raw.CORS_ALLOWED_ORIGINS);
   for (const origin of origins) {
     if (origin === '*') continue;
     try {
@@ -110,63 +288,75 @@ export const loadConfig = (env: Env = process.env) => {
     }
   }
 
-  const model = str('OPENAI_MODEL', 'gpt-4o-mini');
-  const models = list('AI_MODELS', model);
+  const model = raw.OPENAI_MODEL;
+  const models = raw.AI_MODELS ? listOf(raw.AI_MODELS) : [model];
   if (!models.includes(model))
     throw new ConfigError('AI_MODELS', `must include OPENAI_MODEL ("${model}"), got "${models.join(',')}"`);
   for (const name of models)
     if (name.length > 200)
       throw new ConfigError('AI_MODELS', `"${name.slice(0, 40)}…" is longer than 200 characters`);
 
+  const otlpHeaders: Record<string, string> = {};
+  for (const pair of listOf(raw.OTEL_EXPORTER_OTLP_HEADERS ?? '')) {
+    const at = pair.indexOf('=');
+    if (at < 1)
+      throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS', 'must be key=value pairs separated by commas');
+    otlpHeaders[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  const tracesUrl =
+    raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (raw.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? `${raw.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`
+      : undefined);
+
   return {
-    port: int('PORT', 8000, 0, 65535),
-    host: str('HOST', '0.0.0.0'),
-    nodeEnv,
+    port: raw.PORT,
+    host: raw.HOST,
+    nodeEnv: raw.NODE_ENV,
     production,
-    debug: bool('DEBUG', false),
-    secretKey: secretKey ?? DEV_SECRET,
+    debug: raw.DEBUG,
+    secretKey: raw.SECRET_KEY ?? DEV_SECRET,
     jwt: {
-      secret: jwtSecretKey ?? DEV_JWT_SECRET,
-      accessMinutes: int('JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1),
-      refreshDays: int('JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 1),
+      secret: raw.JWT_SECRET_KEY ?? DEV_JWT_SECRET,
+      accessMinutes: raw.JWT_ACCESS_TOKEN_EXPIRE_MINUTES,
+      refreshDays: raw.JWT_REFRESH_TOKEN_EXPIRE_DAYS,
     },
-    allowedHosts: list('ALLOWED_HOSTS', 'localhost,127.0.0.1').map((h) => h.toLowerCase()),
+    allowedHosts: listOf(raw.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     corsOrigins: origins,
     database,
-    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
-    redisKeyPrefix: str('REDIS_KEY_PREFIX', 'chatbot:'),
+    redisUrl: raw.REDIS_URL,
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     ai: {
-      apiKey: openaiApiKey,
-      baseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
+      apiKey: raw.OPENAI_API_KEY,
+      baseUrl: raw.OPENAI_BASE_URL,
       model,
       /** The models a conversation may choose (SPEC §12); OPENAI_MODEL is the default. */
       models: [...new Set(models)],
-      titles: bool('AI_TITLES', true),
+      titles: raw.AI_TITLES,
       /** Undefined: the conversation's own model writes its title. */
-      titleModel: raw('AI_TITLE_MODEL'),
-      timeoutSeconds: int('AI_TIMEOUT_SECONDS', 60, 1),
-      systemPrompt: str('AI_SYSTEM_PROMPT', DEFAULT_SYSTEM_PROMPT),
-      maxContextTokens: int('AI_MAX_CONTEXT_TOKENS', 8000, 100),
+      titleModel: raw.AI_TITLE_MODEL,
+      timeoutSeconds: raw.AI_TIMEOUT_SECONDS,
+      systemPrompt: raw.AI_SYSTEM_PROMPT,
+      maxContextTokens: raw.AI_MAX_CONTEXT_TOKENS,
     },
     chat: {
-      maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
-      rateLimit: int('CHAT_RATE_LIMIT', 20, 1),
-      rateWindowSeconds: int('CHAT_RATE_WINDOW_SECONDS', 60, 1),
-      stopOnDisconnect: bool('CHAT_STOP_ON_DISCONNECT', false),
+      maxMessageLength: raw.CHAT_MAX_MESSAGE_LENGTH,
+      rateLimit: raw.CHAT_RATE_LIMIT,
+      rateWindowSeconds: raw.CHAT_RATE_WINDOW_SECONDS,
+      stopOnDisconnect: raw.CHAT_STOP_ON_DISCONNECT,
     },
     ws: {
-      authTimeoutSeconds: int('WS_AUTH_TIMEOUT_SECONDS', 30, 1),
-      heartbeatSeconds: int('WS_HEARTBEAT_SECONDS', 30, 1),
-      maxPayloadBytes: int('WS_MAX_PAYLOAD_BYTES', 65536, 1024, 16 * 1024 * 1024),
+      authTimeoutSeconds: raw.WS_AUTH_TIMEOUT_SECONDS,
+      heartbeatSeconds: raw.WS_HEARTBEAT_SECONDS,
+      maxPayloadBytes: raw.WS_MAX_PAYLOAD_BYTES,
     },
-    login: {
-      maxFailures: int('LOGIN_MAX_FAILURES', 5, 1),
-      lockoutMinutes: int('LOGIN_LOCKOUT_MINUTES', 15, 1),
-    },
-    http: { maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024) },
-    trustProxy: bool('TRUST_PROXY', false),
-    shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 10, 0),
-    logLevel: logLevel(str('LOG_LEVEL', bool('DEBUG', false) ? 'debug' : 'info')),
+    login: { maxFailures: raw.LOGIN_MAX_FAILURES, lockoutMinutes: raw.LOGIN_LOCKOUT_MINUTES },
+    http: { maxBodyBytes: raw.HTTP_MAX_BODY_BYTES },
+    trustProxy: raw.TRUST_PROXY,
+    shutdownGraceSeconds: raw.SHUTDOWN_GRACE_SECONDS,
+    logLevel: raw.LOG_LEVEL ?? (raw.DEBUG ? 'debug' : 'info'),
+    metrics: { token: raw.METRICS_TOKEN },
+    tracing: { url: tracesUrl, headers: otlpHeaders, serviceName: raw.OTEL_SERVICE_NAME },
   };
 };
 

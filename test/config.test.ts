@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, loadConfig, VARIABLES, variableTable } from '../src/config';
 
 const productionEnv = {
   NODE_ENV: 'production',
@@ -74,6 +74,11 @@ describe('configuration', () => {
     ['TRUST_PROXY', '2'],
     ['HTTP_MAX_BODY_BYTES', '100'],
     ['HTTP_MAX_BODY_BYTES', 'lots'],
+    ['AI_MODELS', 'only-another-model'],
+    ['AI_TITLES', 'sometimes'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'no-equals-sign'],
   ])('a bad %s=%j stops start-up with a message naming it', (variable, value) => {
     const error = failure({ [variable]: value });
     expect(error).toBeInstanceOf(ConfigError);
@@ -98,5 +103,45 @@ describe('configuration', () => {
 
   test('blank values count as unset', () => {
     expect(loadConfig({ PORT: '  ', OPENAI_API_KEY: '' }).port).toBe(8000);
+  });
+
+  test('the README lists every variable exactly as the schema declares it', async () => {
+    const readme = await Bun.file(new URL('../README.md', import.meta.url)).text();
+    // `bun scripts/config-table.ts` prints the table to paste.
+    expect(readme.includes(variableTable())).toBe(true);
+    for (const name of Object.keys(VARIABLES.properties)) expect(readme).toContain(`| \`${name}\``);
+  });
+
+  test('.env.prod.example lists every variable', async () => {
+    const example = await Bun.file(new URL('../.env.prod.example', import.meta.url)).text();
+    const missing = Object.keys(VARIABLES.properties).filter(
+      (name) => !new RegExp(`^#? ?${name}=`, 'm').test(example),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  test('the process environment is read nowhere but here', async () => {
+    const glob = new Bun.Glob('src/**/*.ts');
+    const readers: string[] = [];
+    for await (const file of glob.scan(new URL('..', import.meta.url).pathname))
+      if (file !== 'src/config.ts' && (await Bun.file(file).text()).includes('process.env'))
+        readers.push(file);
+    expect(readers).toEqual([]);
+  });
+
+  test('AI_MODELS defaults to OPENAI_MODEL; traces go to the endpoint’s /v1/traces', () => {
+    expect(loadConfig({ OPENAI_MODEL: 'm1' }).ai.models).toEqual(['m1']);
+    expect(loadConfig({ OPENAI_MODEL: 'm1', AI_MODELS: 'm2, m1,m2' }).ai.models).toEqual(['m2', 'm1']);
+    expect(loadConfig({}).tracing.url).toBeUndefined();
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).tracing).toMatchObject({
+      url: 'http://c:4318/v1/traces',
+      serviceName: 'chatbot-api',
+    });
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/custom',
+        OTEL_EXPORTER_OTLP_HEADERS: 'a=1,b=x%3Dy',
+      }).tracing,
+    ).toMatchObject({ url: 'http://c:4318/custom', headers: { a: '1', b: 'x=y' } });
   });
 });

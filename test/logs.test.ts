@@ -52,5 +52,5 @@ test('a full session logs JSON lines without tokens, passwords or message conten
   ])
     expect(all).not.toContain(secret);
   // The requests themselves are logged.
-  expect(all).toContain('"path":"/api/token/pair"');
+  expect(all).toContain('"route":"/api/token/pair"');
 });

@@ -9,6 +9,7 @@ import {
   UNTRANSLATABLE_CHARACTER,
 } from './failures';
 import type { Logger } from './logger';
+import { requestIdOf } from './request-log';
 
 const toIssues = (error: ValidationError): ValidationIssue[] => {
   const issues = error.all.map((e) => {
@@ -59,7 +60,7 @@ export const errorHandler = (log: Logger, debug: boolean) =>
 
       const unavailable = error instanceof StoreUnavailableError || isDatabaseDown(error);
       log.error(
-        { method: request.method, path, error: describeError(error) },
+        { method: request.method, path, request_id: requestIdOf(request), error: describeError(error) },
         unavailable ? 'dependency unavailable' : 'unhandled error',
       );
       if (unavailable) return reply(503, { detail: SERVICE_UNAVAILABLE });

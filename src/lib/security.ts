@@ -12,7 +12,8 @@ const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 const DOCS_CSP =
   "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 
-const isHealth = (path: string) => path === '/api/health' || path === '/api/health/';
+/** Probes (health, metrics) are reached by IP over plain HTTP: no Host check, no redirect. */
+const PROBES = new Set(['/api/health', '/api/health/', '/metrics', '/metrics/']);
 
 const hostname = (host: string) => {
   // "[::1]:8000" → "::1", "example.com:443" → "example.com"
@@ -31,8 +32,8 @@ const json = (status: number, detail: string) => Response.json({ detail }, { sta
 
 /**
  * Security headers everywhere, and in production the rules of SPEC §8 in order:
- * Host check, then WebSocket Origin check or HTTPS redirect. Health is exempt so
- * load balancers can probe it by IP over plain HTTP.
+ * Host check, then WebSocket Origin check or HTTPS redirect. Health and metrics are
+ * exempt so load balancers and Prometheus can reach them by IP over plain HTTP.
  */
 export const security = (settings: SecuritySettings) => {
   const hosts = new Set(settings.allowedHosts);
@@ -47,7 +48,7 @@ export const security = (settings: SecuritySettings) => {
     set.headers['content-security-policy'] = path.startsWith('/api/docs') ? DOCS_CSP : API_CSP;
     if (!settings.production) return;
     set.headers['strict-transport-security'] = 'max-age=31536000; includeSubDomains';
-    if (isHealth(path)) return;
+    if (PROBES.has(path)) return;
 
     const host = request.headers.get('host') ?? '';
     if (!anyHost && !hosts.has(hostname(host))) return json(400, 'Invalid Host header');

@@ -2,12 +2,17 @@ import { describe, expect, test } from 'bun:test';
 import { Elysia } from 'elysia';
 import { errorHandler } from '../../src/lib/error-handler';
 import { createLogger } from '../../src/lib/logger';
+import { createMetrics } from '../../src/lib/metrics';
+import { requestLog } from '../../src/lib/request-log';
+import { createTracing } from '../../src/lib/tracing';
 import { StoreUnavailableError } from '../../src/store';
 
 const appWith = (debug: boolean) => {
   const lines: string[] = [];
   const log = createLogger('info', { write: (line: string) => void lines.push(line) });
+  const { tracer } = createTracing({ url: undefined, headers: {}, serviceName: 'test', version: '0' });
   const app = new Elysia()
+    .use(requestLog(log, createMetrics(), tracer))
     .use(errorHandler(log, debug))
     .get('/boom', () => {
       throw new Error('internal detail: password=hunter2 at db.ts:42');
@@ -52,5 +57,23 @@ describe('unexpected errors (SPEC §2)', () => {
         status: 503,
         body: { detail: 'Service temporarily unavailable' },
       });
+  });
+});
+
+describe('request ids in the logs (SPEC §15)', () => {
+  test('the error line and the request line of one request carry its X-Request-Id', async () => {
+    const { app, lines } = appWith(false);
+    const res = await app.handle(
+      new Request('http://localhost/boom', { headers: { 'x-request-id': 'err-42' } }),
+    );
+    expect(res.headers.get('x-request-id')).toBe('err-42');
+    await Bun.sleep(20);
+    const mine = lines.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'err-42');
+    expect(mine.map((l) => l.msg).sort()).toEqual(['request', 'unhandled error']);
+    expect(mine.find((l) => l.msg === 'request')).toMatchObject({
+      level: 'info',
+      route: '/boom',
+      status: 500,
+    });
   });
 });

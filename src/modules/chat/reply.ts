@@ -7,6 +7,23 @@ import { MESSAGES } from './protocol';
 export interface ReplySettings {
   maxContextTokens: number;
   aiTimeoutMs: number;
+  /** Told once per provider call (its first chunk, its end): metrics, never per delta. */
+  observer?: ProviderObserver;
+}
+
+export interface ProviderObserver {
+  firstChunk(model: string, seconds: number): void;
+  finished(
+    model: string,
+    seconds: number,
+    errorType: string | undefined,
+    usage: TokenUsage | undefined,
+  ): void;
+}
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
 }
 
 // Enough turns to fill any sensible context budget; trimming by tokens happens after.
@@ -56,12 +73,16 @@ export type ReplyOutcome = (
    * need not read them back; unset when the reply did not move the branch to it.
    */
   branch?: { turns: ChatTurn[]; lastId: string };
+  /** The tokens of the stored answer (unset when none was stored). */
+  usage?: TokenUsage;
 };
 
 /** A provider request on its way, and the context it was built from. */
 export interface ProviderRequest {
   context: ReturnType<typeof fitContext>;
   basis: ReplyBasis;
+  /** When it was sent (performance.now()). */
+  sentAt: number;
   controller: AbortController;
   events: AsyncIterator<ModelEvent[]>;
   /** The first `events.next()`, which sent the request. */
@@ -179,6 +200,7 @@ export const createReplyRunner = (
       settings.maxContextTokens,
     );
     const controller = new AbortController();
+    const sentAt = performance.now();
     const events = model
       .stream(context.turns, controller.signal, { model: basis.model })
       [Symbol.asyncIterator]();
@@ -187,7 +209,7 @@ export const createReplyRunner = (
     // provider that fails before then must not make an unhandled rejection (which
     // would end the process).
     first.catch(() => {});
-    return { context, basis, controller, events, first };
+    return { context, basis, sentAt, controller, events, first };
   };
 
   /** Stores a new question (not bumping the conversation: the answer does, off the first token's path). */
@@ -241,7 +263,8 @@ export const createReplyRunner = (
       throw failed.error;
     };
 
-    let usage: { promptTokens: number; completionTokens: number } | undefined;
+    let usage: TokenUsage | undefined;
+    let firstChunk = false;
     let failure: ReplyOutcome | undefined;
     try {
       for (let next = first; ; next = events.next()) {
@@ -254,6 +277,10 @@ export const createReplyRunner = (
           else if (!signal.aborted) texts.push(event.text);
         }
         if (!texts.length) continue;
+        if (!firstChunk) {
+          firstChunk = true;
+          settings.observer?.firstChunk(request.basis.model, (performance.now() - request.sentAt) / 1000);
+        }
         if (!reply.started) await ensureUserStored(); // once: no extra await per batch
         // Added and sent in one step, so a socket joining in between sees each delta once.
         const offset = reply.text.length;
@@ -281,6 +308,13 @@ export const createReplyRunner = (
 
     const stopped = signal.aborted && signal.reason !== 'timeout';
     const { text } = reply;
+    const observe = (counted: TokenUsage | undefined) =>
+      settings.observer?.finished(
+        request.basis.model,
+        (performance.now() - request.sentAt) / 1000,
+        failure?.kind === 'failed' ? failure.code : undefined,
+        counted,
+      );
     const status: MessageStatus = stopped ? 'interrupted' : failure ? 'failed' : 'complete';
     const kept = context.history;
     // When nothing arrived there is nothing to keep; a failure is still reported, and
@@ -288,12 +322,18 @@ export const createReplyRunner = (
     // A new question is then where the branch ends; a regenerated one is not (the
     // branch stays at the answer it had).
     if ((stopped || failure) && !text) {
+      observe(usage);
       await repo.touch(conversationId).catch(() => {});
       const outcome = failure ?? ({ kind: 'stopped', messageId: null } as const);
       return question.kind === 'new'
         ? { ...outcome, branch: { turns: kept, lastId: reply.parentId } }
         : outcome;
     }
+    const counted: TokenUsage = {
+      promptTokens: usage?.promptTokens || context.promptTokens(),
+      completionTokens: usage?.completionTokens || countTextTokens(text),
+    };
+    observe(counted);
     await repo.addMessage({
       id: reply.id,
       conversationId,
@@ -301,14 +341,13 @@ export const createReplyRunner = (
       role: 'assistant',
       content: text,
       status,
-      promptTokens: usage?.promptTokens || context.promptTokens(),
-      completionTokens: usage?.completionTokens || countTextTokens(text),
+      ...counted,
     });
     kept.push({ role: 'assistant', content: text });
     const outcome: ReplyOutcome = stopped
       ? { kind: 'stopped', messageId: reply.id }
       : (failure ?? { kind: 'complete', messageId: reply.id });
-    return { ...outcome, branch: { turns: kept, lastId: reply.id } };
+    return { ...outcome, branch: { turns: kept, lastId: reply.id }, usage: counted };
   };
 
   return {

@@ -17,6 +17,7 @@ import { type Asked, ConversationGone, type Questions, Refusal } from './questio
 import { Reply, type ReplyBasis, type ReplyOutcome, type ReplyRunner } from './reply';
 import type { Rooms } from './rooms';
 import type { ChatConnection } from './socket';
+import type { ReplyTelemetry } from './telemetry';
 import type { Titler } from './titles';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -28,6 +29,7 @@ export interface ChatDependencies {
   replies: ReplyRunner;
   rooms: Rooms;
   questions: Questions;
+  telemetry: ReplyTelemetry;
   titles: Titler;
   log: Logger;
   /** Replies in flight, so shutdown can wait for them. */
@@ -45,8 +47,10 @@ const finalFrame = (outcome: ReplyOutcome) =>
 export const createChatService = (deps: ChatDependencies) => {
   const { log, repo, questions } = deps;
 
-  const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) =>
-    connection.send(encode.error(code, message));
+  const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) => {
+    deps.telemetry.error(code);
+    return connection.send(encode.error(code, message));
+  };
 
   const authenticate = async (connection: ChatConnection, token: string | undefined) => {
     if (connection.authenticated || connection.authenticating) return; // SPEC: a second auth is ignored
@@ -107,22 +111,27 @@ export const createChatService = (deps: ChatDependencies) => {
     if (early && !known) early.cancel();
     const reply = new Reply(conversationId, connection);
     const audience = deps.rooms.begin(room, reply);
+    const telemetry = deps.telemetry.begin();
+    let errorCode: ErrorCode | undefined;
     let frame: string;
     let outcome: ReplyOutcome | undefined;
     let basis: ReplyBasis | undefined;
     let gone = false;
     try {
       basis = known ? questions.remembered(known, question) : await questions.read(conversationId, asked);
+      telemetry.model(basis.model);
       outcome = await deps.replies.run(reply, audience, question, (known && early) || basis);
       frame = finalFrame(outcome);
+      if (outcome.kind === 'failed') errorCode = outcome.code;
     } catch (error) {
       if (error instanceof ConversationGone || hasSqlState(error, FOREIGN_KEY_VIOLATION)) {
         gone = true;
-        frame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
+        errorCode = 'NO_CONVERSATION';
       } else {
         log.error({ conversationId, error: describeError(error) }, 'chat message failed');
-        frame = encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR);
+        errorCode = 'INTERNAL_ERROR';
       }
+      frame = encode.error(errorCode, MESSAGES[errorCode]);
     } finally {
       audience.ending();
       // Released before the final frame, so the client may send its next message at once.
@@ -136,6 +145,8 @@ export const createChatService = (deps: ChatDependencies) => {
         };
     }
     audience.end(frame);
+    if (errorCode) deps.telemetry.error(errorCode);
+    telemetry.end(outcome, errorCode);
     if (gone)
       for (const socket of new Set([connection, ...deps.rooms.socketsOf(conversationId)])) {
         if (!reply.started && socket !== connection) socket.send(frame);
