@@ -314,6 +314,7 @@ const IGNORED = (route: string) =>
     'GET /api/conversations',
     'GET /api/openapi.json',
     'GET /api/models',
+    'GET /metrics',
     'GET /api/docs',
   ].some((r) => route === r || route === `${r}/`) ||
   route.startsWith('GET /api/docs') ||
