@@ -46,7 +46,6 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const users = createUserRepository(database.db);
   const repo = createConversationRepository(database.db);
   const tokens = createTokenService(config.jwt, store);
-  const auth = createAuthService(users, tokens, store, config.login);
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
   const metrics = createMetrics();
   metrics.countSockets(() => registry.size);
@@ -65,7 +64,9 @@ export const createServices = ({ config, database, store, model, log }: Resource
     aiTimeoutMs,
     currentTtlMs: lockTtlMs,
     stopOnDisconnect: config.chat.stopOnDisconnect,
+    closeUser: registry.closeUser,
   });
+  const auth = createAuthService(users, tokens, store, config.login, rooms.userGone);
   const titles = createTitler(
     repo,
     model,

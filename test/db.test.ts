@@ -141,6 +141,27 @@ describe('0002_branches on a database filled by the previous schema', () => {
   });
 });
 
+describe('0003_token_generation on a database filled by the previous schema', () => {
+  test('existing users keep their rows and start at generation 0, which tokens without a generation carry', async () => {
+    const database = await createTestDatabase({ migrated: false });
+    try {
+      const { db } = database.handle;
+      expect(await migrate(db, embedded.slice(0, 3))).toBe(3);
+      const id = crypto.randomUUID();
+      await db.execute(
+        sql`insert into users (id, username, email, password) values (${id}, 'old', 'old@example.com', 'x')`,
+      );
+      expect(await migrate(db)).toBe(embedded.length - 3);
+      const [row] = rowsOf<{ username: string; token_generation: number }>(
+        await db.execute(sql`select username, token_generation from users where id = ${id}`),
+      );
+      expect(row).toEqual({ username: 'old', token_generation: 0 });
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL client', () => {
   test('queries with parameters run as prepared statements: described once per connection, then one round trip', async () => {
     const database = await createTestDatabase();

@@ -53,5 +53,13 @@ export const migrations: MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796202090243,
     "hash": "d9d08ea3d6c62eba5e873847e3f34bad59567934922695f9bc7a3c25a65ab993"
+  },
+  {
+    "sql": [
+      "ALTER TABLE \"users\" ADD COLUMN \"token_generation\" integer DEFAULT 0 NOT NULL;"
+    ],
+    "bps": true,
+    "folderMillis": 1796206338458,
+    "hash": "3e417032dfe6e8f3804ad970645a98e3e475c31d37d002aae179632958c0d8f3"
   }
 ];

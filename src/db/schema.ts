@@ -31,6 +31,11 @@ export const users = pgTable(
     isSuperuser: boolean('is_superuser').notNull().default(false),
     dateJoined: timestamp('date_joined', { withTimezone: true }).notNull().defaultNow(),
     lastLogin: timestamp('last_login', { withTimezone: true }),
+    /**
+     * Tokens carry the generation they were issued in; a password change moves it on,
+     * so every token issued before is refused without a blacklist entry per token.
+     */
+    tokenGeneration: integer('token_generation').notNull().default(0),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),

@@ -77,6 +77,22 @@ const BODY_ROUTES: Record<string, Field> = {
     body: () => ({ refresh: 'x' }),
     token: true,
   },
+  password: {
+    method: 'POST',
+    path: () => '/api/auth/password',
+    fields: ['current_password', 'new_password'],
+    // Never the right current password: the fuzz user keeps theirs.
+    body: () => ({ current_password: 'Not-the-password-1!', new_password: 'Another-Strong-Pass-7!' }),
+    token: true,
+  },
+  deleteAccount: {
+    method: 'DELETE',
+    path: () => '/api/auth/me',
+    fields: ['password'],
+    // Never the right password: the fuzz user is not deleted.
+    body: () => ({ password: 'Not-the-password-1!' }),
+    token: true,
+  },
   create: {
     method: 'POST',
     path: () => '/api/conversations/',

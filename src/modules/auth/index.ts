@@ -1,7 +1,10 @@
-import { Elysia } from 'elysia';
+import { Elysia, t } from 'elysia';
 import { clientIp } from '../../lib/client-ip';
 import { authGuard } from './guard';
 import {
+  ChangePasswordBody,
+  ChangePasswordResponse,
+  DeleteAccountBody,
   Detail,
   LoginBody,
   LogoutBody,
@@ -46,7 +49,32 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
           auth: true,
           response: { 200: User },
           detail: { summary: 'The signed-in user' },
-        }),
+        })
+        .delete(
+          '/me',
+          async ({ user, body, status }) => {
+            await auth.deleteAccount(user, body.password);
+            return status(204, undefined);
+          },
+          {
+            auth: true,
+            body: DeleteAccountBody,
+            response: { 204: t.Void(), 422: ValidationDetail },
+            detail: {
+              summary: 'Delete the account, its conversations and messages; its tokens and sockets end',
+            },
+          },
+        )
+        .post(
+          '/password',
+          ({ user, body }) => auth.changePassword(user, body.current_password, body.new_password),
+          {
+            auth: true,
+            body: ChangePasswordBody,
+            response: { 200: ChangePasswordResponse, 422: ValidationDetail },
+            detail: { summary: 'Change the password: every token issued before is refused from now on' },
+          },
+        ),
     )
     .group('/api/token', { detail: { tags: ['token'] } }, (app) =>
       app

@@ -17,6 +17,19 @@ export const LogoutBody = t.Optional(
   t.Object({ refresh: t.Optional(t.String({ minLength: 1, maxLength: 4096 })) }),
 );
 
+export const ChangePasswordBody = t.Object({
+  current_password: t.String({ minLength: 1, maxLength: 1024 }),
+  new_password: t.String({ minLength: 1, maxLength: 1024 }),
+});
+
+export const ChangePasswordResponse = t.Object({
+  detail: t.String(),
+  access: t.String(),
+  refresh: t.String(),
+});
+
+export const DeleteAccountBody = t.Object({ password: t.String({ minLength: 1, maxLength: 1024 }) });
+
 export const User = t.Object({
   id: t.String({ format: 'uuid' }),
   username: t.String(),

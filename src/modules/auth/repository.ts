@@ -56,6 +56,20 @@ export const createUserRepository = (db: Database) => {
     touchLastLogin: async (id: string) => {
       await db.update(users).set({ lastLogin: new Date() }).where(eq(users.id, id));
     },
+
+    /** Stores a new password hash and moves the token generation on; returns the new generation. */
+    changePassword: async (id: string, passwordHash: string) => {
+      const [row] = await db
+        .update(users)
+        .set({ password: passwordHash, tokenGeneration: sql`${users.tokenGeneration} + 1` })
+        .where(eq(users.id, id))
+        .returning({ generation: users.tokenGeneration });
+      return row?.generation;
+    },
+
+    /** Deletes a user; their conversations and messages go with them (cascade). */
+    remove: async (id: string) =>
+      (await db.delete(users).where(eq(users.id, id)).returning({ id: users.id })).length === 1,
   };
 };
 

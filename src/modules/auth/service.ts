@@ -27,6 +27,8 @@ export const createAuthService = (
   tokens: TokenService,
   store: Store,
   lockout: LockoutPolicy,
+  /** A user is gone: their sockets close on every instance (wired to the chat module). */
+  onUserGone: (userId: string) => void = () => {},
 ) => {
   const failuresKey = (username: string, ip: string) => `login:failures:${username.toLowerCase()}:${ip}`;
 
@@ -46,7 +48,15 @@ export const createAuthService = (
     if (await tokens.isBlacklisted(claims)) throw tokenNotValid('Token is blacklisted');
     const user = await users.findById(claims.sub);
     if (!user?.isActive) throw tokenNotValid('User not found or inactive');
+    if ((claims.gen ?? 0) !== user.tokenGeneration)
+      throw tokenNotValid('Token was issued before a password change');
     return { user, claims };
+  };
+
+  /** 422 on `field` unless `password` is the user's. */
+  const confirm = async (user: UserRow, password: string, field: string) => {
+    if (!(await verifyPassword(password, user.password)))
+      throw unprocessable([{ loc: ['body', field], msg: 'Password is incorrect.', type: 'value_error' }]);
   };
 
   return {
@@ -84,14 +94,38 @@ export const createAuthService = (
       }
       await store.del(key);
       await users.touchLastLogin(user.id);
-      return { username: user.username, ...(await tokens.issuePair(user.id)) };
+      return { username: user.username, ...(await tokens.issuePair(user.id, user.tokenGeneration)) };
     },
 
     /** Rotation: the presented refresh token is spent; a second use is refused. */
     refresh: async (refreshToken: string) => {
       const { user, claims } = await authenticate(refreshToken, 'refresh');
       if (!(await tokens.consume(claims))) throw tokenNotValid('Token is blacklisted');
-      return tokens.issuePair(user.id);
+      return tokens.issuePair(user.id, user.tokenGeneration);
+    },
+
+    /**
+     * SPEC §13: a new password (the rules of §4), after the current one. Every token
+     * issued before is refused from now on, WebSocket included; the answer carries a
+     * fresh pair so this client stays signed in.
+     */
+    changePassword: async (user: UserRow, current: string, next: string) => {
+      await confirm(user, current, 'current_password');
+      const issues = passwordIssues(next, user.username).map((issue) => ({
+        ...issue,
+        loc: ['body', 'new_password'],
+      }));
+      if (issues.length) throw unprocessable(issues);
+      const generation = await users.changePassword(user.id, await hashPassword(next));
+      if (generation === undefined) throw tokenNotValid('User not found or inactive');
+      return { detail: 'Password changed', ...(await tokens.issuePair(user.id, generation)) };
+    },
+
+    /** SPEC §13: the user and everything of theirs goes; their tokens and sockets with them. */
+    deleteAccount: async (user: UserRow, password: string) => {
+      await confirm(user, password, 'password');
+      await users.remove(user.id);
+      onUserGone(user.id);
     },
 
     logout: async (user: UserRow, access: TokenClaims, refreshToken?: string) => {

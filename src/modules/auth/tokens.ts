@@ -12,6 +12,8 @@ const Claims = t.Object({
   type: t.Union([t.Literal('access'), t.Literal('refresh')]),
   iat: t.Number(),
   exp: t.Number(),
+  /** The user's token generation when issued (absent: 0, tokens from before it existed). */
+  gen: t.Optional(t.Integer({ minimum: 0 })),
 });
 export type TokenClaims = Static<typeof Claims>;
 
@@ -64,13 +66,14 @@ export const createTokenService = (settings: TokenSettings, store: Store) => {
     refresh: settings.refreshDays * 86_400,
   } satisfies Record<TokenType, number>;
 
-  const issue = (userId: string, type: TokenType) => {
+  const issue = (userId: string, type: TokenType, generation: number) => {
     const iat = Math.floor(Date.now() / 1000);
     return signer.sign({
       sub: userId,
       jti: crypto.randomUUID(),
       type,
       exp: iat + lifetimeSeconds[type],
+      ...(generation ? { gen: generation } : {}),
     });
   };
 
@@ -90,9 +93,10 @@ export const createTokenService = (settings: TokenSettings, store: Store) => {
   const remainingMs = (claims: TokenClaims) => Math.max(1000, claims.exp * 1000 - Date.now());
 
   return {
-    issuePair: async (userId: string) => ({
-      access: await issue(userId, 'access'),
-      refresh: await issue(userId, 'refresh'),
+    /** A token pair of the user's current token generation. */
+    issuePair: async (userId: string, generation: number) => ({
+      access: await issue(userId, 'access', generation),
+      refresh: await issue(userId, 'refresh', generation),
     }),
     decode,
     isBlacklisted: (claims: TokenClaims) => store.exists(blacklistKey(claims.jti)),

@@ -30,6 +30,8 @@ export type LifecycleEvent =
   | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
   /** The conversation changed; `f` is its conversation.updated frame. */
   | { t: 'updated'; c: string; f: string; from: string }
+  /** User `u` is gone (deleted): their sockets close everywhere. */
+  | { t: 'gone'; u: string; from: string }
   /**
    * A reply ended; `f` is its final frame and `x` its whole text, so a follower whose
    * snapshot never came (the reply was over first) still shows every delta.
@@ -141,6 +143,7 @@ export const createBus = (store: Store, log: Logger) => {
       publish(LIFECYCLE, { t: 'end', c, r, f, x, from: instance }),
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
+    gone: (u: string) => publish(LIFECYCLE, { t: 'gone', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 
     /** The reply streaming in `c` on any instance, if any (null when the store cannot say). */

@@ -1,5 +1,5 @@
 import { withTimeout } from '../../lib/timeout';
-import { CLOSE, encode } from './protocol';
+import { CLOSE, encode, MESSAGES } from './protocol';
 import type { ChatConnection } from './socket';
 
 /**
@@ -58,6 +58,13 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
   return {
     add,
     remove,
+    /** Closes every socket of `userId` (a deleted user) with 4001. */
+    closeUser: (userId: string) =>
+      forEach((connection) => {
+        if (connection.userId !== userId) return;
+        connection.send(encode.error('AUTH_FAILED', MESSAGES.AUTH_FAILED));
+        connection.disconnect(CLOSE.authFailed, 'AUTH_FAILED');
+      }),
     track: (reply: Promise<unknown>) => {
       replies.add(reply);
       reply.finally(() => replies.delete(reply)).catch(() => {});

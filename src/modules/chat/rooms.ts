@@ -54,6 +54,8 @@ export interface RoomSettings {
   currentTtlMs: number;
   /** `CHAT_STOP_ON_DISCONNECT`: the sender's socket closing stops its reply. */
   stopOnDisconnect: boolean;
+  /** Closes this instance's sockets of a user who is gone. */
+  closeUser(userId: string): void;
 }
 
 /**
@@ -123,6 +125,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   };
 
   const onLifecycle = (event: ReplyEvent) => {
+    if (event.t === 'gone') return settings.closeUser(event.u);
     const room = rooms.get(event.c);
     if (!room) return;
     switch (event.t) {
@@ -325,6 +328,12 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         room.send([frame]);
       }
       if (bus.hasPeers()) void bus.updated(conversationId, frame);
+    },
+
+    /** A user is gone: their sockets close here and on every other instance. */
+    userGone: (userId: string) => {
+      settings.closeUser(userId);
+      if (bus.hasPeers()) void bus.gone(userId);
     },
 
     /** The replies streaming here (shutdown stops those still running after the grace period). */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, createServices } from '../../../src/app';
-import { type Client, createClient } from '../../support/client';
+import { type Client, createClient, STRONG_PASSWORD } from '../../support/client';
 import { type Instance, startInstances } from '../../support/instances';
 import { DEFAULT_TOKENS } from '../../support/openai-stub';
 import { startServer } from '../../support/server';
@@ -371,5 +371,17 @@ describe('conversation changes across instances (SPEC §12)', () => {
       'after the switch on b',
     ]);
     ws.close();
+  });
+
+  test('a user deleted through the other instance has their sockets here closed with 4001', async () => {
+    const { me, all } = await sockets([a]);
+    const [ws] = all as [WsClient];
+    const viaB = createClient(b.url);
+    const res = await viaB.request('DELETE', '/api/auth/me', {
+      token: me.access,
+      body: { password: STRONG_PASSWORD },
+    });
+    expect(res.status).toBe(204);
+    expect((await ws.closed).code).toBe(4001);
   });
 });
