@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { eq, sql } from 'drizzle-orm';
 import { renderMigrationsModule } from '../scripts/embed-migrations';
-import { rowsOf } from '../src/db/client';
+import { type Database, rowsOf } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
 import { migrations as embedded } from '../src/db/migrations.gen';
 import { users } from '../src/db/schema';
@@ -25,6 +25,27 @@ describe('migrations', () => {
     }
   });
 });
+
+/**
+ * A database migrated to the first `applied` migrations, handed to `fill` to put rows
+ * in as the old schema had them, then to `check` after the remaining migrations ran.
+ */
+const upgrade = async (
+  applied: number,
+  fill: (db: Database) => Promise<void>,
+  check: (db: Database) => Promise<void>,
+) => {
+  const database = await createTestDatabase({ migrated: false });
+  try {
+    const { db } = database.handle;
+    expect(await migrate(db, embedded.slice(0, applied))).toBe(applied);
+    await fill(db);
+    expect(await migrate(db)).toBe(embedded.length - applied);
+    await check(db);
+  } finally {
+    await database.drop();
+  }
+};
 
 describe('0001_page_indexes on a database filled by the previous schema', () => {
   test('keeps every row and replaces the page indexes with ones that end in the tie-break', async () => {
@@ -143,22 +164,21 @@ describe('0002_branches on a database filled by the previous schema', () => {
 
 describe('0003_token_generation on a database filled by the previous schema', () => {
   test('existing users keep their rows and start at generation 0, which tokens without a generation carry', async () => {
-    const database = await createTestDatabase({ migrated: false });
-    try {
-      const { db } = database.handle;
-      expect(await migrate(db, embedded.slice(0, 3))).toBe(3);
-      const id = crypto.randomUUID();
-      await db.execute(
-        sql`insert into users (id, username, email, password) values (${id}, 'old', 'old@example.com', 'x')`,
-      );
-      expect(await migrate(db)).toBe(embedded.length - 3);
-      const [row] = rowsOf<{ username: string; token_generation: number }>(
-        await db.execute(sql`select username, token_generation from users where id = ${id}`),
-      );
-      expect(row).toEqual({ username: 'old', token_generation: 0 });
-    } finally {
-      await database.drop();
-    }
+    const id = crypto.randomUUID();
+    await upgrade(
+      3,
+      async (db) => {
+        await db.execute(
+          sql`insert into users (id, username, email, password) values (${id}, 'old', 'old@example.com', 'x')`,
+        );
+      },
+      async (db) => {
+        const [row] = rowsOf<{ username: string; token_generation: number }>(
+          await db.execute(sql`select username, token_generation from users where id = ${id}`),
+        );
+        expect(row).toEqual({ username: 'old', token_generation: 0 });
+      },
+    );
   });
 });
 
