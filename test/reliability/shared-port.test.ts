@@ -4,12 +4,12 @@ import { listeningInodes, listensOn, socketInodes } from '../../bench/lib/proc';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
 import { createClient } from '../support/client';
 import { type OpenAIStub, startOpenAIStub } from '../support/openai-stub';
-import { spawnServerProcess } from '../support/process';
+import { freePort, spawnServerProcess } from '../support/process';
 import { connectAuthenticated, type WsClient } from '../support/ws';
 
 // Several processes per host, one port (README "Several instances"): needs shared PostgreSQL and Redis.
 describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes on one port', () => {
-  const port = 21000 + Math.floor(Math.random() * 11000); // below the ephemeral range (32768+)
+  let port = 0;
   let stub: OpenAIStub;
   let database: TestDatabase;
   let children: Awaited<ReturnType<typeof spawnServerProcess>>[] = [];
@@ -17,6 +17,7 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))('two processes o
   beforeAll(async () => {
     stub = startOpenAIStub();
     await stub.ready;
+    port = await freePort();
     database = await createTestDatabase();
     const env = {
       OPENAI_API_KEY: 'sk-test',

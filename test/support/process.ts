@@ -1,4 +1,5 @@
 /** Starts the server as a real process (`bun src/index.ts`) and waits until it answers. */
+import { createServer } from 'node:net';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -8,11 +9,28 @@ const healthy = (url: string) =>
     () => false,
   );
 
-export const spawnServerProcess = async (
-  env: Record<string, string>,
-  // Below Linux's ephemeral range (32768+), where an outgoing connection could hold the port.
-  port = 21000 + Math.floor(Math.random() * 11000),
-) => {
+/** Whether nothing listens on `port` of 127.0.0.1: a plain bind (no SO_REUSEPORT) succeeds. */
+const bindable = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+
+/**
+ * A port nobody listens on, below Linux's ephemeral range (32768+), where an outgoing
+ * connection could hold it. Checked, because the server listens with SO_REUSEPORT: a
+ * server left behind on the same port would silently share the test's requests.
+ */
+export const freePort = async () => {
+  for (;;) {
+    const port = 21000 + Math.floor(Math.random() * 11000);
+    if (await bindable(port)) return port;
+  }
+};
+
+export const spawnServerProcess = async (env: Record<string, string>, port?: number) => {
+  port ??= await freePort();
   const child = Bun.spawn(['bun', 'src/index.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
