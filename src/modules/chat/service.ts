@@ -118,7 +118,13 @@ export const createChatService = (deps: ChatDependencies) => {
     let basis: ReplyBasis | undefined;
     let gone = false;
     try {
-      basis = known ? questions.remembered(known, question) : await questions.read(conversationId, asked);
+      // An early request already holds the basis it was built on.
+      basis =
+        known && early
+          ? early.basis
+          : known
+            ? questions.remembered(known, question)
+            : await questions.read(conversationId, asked);
       telemetry.model(basis.model);
       outcome = await deps.replies.run(reply, audience, question, (known && early) || basis);
       frame = finalFrame(outcome);

@@ -111,16 +111,13 @@ export const createTitler = (
   };
 
   const waiting: (() => void)[] = [];
-  let running = 0;
   const run = (job: () => Promise<void>) => {
-    running++;
     const done = job()
       .catch((error: unknown) => {
         // No content in the log: the error says what failed, not what was asked.
         log.warn({ error: describeError(error) }, 'automatic title failed');
       })
       .finally(() => {
-        running--;
         pending.delete(done);
         waiting.shift()?.();
       });
@@ -132,7 +129,7 @@ export const createTitler = (
     suggest: (conversationId: string, basis: ReplyBasis, answer: string) => {
       if (!settings.enabled || closing.signal.aborted) return;
       const job = () => (closing.signal.aborted ? Promise.resolve() : title(conversationId, basis, answer));
-      if (running < AT_ONCE) run(job);
+      if (pending.size < AT_ONCE) run(job);
       else if (waiting.length < QUEUED) waiting.push(() => run(job));
     },
     /** Gives up the titles under way (shutdown): they keep the default. */
