@@ -12,6 +12,8 @@ import { createMetrics } from './lib/metrics';
 import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
 import { createTracing } from './lib/tracing';
+import { adminModule } from './modules/admin';
+import { createAdminService } from './modules/admin/service';
 import { authModule, LOGIN_ROUTE } from './modules/auth';
 import { createUserRepository } from './modules/auth/repository';
 import { createAuthService, invalidCredentials } from './modules/auth/service';
@@ -31,6 +33,9 @@ import { createConversationRepository } from './modules/conversations/repository
 import { createConversationService } from './modules/conversations/service';
 import { healthModule } from './modules/health';
 import { metricsModule } from './modules/health/metrics';
+import { usageModule } from './modules/usage';
+import { createUsageRepository } from './modules/usage/repository';
+import { createUsageService } from './modules/usage/service';
 import type { Store } from './store';
 
 /** What the app runs on; index.ts opens these, tests open their own. */
@@ -46,6 +51,10 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const users = createUserRepository(database.db);
   const repo = createConversationRepository(database.db);
   const tokens = createTokenService(config.jwt, store);
+  const usage = createUsageService(createUsageRepository(database.db), {
+    tokens: config.quota.dailyTokens,
+    messages: config.quota.dailyMessages,
+  });
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
   const metrics = createMetrics();
   metrics.countSockets(() => registry.size);
@@ -89,6 +98,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
       defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     }),
     titles,
+    quota: usage,
     telemetry,
     log,
     track: registry.track,
@@ -98,10 +108,13 @@ export const createServices = ({ config, database, store, model, log }: Resource
     { models: config.ai.models, defaultModel: config.ai.model },
     { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated },
   );
+  const admin = createAdminService(users, usage, rooms.userGone);
   return {
     auth,
+    admin,
     conversations,
     chat,
+    usage,
     rooms,
     registry,
     metrics,
@@ -149,5 +162,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(metricsModule(services.metrics, { token: config.metrics.token, production: config.production }))
     .use(authModule(services.auth, config.trustProxy))
     .use(conversationsModule(services.auth, services.conversations))
+    .use(usageModule(services.auth, services.usage))
+    .use(adminModule(services.auth, services.admin))
     .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
 };

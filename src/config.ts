@@ -137,6 +137,16 @@ export const VARIABLES = t.Object({
     '`true`: the sender’s socket closing stops its answer; `false`: the answer finishes',
     false,
   ),
+  QUOTA_DAILY_TOKENS: int(
+    'prompt + completion tokens per user per UTC day; `0`: unlimited (staff may set a user’s own)',
+    0,
+    0,
+  ),
+  QUOTA_DAILY_MESSAGES: int(
+    'accepted messages (regenerates and edits included) per user per UTC day; `0`: unlimited',
+    0,
+    0,
+  ),
   WS_AUTH_TIMEOUT_SECONDS: int('in-band auth deadline', 30, 1),
   WS_HEARTBEAT_SECONDS: int('server ping interval; silent for two intervals → closed', 30, 1),
   WS_MAX_PAYLOAD_BYTES: int(
@@ -345,6 +355,8 @@ export const loadConfig = (env: Env = process.env) => {
       rateWindowSeconds: raw.CHAT_RATE_WINDOW_SECONDS,
       stopOnDisconnect: raw.CHAT_STOP_ON_DISCONNECT,
     },
+    /** Per user per UTC day (SPEC §13); 0: unlimited. */
+    quota: { dailyTokens: raw.QUOTA_DAILY_TOKENS, dailyMessages: raw.QUOTA_DAILY_MESSAGES },
     ws: {
       authTimeoutSeconds: raw.WS_AUTH_TIMEOUT_SECONDS,
       heartbeatSeconds: raw.WS_HEARTBEAT_SECONDS,

@@ -28,7 +28,7 @@ export const rowsOf = <T>(result: unknown): T[] =>
 /** PGlite's embedded assets, and a data directory to start from (test clones). */
 export type PgliteAssets = Pick<
   NonNullable<Parameters<typeof PGlite.create>[1]>,
-  'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle' | 'loadDataDir'
+  'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle' | 'loadDataDir' | 'extensions'
 >;
 
 // Every request answers within 2 s however long the database is away (SPEC §10):

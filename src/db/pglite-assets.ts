@@ -1,6 +1,9 @@
+import { pathToFileURL } from 'node:url';
 import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' };
 import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' };
 import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' };
+// Not among the package's exports; a relative path lets the binary embed it too.
+import pgTrgmBundle from '../../node_modules/@electric-sql/pglite/dist/pg_trgm.tar.gz' with { type: 'file' };
 import type { PgliteAssets } from './client';
 
 let assets: Promise<PgliteAssets> | undefined;
@@ -20,6 +23,10 @@ export const pgliteAssets = () => {
       pgliteWasmModule: pglite,
       initdbWasmModule: initdb,
       fsBundle: new Blob([await Bun.file(pgliteData).arrayBuffer()]),
+      // pg_trgm, for the search index (SPEC §13).
+      extensions: {
+        pg_trgm: { name: 'pg_trgm', setup: async () => ({ bundlePath: pathToFileURL(pgTrgmBundle) }) },
+      },
     };
   })();
   return assets;

@@ -1,11 +1,14 @@
 import { sql } from 'drizzle-orm';
 import {
   type AnyPgColumn,
+  bigint,
   boolean,
   check,
+  date,
   index,
   integer,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -36,10 +39,15 @@ export const users = pgTable(
      * so every token issued before is refused without a blacklist entry per token.
      */
     tokenGeneration: integer('token_generation').notNull().default(0),
+    /** The user's own daily limits, set by staff (SPEC §13); null: the `QUOTA_*` defaults, 0: none. */
+    dailyTokenQuota: integer('daily_token_quota'),
+    dailyMessageQuota: integer('daily_message_quota'),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
     uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`),
+    check('users_daily_token_quota_check', sql`${t.dailyTokenQuota} >= 0`),
+    check('users_daily_message_quota_check', sql`${t.dailyMessageQuota} >= 0`),
   ],
 );
 
@@ -73,6 +81,8 @@ export const conversations = pgTable(
       t.updatedAt.desc().nullsFirst(),
       t.id.desc().nullsFirst(),
     ),
+    // Search (SPEC §13): substrings of any script, case-insensitively (ILIKE).
+    index('conversations_title_trgm_idx').using('gin', t.title.op('gin_trgm_ops')),
   ],
 );
 
@@ -115,10 +125,30 @@ export const messages = pgTable(
     // A message's siblings (and a root's, with parent_id is null) oldest first, and
     // its children when a branch switch walks down to the newest descendant.
     index('messages_conversation_parent_created_id_idx').on(t.conversationId, t.parentId, t.createdAt, t.id),
+    index('messages_content_trgm_idx').using('gin', t.content.op('gin_trgm_ops')),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('messages_status_check', sql`${t.status} in ('complete', 'interrupted', 'failed')`),
     check('messages_feedback_rating_check', sql`${t.feedbackRating} in ('up', 'down')`),
   ],
+);
+
+/**
+ * What each user spent per UTC day (SPEC §13): accepted chat messages (regenerates
+ * included), counted at admission, and the tokens of stored answers. Kept apart from
+ * the messages, so deleting a conversation does not give a quota back.
+ */
+export const usageDays = pgTable(
+  'usage_days',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    messages: integer('messages').notNull().default(0),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.day] }), index('usage_days_day_idx').on(t.day)],
 );
 
 export type UserRow = typeof users.$inferSelect;

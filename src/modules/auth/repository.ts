@@ -1,6 +1,15 @@
-import { eq, sql } from 'drizzle-orm';
+import { count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
+import { containing } from '../../db/patterns';
 import { type UserRow, users } from '../../db/schema';
+
+/** What staff may change of a user (SPEC §13); undefined: unchanged. */
+export interface UserChanges {
+  isActive?: boolean;
+  isStaff?: boolean;
+  dailyTokenQuota?: number | null;
+  dailyMessageQuota?: number | null;
+}
 
 export interface NewUser {
   username: string;
@@ -65,6 +74,32 @@ export const createUserRepository = (db: Database) => {
         .where(eq(users.id, id))
         .returning({ generation: users.tokenGeneration });
       return row?.generation;
+    },
+
+    /** A page of users, newest first; `q`: a case-insensitive substring of username or email. */
+    list: async (q: string | undefined, limit: number, offset: number) => {
+      const where: SQL | undefined =
+        q === undefined
+          ? undefined
+          : sql`(${users.username} ilike ${containing(q)} or ${users.email} ilike ${containing(q)})`;
+      const [items, [total]] = await Promise.all([
+        db
+          .select()
+          .from(users)
+          .where(where)
+          .orderBy(desc(users.dateJoined), desc(users.id))
+          .limit(limit)
+          .offset(offset),
+        db.select({ count: count() }).from(users).where(where),
+      ]);
+      return { items, count: total?.count ?? 0 };
+    },
+
+    /** Applies `changes`; the updated row, or undefined for an unknown id. */
+    update: async (id: string, changes: UserChanges): Promise<UserRow | undefined> => {
+      const set = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+      if (Object.keys(set).length === 0) return (await byId.execute({ id }))[0];
+      return (await db.update(users).set(set).where(eq(users.id, id)).returning())[0];
     },
 
     /** Deletes a user; their conversations and messages go with them (cascade). */

@@ -144,5 +144,6 @@ export const MESSAGES = {
   AI_TIMEOUT: 'The AI provider did not answer in time.',
   AI_ERROR: 'The AI provider failed to answer.',
   MESSAGE_NOT_FOUND: 'No such message to answer or edit in this conversation.',
+  QUOTA_EXCEEDED: 'Your daily quota is used up. It resets at midnight UTC.',
   INTERNAL_ERROR: 'Internal error. Please try again.',
 } as const;

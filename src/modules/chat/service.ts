@@ -3,6 +3,7 @@ import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/fai
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
+import type { UsageService } from '../usage/service';
 import type { ChatGate } from './gate';
 import {
   CLOSE,
@@ -31,6 +32,7 @@ export interface ChatDependencies {
   questions: Questions;
   telemetry: ReplyTelemetry;
   titles: Titler;
+  quota: Pick<UsageService, 'admit' | 'refund'>;
   log: Logger;
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
@@ -98,9 +100,25 @@ export const createChatService = (deps: ChatDependencies) => {
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
         ? deps.replies.request(questions.remembered(remembered, question))
         : undefined;
+    // The quota first: a message it refuses counts against nothing else (SPEC §13).
+    let counted: string | undefined;
+    try {
+      counted = await deps.quota.admit(userId);
+    } catch (error) {
+      early?.cancel();
+      log.error({ conversationId, error: describeError(error) }, 'quota could not be checked');
+      return fail(connection, 'INTERNAL_ERROR');
+    }
+    if (counted === undefined) {
+      early?.cancel();
+      return fail(connection, 'QUOTA_EXCEEDED');
+    }
     const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
       early?.cancel();
+      deps.quota
+        .refund(userId, counted)
+        .catch((error) => log.warn({ error: describeError(error) }, 'refused message still counted'));
       return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
     }
     const { lock, stamp } = admission;

@@ -15,6 +15,9 @@ import {
   ModelList,
   Pagination,
   pagination,
+  SearchPage,
+  SearchQuery,
+  searchTermsOf,
   UpdateConversationBody,
 } from './model';
 import type { ConversationService } from './service';
@@ -41,6 +44,19 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
             query: Pagination,
             response: { 200: ConversationPage },
             detail: { summary: 'List conversations, most recently updated first' },
+          },
+        )
+        .get(
+          '/search',
+          ({ user, query }) => {
+            const page = pagination(query);
+            return conversations.search(user.id, searchTermsOf(query.q), page.limit, page.offset);
+          },
+          {
+            auth: true,
+            query: SearchQuery,
+            response: { 200: SearchPage },
+            detail: { summary: 'Find conversations by their title or any message, newest first' },
           },
         )
         .post(

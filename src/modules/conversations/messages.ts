@@ -184,6 +184,16 @@ export const messageQueries = (db: Database) => ({
       )
     )[0],
 
+  /** Messages by id, whatever their conversation (the caller checked the owner). */
+  byIds: async (ids: string[]) =>
+    ids.length === 0
+      ? []
+      : selectMessages(
+          db,
+          sql`select ${MESSAGE_COLUMNS}, ${SIBLINGS} as sibling_ids from ${messages} m
+              where m.id in (select value::uuid from json_array_elements_text(${JSON.stringify(ids)}::json))`,
+        ),
+
   /**
    * A page of the current branch, root first, and the branch's length. The walk up
    * from its last message stops at the page's first.

@@ -80,6 +80,31 @@ export const Message = t.Object({
 });
 
 export const ConversationPage = t.Object({ items: t.Array(Conversation), count: t.Integer() });
+export const SearchQuery = t.Object({
+  q: t.String({ description: 'Whitespace-separated terms, each a plain case-insensitive substring' }),
+  ...Pagination.properties,
+});
+
+/** The search query, checked: not blank, at most 200 characters (code points). */
+export const searchTermsOf = (q: string) => {
+  if (!q.trim() || Array.from(q).length > 200)
+    throw unprocessable([
+      { loc: ['query', 'q'], msg: 'Must be 1 to 200 characters and not blank.', type: 'value_error' },
+    ]);
+  return q;
+};
+
+export const SearchPage = t.Object({
+  items: t.Array(
+    t.Object({
+      conversation: Conversation,
+      message: t.Union([Message, t.Null()], { description: 'The newest matching message; null: the title matched' }),
+      snippet: t.String({ description: 'Plain text around the match' }),
+    }),
+  ),
+  count: t.Integer(),
+});
+
 export const MessagePage = t.Object({ items: t.Array(Message), count: t.Integer() });
 
 export const MessageParams = t.Object({

@@ -3,6 +3,7 @@ import type { Database } from '../../db/client';
 import { conversations } from '../../db/schema';
 import { messageWrites } from './message-writes';
 import { messageQueries } from './messages';
+import { conversationSearch } from './search';
 
 /** A conversation's title until its owner or the automatic title gives it another. */
 export const DEFAULT_TITLE = 'New conversation';
@@ -172,6 +173,7 @@ export const createConversationRepository = (db: Database) => {
       (await db.delete(conversations).where(owned(userId, id)).returning({ id: conversations.id })).length ===
       1,
 
+    search: conversationSearch(db),
     ...messageWrites(db),
     ...messageQueries(db),
   };
@@ -179,7 +181,7 @@ export const createConversationRepository = (db: Database) => {
 
 export type ConversationRepository = ReturnType<typeof createConversationRepository>;
 
-type ConversationRow = NonNullable<Awaited<ReturnType<ConversationRepository['find']>>>;
+export type ConversationRow = NonNullable<Awaited<ReturnType<ConversationRepository['find']>>>;
 
 export const toConversationDto = (row: ConversationRow) => ({
   id: row.id,

@@ -84,6 +84,19 @@ export const createConversationService = (
   return {
     get,
 
+    /** `GET /api/conversations/search` (SPEC §13). */
+    search: async (userId: string, q: string, limit: number, offset: number) => {
+      const found = await repo.search(userId, q, limit, offset);
+      return {
+        items: found.items.map((item) => ({
+          conversation: toConversationDto(item.conversation),
+          message: item.message ? toMessageDto(item.message) : null,
+          snippet: item.snippet,
+        })),
+        count: found.count,
+      };
+    },
+
     list: async (userId: string, limit: number, offset: number) => {
       const page = await repo.list(userId, limit, offset);
       return { items: page.items.map(toConversationDto), count: page.count };

@@ -1,0 +1,46 @@
+import { t } from 'elysia';
+
+export const UserParams = t.Object({ id: t.String({ format: 'uuid' }) });
+
+export const UsersQuery = t.Object({
+  limit: t.Optional(t.String({ pattern: '^[0-9]+$', description: 'Page size, 1–100 (default 20)' })),
+  offset: t.Optional(t.String({ pattern: '^[0-9]+$', description: 'Items to skip, ≥ 0 (default 0)' })),
+  q: t.Optional(
+    t.String({
+      minLength: 1,
+      maxLength: 200,
+      pattern: '\\S',
+      description: 'A case-insensitive substring of the username or the email',
+    }),
+  ),
+});
+
+const Quota = t.Union([t.Integer({ minimum: 0, maximum: 2_147_483_647 }), t.Null()], {
+  description: 'Per UTC day: 0 unlimited, null the server default (QUOTA_DAILY_*)',
+});
+
+export const AdminUser = t.Object({
+  id: t.String({ format: 'uuid' }),
+  username: t.String(),
+  email: t.String(),
+  date_joined: t.String({ format: 'date-time' }),
+  last_login: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+  is_active: t.Boolean(),
+  is_staff: t.Boolean(),
+  daily_token_quota: Quota,
+  daily_message_quota: Quota,
+});
+
+export const AdminUserPage = t.Object({ items: t.Array(AdminUser), count: t.Integer() });
+
+export const UpdateUserBody = t.Object(
+  {
+    is_active: t.Optional(
+      t.Boolean({ description: 'false: their tokens are refused and sockets closed at once' }),
+    ),
+    is_staff: t.Optional(t.Boolean()),
+    daily_token_quota: t.Optional(Quota),
+    daily_message_quota: t.Optional(Quota),
+  },
+  { additionalProperties: false },
+);

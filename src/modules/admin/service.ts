@@ -1,0 +1,74 @@
+import type { UserRow } from '../../db/schema';
+import { HttpError, notFound, unprocessable } from '../../lib/errors';
+import type { UserRepository } from '../auth/repository';
+import type { UsageService } from '../usage/service';
+
+export interface UserUpdate {
+  is_active?: boolean;
+  is_staff?: boolean;
+  daily_token_quota?: number | null;
+  daily_message_quota?: number | null;
+}
+
+export const toAdminUserDto = (row: UserRow) => ({
+  id: row.id,
+  username: row.username,
+  email: row.email,
+  date_joined: row.dateJoined.toISOString(),
+  last_login: row.lastLogin?.toISOString() ?? null,
+  is_active: row.isActive,
+  is_staff: row.isStaff,
+  daily_token_quota: row.dailyTokenQuota,
+  daily_message_quota: row.dailyMessageQuota,
+});
+
+/** The admin API (SPEC §13): staff only, which the caller proves with `staff()`. */
+export const createAdminService = (
+  users: UserRepository,
+  usage: UsageService,
+  /** A user was deactivated: their sockets close on every instance. */
+  onDeactivated: (userId: string) => void,
+) => ({
+  /** 403 unless `user` is staff. */
+  staff: (user: UserRow) => {
+    if (!user.isStaff) throw new HttpError(403, 'You do not have permission to perform this action.');
+  },
+
+  list: async (q: string | undefined, limit: number, offset: number) => {
+    const page = await users.list(q, limit, offset);
+    return { items: page.items.map(toAdminUserDto), count: page.count };
+  },
+
+  update: async (actor: UserRow, id: string, changes: UserUpdate) => {
+    // Staff cannot lock themselves out: the last door back in would be the database.
+    if (id === actor.id) {
+      const issues = [];
+      if (changes.is_active === false)
+        issues.push({
+          loc: ['body', 'is_active'],
+          msg: 'You cannot deactivate yourself.',
+          type: 'value_error',
+        });
+      if (changes.is_staff === false)
+        issues.push({
+          loc: ['body', 'is_staff'],
+          msg: 'You cannot remove your own staff status.',
+          type: 'value_error',
+        });
+      if (issues.length) throw unprocessable(issues);
+    }
+    const row = await users.update(id, {
+      isActive: changes.is_active,
+      isStaff: changes.is_staff,
+      dailyTokenQuota: changes.daily_token_quota,
+      dailyMessageQuota: changes.daily_message_quota,
+    });
+    if (!row) throw notFound('User not found.');
+    if (changes.is_active === false) onDeactivated(id);
+    return toAdminUserDto(row);
+  },
+
+  usage: (days: number) => usage.overall(days),
+});
+
+export type AdminService = ReturnType<typeof createAdminService>;
