@@ -182,6 +182,55 @@ describe('0003_token_generation on a database filled by the previous schema', ()
   });
 });
 
+describe('0004_usage_quotas_search on a database filled by the previous schema', () => {
+  test("each user's usage per UTC day comes from their messages; quotas start at the defaults; the search index answers", async () => {
+    const userId = crypto.randomUUID();
+    const conversationId = crypto.randomUUID();
+    await upgrade(
+      4,
+      async (db) => {
+        await db.execute(
+          sql`insert into users (id, username, email, password) values (${userId}, 'old', 'old@example.com', 'x')`,
+        );
+        await db.execute(
+          sql`insert into conversations (id, user_id, title) values (${conversationId}, ${userId}, 'Old Kyoto trip')`,
+        );
+        // Two turns on 2026-01-01 (UTC, though written in another zone) and one the day after.
+        await db.execute(sql`insert into messages (id, conversation_id, role, content, prompt_tokens, completion_tokens, created_at)
+          values (gen_random_uuid(), ${conversationId}, 'user', 'first question', 0, 0, '2026-01-01 10:00:00+00'),
+                 (gen_random_uuid(), ${conversationId}, 'assistant', 'first answer', 10, 5, '2026-01-01 10:00:01+00'),
+                 (gen_random_uuid(), ${conversationId}, 'user', 'second question', 0, 0, '2026-01-02 01:00:00+02'),
+                 (gen_random_uuid(), ${conversationId}, 'assistant', 'second answer', 20, 7, '2026-01-01 23:30:00+00'),
+                 (gen_random_uuid(), ${conversationId}, 'user', 'third question about 京都', 0, 0, '2026-01-02 12:00:00+00')`);
+      },
+      async (db) => {
+        const days = rowsOf<Record<string, unknown>>(
+          await db.execute(sql`select to_char(day, 'YYYY-MM-DD') as day, messages,
+            prompt_tokens::int as prompt_tokens, completion_tokens::int as completion_tokens
+            from usage_days where user_id = ${userId} order by day`),
+        );
+        expect(days).toEqual([
+          { day: '2026-01-01', messages: 2, prompt_tokens: 30, completion_tokens: 12 },
+          { day: '2026-01-02', messages: 1, prompt_tokens: 0, completion_tokens: 0 },
+        ]);
+        const [user] = rowsOf<Record<string, unknown>>(
+          await db.execute(sql`select daily_token_quota, daily_message_quota from users where id = ${userId}`),
+        );
+        expect(user).toEqual({ daily_token_quota: null, daily_message_quota: null });
+        const search = createConversationRepository(db).search;
+        const byTitle = await search(userId, 'kyoto', 20, 0);
+        expect(byTitle.items.map((item) => [item.conversation.id, item.message])).toEqual([[conversationId, undefined]]);
+        const byMessage = await search(userId, '京都 third', 20, 0);
+        expect(byMessage.items[0]?.message?.content).toBe('third question about 京都');
+        const indexes = rowsOf<{ indexname: string }>(
+          await db.execute(sql`select indexname from pg_indexes where indexname like '%trgm%' order by indexname`),
+        );
+        expect(indexes.map((i) => i.indexname)).toEqual(['conversations_title_trgm_idx', 'messages_content_trgm_idx']);
+      },
+    );
+  });
+});
+
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL client', () => {
   test('queries with parameters run as prepared statements: described once per connection, then one round trip', async () => {
     const database = await createTestDatabase();

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createUserRepository } from '../../src/modules/auth/repository';
+import { createSuperuser } from '../../src/modules/auth/superuser';
 import { type Client, createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
 import { startServer, type TestServer } from '../support/server';
 import { connect, connectAuthenticated } from '../support/ws';
@@ -14,6 +16,8 @@ let api: Client;
 let me: Awaited<ReturnType<Client['signUp']>>;
 /** An answer in another conversation of `me`, for the feedback route. */
 let answer: { conversationId: string; id: string };
+/** A staff user's access token, for the admin routes. */
+let staff: string;
 
 beforeAll(async () => {
   server = await startServer({ CHAT_RATE_LIMIT: '1000', HTTP_MAX_BODY_BYTES: '65536' });
@@ -24,6 +28,13 @@ beforeAll(async () => {
   ws.send({ type: 'chat.message', content: 'hello' });
   answer = { conversationId: other, id: (await ws.reply()).final.message_id };
   ws.close();
+  const admin = uniqueUsername('fuzzadmin');
+  await createSuperuser(createUserRepository(server.resources.database.db), {
+    username: admin,
+    email: `${admin}@example.com`,
+    password: STRONG_PASSWORD,
+  });
+  staff = (await api.login(admin)).access;
 });
 afterAll(() => server.stop());
 
@@ -47,8 +58,12 @@ interface Field {
   fields: string[];
   /** A valid body (read once the test user exists). */
   body: () => Record<string, unknown>;
-  token?: boolean;
+  /** `staff`: a staff user's token; true: the test user's. */
+  token?: boolean | 'staff';
 }
+
+const tokenFor = (route: { token?: boolean | 'staff' }) =>
+  route.token === 'staff' ? staff : route.token ? me.access : undefined;
 
 const username = uniqueUsername('fuzz');
 const BODY_ROUTES: Record<string, Field> = {
@@ -114,6 +129,13 @@ const BODY_ROUTES: Record<string, Field> = {
     body: () => ({ rating: 'up' }),
     token: true,
   },
+  admin: {
+    method: 'PATCH',
+    path: () => `/api/admin/users/${me.user.id}`,
+    fields: ['daily_token_quota', 'daily_message_quota', 'is_active', 'is_staff'],
+    body: () => ({ daily_message_quota: null }),
+    token: 'staff',
+  },
 };
 
 describe('text the database cannot store', () => {
@@ -124,7 +146,7 @@ describe('text the database cannot store', () => {
           const body = { ...route.body(), [field]: bad };
           const res = await api.request(route.method, route.path(), {
             body,
-            token: route.token ? me.access : undefined,
+            token: tokenFor(route),
           });
           if (name === 'login') {
             expect(res.status).toBe(401);
@@ -161,7 +183,10 @@ describe('every route, every field, hostile text: never a 5xx', () => {
   test('the routes below are every route the app has (a new route must join this test)', () => {
     const routes = server.app.routes.map((r) => `${r.method} ${r.path}`);
     const covered = [
-      ...Object.values(BODY_ROUTES).map((r) => `${r.method} ${r.path().replace(me.conversationId, ':id')}`),
+      ...Object.values(BODY_ROUTES).map(
+        (r) => `${r.method} ${r.path().replace(me.conversationId, ':id').replace(me.user.id, ':id')}`,
+      ),
+      ...QUERY_ROUTES.map(([path]) => `GET ${path}`),
       ...PATH_ROUTES.map(([method, path]) => `${method} ${path}`),
     ];
     const uncovered = routes.filter(
@@ -178,7 +203,7 @@ describe('every route, every field, hostile text: never a 5xx', () => {
         for (const bad of [...UNSTORABLE, ...ODD, 12, null, [], {}]) {
           const res = await api.request(route.method, route.path(), {
             body: { ...route.body(), [field]: bad },
-            token: route.token ? me.access : undefined,
+            token: tokenFor(route),
           });
           statuses.add(res.status);
           if (res.status >= 500)
@@ -208,7 +233,8 @@ describe('every route, every field, hostile text: never a 5xx', () => {
           token: me.access,
           body: method === 'PATCH' ? {} : method === 'PUT' ? { rating: 'up' } : undefined,
         });
-        if (![400, 404, 422].includes(res.status))
+        // A plain GET of the WebSocket route is told to upgrade (426).
+        if (![400, 404, 422, ...(template.startsWith('/ws/') ? [426] : [])].includes(res.status))
           unexpected.push(`${method} ${path.slice(0, 80)} → ${res.status}`);
       }
     for (const query of [
@@ -222,6 +248,13 @@ describe('every route, every field, hostile text: never a 5xx', () => {
       const res = await api.request('GET', `/api/conversations/?${query}`, { token: me.access });
       expect([400, 422]).toContain(res.status);
     }
+    for (const [path, name] of QUERY_ROUTES)
+      for (const value of [...ids, '%E2%80%AE%E2%80%8B', encodeURIComponent('😀'.repeat(60)), '%25%5F%5C'])
+        for (const token of [me.access, staff]) {
+          const res = await api.request('GET', `${path}?${name}=${value}`, { token });
+          if (res.status >= 500) unexpected.push(`GET ${path}?${name}=${value.slice(0, 40)} → ${res.status}`);
+        }
+    expect(unexpected).toEqual([]);
   });
 
   test('the WebSocket path and its frames', async () => {
@@ -318,7 +351,16 @@ const PATH_ROUTES: [string, string][] = [
   ['POST', '/api/conversations/:id/stop'],
   ['GET', '/api/conversations/:id/export'],
   ['PUT', '/api/conversations/:id/messages/:message_id/feedback'],
+  ['PATCH', '/api/admin/users/:id'],
   ['GET', '/ws/chat/:conversationId'],
+];
+
+/** Routes whose input is a query parameter, and that parameter. */
+const QUERY_ROUTES: [string, string][] = [
+  ['/api/conversations/search', 'q'],
+  ['/api/usage', 'days'],
+  ['/api/admin/users', 'q'],
+  ['/api/admin/usage', 'days'],
 ];
 
 // Routes with neither a body nor a path parameter: covered by the query and health tests above.

@@ -48,6 +48,7 @@ export const startInstances = async (env: Record<string, string> = {}) => {
       /** The processes (PostgreSQL + Redis only), for tests that kill one; and the Redis prefix. */
       processes: children.map(({ child }) => child),
       prefix,
+      database,
       stop: async () => {
         for (const { child } of children) child.kill('SIGTERM');
         await Promise.all(children.map(({ child }) => child.exited));
@@ -79,6 +80,7 @@ export const startInstances = async (env: Record<string, string> = {}) => {
       wsUrl: `ws://127.0.0.1:${port}`,
     })) as [Instance, Instance],
     stub,
+    database,
     stop: async () => {
       for (const { app, services } of servers) {
         await services.shutdown(0);

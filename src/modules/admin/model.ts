@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { t } from 'elysia';
 
 export const UserParams = t.Object({ id: t.String({ format: 'uuid' }) });
@@ -15,7 +16,7 @@ export const UsersQuery = t.Object({
   ),
 });
 
-const Quota = t.Union([t.Integer({ minimum: 0, maximum: 2_147_483_647 }), t.Null()], {
+const Quota = t.Union([t.Integer(), t.Null()], {
   description: 'Per UTC day: 0 unlimited, null the server default (QUOTA_DAILY_*)',
 });
 
@@ -33,14 +34,17 @@ export const AdminUser = t.Object({
 
 export const AdminUserPage = t.Object({ items: t.Array(AdminUser), count: t.Integer() });
 
-export const UpdateUserBody = t.Object(
-  {
-    is_active: t.Optional(
-      t.Boolean({ description: 'false: their tokens are refused and sockets closed at once' }),
-    ),
-    is_staff: t.Optional(t.Boolean()),
-    daily_token_quota: t.Optional(Quota),
-    daily_message_quota: t.Optional(Quota),
-  },
-  { additionalProperties: false },
-);
+// TypeBox's own integer: Elysia's `t.Integer` would take "5" for 5.
+const QuotaInput = t.Union([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), t.Null()], {
+  description: 'Per UTC day: 0 unlimited, null the server default (QUOTA_DAILY_*)',
+});
+
+/** Fields it does not name are ignored. */
+export const UpdateUserBody = t.Object({
+  is_active: t.Optional(
+    t.Boolean({ description: 'false: their tokens are refused and sockets closed at once' }),
+  ),
+  is_staff: t.Optional(t.Boolean()),
+  daily_token_quota: t.Optional(QuotaInput),
+  daily_message_quota: t.Optional(QuotaInput),
+});

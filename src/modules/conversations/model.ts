@@ -98,7 +98,9 @@ export const SearchPage = t.Object({
   items: t.Array(
     t.Object({
       conversation: Conversation,
-      message: t.Union([Message, t.Null()], { description: 'The newest matching message; null: the title matched' }),
+      message: t.Union([Message, t.Null()], {
+        description: 'The newest matching message; null: the title matched',
+      }),
       snippet: t.String({ description: 'Plain text around the match' }),
     }),
   ),
