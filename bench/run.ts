@@ -1,5 +1,5 @@
 /**
- * `bun run bench [throughput|latency|idle|rest|tokens|client|pages|bodies|fanout|resume ...]`: the server against a bare
+ * `bun run bench [throughput|latency|idle|rest|tokens|client|pages|bodies|fanout|resume|search ...]`: the server against a bare
  * Bun WebSocket relay (bench/baseline-relay.ts) fed by the same stub, measured in
  * the same run and reported as ratios, since these machines are noisy and share
  * two cores between server, stub and load generator. Prints a table and writes
@@ -8,9 +8,10 @@
 import { machine } from './lib/proc';
 import { fanout, resume } from './replies';
 import { bodies, pages } from './robustness';
+import { search } from './search';
 import { client, idle, latency, type Row, rest, throughput, tokens } from './scenarios';
 
-const all = { throughput, latency, idle, rest, tokens, client, pages, bodies, fanout, resume } as const;
+const all = { throughput, latency, idle, rest, tokens, client, pages, bodies, fanout, resume, search } as const;
 type Name = keyof typeof all;
 const requested = process.argv.slice(2).filter((a): a is Name => a in all);
 const names = requested.length ? requested : (Object.keys(all) as Name[]);

@@ -68,6 +68,8 @@ export const docs = (version: string) =>
             { name: 'auth', description: 'Accounts and sessions' },
             { name: 'token', description: 'JWT access and refresh tokens' },
             { name: 'conversations', description: 'Conversations and their messages' },
+            { name: 'usage', description: 'Your usage per day and your daily quota' },
+            { name: 'admin', description: 'Staff only: users, their quotas, usage across users' },
           ],
           components: {
             securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

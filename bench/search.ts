@@ -1,0 +1,164 @@
+/**
+ * `search`: SPEC §13's search over 100,000 messages. One user owns 1,000
+ * conversations of 100 messages each, written from a vocabulary of 5,000 made-up
+ * words plus marker words of known frequency (rare, common, CJK), and searches for
+ * them: latency p50 / p99 over every query, on PostgreSQL (when DATABASE_URL is set)
+ * and on embedded PGlite. Baseline: the first page of the conversation list, the
+ * cheapest authenticated read, in the same run. Target: p99 < 100 ms on PostgreSQL.
+ */
+import { sql } from 'drizzle-orm';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db/client';
+import { migrate } from '../src/db/migrate';
+import { percentile } from './lib/proc';
+import { spawnServer, spawnStub } from './lib/processes';
+import type { Row } from './scenarios';
+
+let nextPort = 33000 + Math.floor(Math.random() * 2000);
+const port = () => nextPort++;
+
+const CONVERSATIONS = 1_000;
+const PER_CONVERSATION = 100;
+const PASSWORD = 'Bench-password-123!';
+const TARGET_MS = 100;
+const ROUNDS = 30;
+
+/** Words and how often each marker occurs (share of messages). */
+const MARKERS = { kyoto: 0.001, budget: 0.1, 天气: 0.01, 'reservation-42%': 0.0005 } as const;
+
+/** A deterministic generator (mulberry32), so every run searches the same text. */
+const random = (() => {
+  let seed = 42;
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+})();
+
+const VOCABULARY = Array.from({ length: 5_000 }, () =>
+  Array.from({ length: 4 + Math.floor(random() * 6) }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join(
+    '',
+  ),
+);
+
+const sentence = () => {
+  const words = Array.from(
+    { length: 8 + Math.floor(random() * 16) },
+    () => VOCABULARY[Math.floor(random() * VOCABULARY.length)],
+  );
+  for (const [marker, share] of Object.entries(MARKERS))
+    if (random() < share) words.splice(Math.floor(random() * words.length), 0, marker);
+  return words.join(' ');
+};
+
+const seed = async (databaseUrl: string, username: string) => {
+  const database = await openDatabase(loadConfig({ DATABASE_URL: databaseUrl }).database);
+  try {
+    await migrate(database.db);
+    const { db } = database;
+    const userId = Bun.randomUUIDv7();
+    await db.execute(sql`insert into users (id, username, email, password)
+      values (${userId}, ${username}, ${`${username}@example.com`}, ${await Bun.password.hash(PASSWORD)})`);
+    await db.execute(sql`insert into conversations (id, user_id, title, created_at, updated_at)
+      select gen_random_uuid(), ${userId}, 'trip ' || i || case when i % 100 = 0 then ' to Kyoto' else '' end,
+             now() - i * interval '1 minute', now() - i * interval '1 minute'
+      from generate_series(1, ${CONVERSATIONS}) i`);
+    const ids = (
+      await db.execute(sql`select id from conversations where user_id = ${userId} order by created_at`)
+    ) as unknown;
+    const conversationIds = (Array.isArray(ids) ? ids : (ids as { rows: { id: string }[] }).rows).map(
+      (r: { id: string }) => r.id,
+    );
+    for (let from = 0; from < conversationIds.length; from += 50) {
+      const rows = conversationIds.slice(from, from + 50).flatMap((conversationId) =>
+        Array.from({ length: PER_CONVERSATION }, (_, n) => ({
+          conversation_id: conversationId,
+          n,
+          role: n % 2 ? 'assistant' : 'user',
+          content: sentence(),
+        })),
+      );
+      await db.execute(sql`insert into messages (id, conversation_id, parent_id, depth, jump_id, jump_depth, role,
+                                                 content, created_at)
+        select md5(r.conversation_id::text || r.n)::uuid, r.conversation_id,
+               case when r.n > 0 then md5(r.conversation_id::text || (r.n - 1))::uuid end, r.n,
+               md5(r.conversation_id::text || 0)::uuid, 0, r.role, r.content,
+               now() - interval '1 day' + r.n * interval '1 ms'
+        from json_to_recordset(${JSON.stringify(rows)}::json)
+          as r(conversation_id uuid, n integer, role text, content text)`);
+    }
+    await db.execute(sql`vacuum analyze`);
+  } finally {
+    await database.close();
+  }
+};
+
+const QUERIES = ['kyoto', 'budget', '天气', 'reservation-42%', 'budget kyoto', 'trip kyoto', 'nowhere-word', 'ab'];
+
+const timeGets = async (urls: string[], token: string, rounds: number) => {
+  const took: number[] = [];
+  for (let round = 0; round < rounds; round++)
+    for (const url of urls) {
+      const started = performance.now();
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`${url}: ${res.status}`);
+      took.push(performance.now() - started);
+    }
+  return took;
+};
+
+/** Runs `run` with the server on the embedded defaults whatever the environment says. */
+const embedded = async <T>(run: () => Promise<T>) => {
+  const saved = { DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL };
+  delete process.env.DATABASE_URL;
+  delete process.env.REDIS_URL;
+  try {
+    return await run();
+  } finally {
+    Object.assign(process.env, saved);
+  }
+};
+
+const measure = async (): Promise<Row[]> => {
+  const stub = await spawnStub({});
+  const username = `searcher${Date.now().toString(36)}`;
+  const server = await spawnServer(stub.url, port(), {}, 1, undefined, (url) => seed(url, username));
+  try {
+    const login = await fetch(`${server.url}/api/token/pair`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password: PASSWORD }),
+    });
+    const { access } = (await login.json()) as { access: string };
+    const list = [`${server.url}/api/conversations/?limit=20`];
+    const searches = QUERIES.map((q) => `${server.url}/api/conversations/search?q=${encodeURIComponent(q)}`);
+    await timeGets([...list, ...searches], access, 3); // warm-up
+    const baseline = await timeGets(list, access, ROUNDS * 2);
+    const ours = await timeGets(searches, access, ROUNDS);
+    const onPostgres = server.database.startsWith('PostgreSQL');
+    return [50, 99].map((p) => {
+      const value = percentile(ours, p);
+      const base = percentile(baseline, p);
+      const checked = p === 99 && onPostgres;
+      return {
+        scenario: 'search',
+        metric: `search over 100,000 messages (${QUERIES.length} queries): p${p} ms vs the conversation list (${server.database})`,
+        baseline: base,
+        ours: value,
+        ratio: value / base,
+        ...(checked ? { target: `< ${TARGET_MS} ms`, met: value < TARGET_MS } : {}),
+      };
+    });
+  } finally {
+    await server.stop();
+    await stub.stop();
+  }
+};
+
+export const search = async (): Promise<Row[]> => {
+  const rows = process.env.DATABASE_URL?.startsWith('postgres') ? await measure() : [];
+  return [...rows, ...(await embedded(measure))];
+};
