@@ -8,10 +8,22 @@
 import { machine } from './lib/proc';
 import { fanout, resume } from './replies';
 import { bodies, pages } from './robustness';
-import { search } from './search';
 import { client, idle, latency, type Row, rest, throughput, tokens } from './scenarios';
+import { search } from './search';
 
-const all = { throughput, latency, idle, rest, tokens, client, pages, bodies, fanout, resume, search } as const;
+const all = {
+  throughput,
+  latency,
+  idle,
+  rest,
+  tokens,
+  client,
+  pages,
+  bodies,
+  fanout,
+  resume,
+  search,
+} as const;
 type Name = keyof typeof all;
 const requested = process.argv.slice(2).filter((a): a is Name => a in all);
 const names = requested.length ? requested : (Object.keys(all) as Name[]);

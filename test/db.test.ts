@@ -225,7 +225,7 @@ describe('0004_usage_quotas_search on a database filled by the previous schema',
         const indexes = rowsOf<{ indexname: string }>(
           await db.execute(sql`select indexname from pg_indexes where indexname like '%trgm%' order by indexname`),
         );
-        expect(indexes.map((i) => i.indexname)).toEqual(['conversations_title_trgm_idx', 'messages_content_trgm_idx']);
+        expect(indexes.map((i) => i.indexname)).toEqual(['conversations_title_trgm_idx', 'messages_content_folded_trgm_idx']);
       },
     );
   });
@@ -245,6 +245,13 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL client', () => {
       );
       const matching = rows.filter((r) => r.statement.includes('from "users" where "users"."id" = $1'));
       expect(matching).toHaveLength(1);
+      // Search is planned with its values every time: never a prepared statement.
+      const search = createConversationRepository(db).search;
+      for (let i = 0; i < 7; i++) await search(id, i % 2 ? 'ab' : 'kyoto', 20, 0);
+      const statements = rowsOf<{ statement: string }>(
+        await db.execute(sql`select statement from pg_prepared_statements`),
+      );
+      expect(statements.filter((r) => r.statement.includes('content_folded'))).toEqual([]);
     } finally {
       await database.drop();
     }

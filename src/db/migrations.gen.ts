@@ -66,18 +66,19 @@ export const migrations: MigrationMeta[] = [
     "sql": [
       "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
       "\nCREATE TABLE \"usage_days\" (\n\t\"user_id\" uuid NOT NULL,\n\t\"day\" date NOT NULL,\n\t\"messages\" integer DEFAULT 0 NOT NULL,\n\t\"prompt_tokens\" bigint DEFAULT 0 NOT NULL,\n\t\"completion_tokens\" bigint DEFAULT 0 NOT NULL,\n\tCONSTRAINT \"usage_days_user_id_day_pk\" PRIMARY KEY(\"user_id\",\"day\")\n);\n",
+      "\nALTER TABLE \"messages\" ADD COLUMN \"content_folded\" text GENERATED ALWAYS AS (lower(content)) STORED NOT NULL;",
       "\nALTER TABLE \"users\" ADD COLUMN \"daily_token_quota\" integer;",
       "\nALTER TABLE \"users\" ADD COLUMN \"daily_message_quota\" integer;",
       "\nALTER TABLE \"usage_days\" ADD CONSTRAINT \"usage_days_user_id_users_id_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\") ON DELETE cascade ON UPDATE no action;",
       "\nCREATE INDEX \"usage_days_day_idx\" ON \"usage_days\" USING btree (\"day\");",
       "\nCREATE INDEX \"conversations_title_trgm_idx\" ON \"conversations\" USING gin (\"title\" gin_trgm_ops);",
-      "\nCREATE INDEX \"messages_content_trgm_idx\" ON \"messages\" USING gin (\"content\" gin_trgm_ops);",
+      "\nCREATE INDEX \"messages_content_folded_trgm_idx\" ON \"messages\" USING gin (\"content_folded\" gin_trgm_ops);",
       "\nALTER TABLE \"users\" ADD CONSTRAINT \"users_daily_token_quota_check\" CHECK (\"users\".\"daily_token_quota\" >= 0);",
       "\nALTER TABLE \"users\" ADD CONSTRAINT \"users_daily_message_quota_check\" CHECK (\"users\".\"daily_message_quota\" >= 0);",
       "\n-- What each user spent so far, per UTC day, from the stored messages: their messages\n-- and the tokens of the answers (regenerates before this migration cannot be told apart).\nINSERT INTO \"usage_days\" (\"user_id\", \"day\", \"messages\", \"prompt_tokens\", \"completion_tokens\")\nSELECT c.\"user_id\", (m.\"created_at\" AT TIME ZONE 'UTC')::date,\n  count(*) FILTER (WHERE m.\"role\" = 'user'),\n  coalesce(sum(m.\"prompt_tokens\") FILTER (WHERE m.\"role\" = 'assistant'), 0),\n  coalesce(sum(m.\"completion_tokens\") FILTER (WHERE m.\"role\" = 'assistant'), 0)\nFROM \"messages\" m JOIN \"conversations\" c ON c.\"id\" = m.\"conversation_id\"\nGROUP BY 1, 2;"
     ],
     "bps": true,
-    "folderMillis": 1796215661807,
-    "hash": "5f160584cd3ea103b94cfba6aa1f3fa24e8e2fe0c7ee4d749d3f6e952c50575e"
+    "folderMillis": 1796217049634,
+    "hash": "e7b693a198a01e78ddc348c0cd9d7d5ab81b11335f4873767abc159d57e5d53d"
   }
 ];

@@ -113,6 +113,8 @@ export const messages = pgTable(
     jumpDepth: integer('jump_depth').notNull().default(0),
     role: varchar('role', { length: 16 }).$type<MessageRole>().notNull(),
     content: text('content').notNull(),
+    /** `content` lower-cased, for search (SPEC §13): a plain LIKE on it is several times cheaper than ILIKE. */
+    contentFolded: text('content_folded').notNull().generatedAlwaysAs(sql`lower(content)`),
     status: varchar('status', { length: 16 }).$type<MessageStatus>().notNull().default('complete'),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
@@ -125,7 +127,7 @@ export const messages = pgTable(
     // A message's siblings (and a root's, with parent_id is null) oldest first, and
     // its children when a branch switch walks down to the newest descendant.
     index('messages_conversation_parent_created_id_idx').on(t.conversationId, t.parentId, t.createdAt, t.id),
-    index('messages_content_trgm_idx').using('gin', t.content.op('gin_trgm_ops')),
+    index('messages_content_folded_trgm_idx').using('gin', t.contentFolded.op('gin_trgm_ops')),
     check('messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('messages_status_check', sql`${t.status} in ('complete', 'interrupted', 'failed')`),
     check('messages_feedback_rating_check', sql`${t.feedbackRating} in ('up', 'down')`),

@@ -164,5 +164,8 @@ describe('snippets', () => {
     expect(cut).toContain('target');
     expect(cut.isWellFormed()).toBe(true);
     expect(snippetOf('no match at all', ['zzz'])).toBe('no match at all');
+    // Every character a term may hold is taken literally.
+    for (const term of ['a-b', '(x)', '[y]', 'a.b', 'c*', '\\', '$^', '{1}', 'a|b', '/', '?'])
+      expect(snippetOf(`before ${term} after`, [term])).toBe(`before ${term} after`);
   });
 });
