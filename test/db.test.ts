@@ -214,18 +214,27 @@ describe('0004_usage_quotas_search on a database filled by the previous schema',
           { day: '2026-01-02', messages: 1, prompt_tokens: 0, completion_tokens: 0 },
         ]);
         const [user] = rowsOf<Record<string, unknown>>(
-          await db.execute(sql`select daily_token_quota, daily_message_quota from users where id = ${userId}`),
+          await db.execute(
+            sql`select daily_token_quota, daily_message_quota from users where id = ${userId}`,
+          ),
         );
         expect(user).toEqual({ daily_token_quota: null, daily_message_quota: null });
         const search = createConversationRepository(db).search;
         const byTitle = await search(userId, 'kyoto', 20, 0);
-        expect(byTitle.items.map((item) => [item.conversation.id, item.message])).toEqual([[conversationId, undefined]]);
+        expect(byTitle.items.map((item) => [item.conversation.id, item.message])).toEqual([
+          [conversationId, undefined],
+        ]);
         const byMessage = await search(userId, '京都 third', 20, 0);
         expect(byMessage.items[0]?.message?.content).toBe('third question about 京都');
         const indexes = rowsOf<{ indexname: string }>(
-          await db.execute(sql`select indexname from pg_indexes where indexname like '%trgm%' order by indexname`),
+          await db.execute(
+            sql`select indexname from pg_indexes where indexname like '%trgm%' order by indexname`,
+          ),
         );
-        expect(indexes.map((i) => i.indexname)).toEqual(['conversations_title_trgm_idx', 'messages_content_folded_trgm_idx']);
+        expect(indexes.map((i) => i.indexname)).toEqual([
+          'conversations_title_trgm_idx',
+          'messages_content_folded_trgm_idx',
+        ]);
       },
     );
   });

@@ -10,7 +10,7 @@ export interface UserUpdate {
   daily_message_quota?: number | null;
 }
 
-export const toAdminUserDto = (row: UserRow) => ({
+const toAdminUserDto = (row: UserRow) => ({
   id: row.id,
   username: row.username,
   email: row.email,

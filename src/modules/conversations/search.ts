@@ -40,7 +40,7 @@ export const snippetOf = (text: string, terms: string[]) => {
 };
 
 /** The terms of a query: whitespace-separated, each once. */
-export const termsOf = (q: string) => [...new Set(q.trim().split(/\s+/).filter(Boolean))];
+const termsOf = (q: string) => [...new Set(q.trim().split(/\s+/).filter(Boolean))];
 
 interface RawHit {
   id: string;
