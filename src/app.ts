@@ -64,11 +64,16 @@ export const createServices = ({ config, database, store, model, log }: Resource
   // Renewed every third of it while the reply streams; what is left after an
   // instance dies is how long its conversation stays locked.
   const lockTtlMs = Math.max(10_000, 2 * aiTimeoutMs);
-  const gate = createChatGate(store, log, {
-    rateLimit: config.chat.rateLimit,
-    rateWindowMs: config.chat.rateWindowSeconds * 1000,
-    lockTtlMs,
-  });
+  const gate = createChatGate(
+    store,
+    log,
+    {
+      rateLimit: config.chat.rateLimit,
+      rateWindowMs: config.chat.rateWindowSeconds * 1000,
+      lockTtlMs,
+    },
+    usage,
+  );
   const rooms = createRooms(createBus(store, log), log, {
     aiTimeoutMs,
     currentTtlMs: lockTtlMs,
@@ -98,7 +103,6 @@ export const createServices = ({ config, database, store, model, log }: Resource
       defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     }),
     titles,
-    quota: usage,
     telemetry,
     log,
     track: registry.track,

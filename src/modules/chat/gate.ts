@@ -28,8 +28,16 @@ interface ConversationLock {
   release(): Promise<boolean>;
 }
 
+/** The daily quota (SPEC §13), counted in the database (modules/usage). */
+export interface QuotaPort {
+  /** Counts a message unless the quota is used up: the day it was counted on, or undefined. */
+  admit(userId: string): Promise<string | undefined>;
+  /** Takes back a message `admit` counted. */
+  refund(userId: string, day: string): Promise<void>;
+}
+
 export type Admission =
-  | { kind: 'busy' | 'limited' }
+  | { kind: 'busy' | 'limited' | 'quota' }
   | {
       kind: 'claimed';
       lock: ConversationLock;
@@ -38,16 +46,17 @@ export type Admission =
     };
 
 /**
- * The two checks a chat message passes before anything is stored, in one store
- * round trip: one reply at a time per conversation (across sockets and instances)
- * and a per-user sliding-window rate limit (rejected messages do not count).
+ * The checks a chat message passes before anything is stored: the user's daily quota
+ * (one database statement that checks and counts), then, in one store round trip,
+ * one reply at a time per conversation (across sockets and instances) and a per-user
+ * sliding-window rate limit. A refused message counts against none of them.
  *
  * Both fail open when the store is away (SPEC §10): a local set keeps this instance
  * exclusive, the rate limit is skipped, and a warning is logged. The store lock
  * expires by itself and is renewed while the reply streams; a release the store
  * could not take is retried until it can.
  */
-export const createChatGate = (store: Store, log: Logger, settings: GateSettings) => {
+export const createChatGate = (store: Store, log: Logger, settings: GateSettings, quota: QuotaPort) => {
   const local = new Set<string>();
   /** Per user: what the window had left after the last claim seen here, less the claims expected since. */
   const rooms = new LRUCache<string, number>({ max: REMEMBERED });
@@ -98,9 +107,26 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       return true;
     },
 
+    /** Throws when the quota cannot be checked (the database is away). */
     claim: async (conversationId: string, userId: string): Promise<Admission> => {
       if (local.has(conversationId)) return { kind: 'busy' };
       local.add(conversationId);
+      let counted: string | undefined;
+      try {
+        counted = await quota.admit(userId);
+      } finally {
+        if (counted === undefined) local.delete(conversationId);
+      }
+      if (counted === undefined) {
+        // Until a claim passes again, no provider request leaves ahead of it (`expects`).
+        rooms.set(userId, 0);
+        return { kind: 'quota' };
+      }
+      const day = counted;
+      const refund = () =>
+        quota
+          .refund(userId, day)
+          .catch(() => log.warn('a refused message is still counted: database unavailable'));
       const key = `lock:conversation:${conversationId}`;
       const stampKey = `stamp:conversation:${conversationId}`;
       const owner = crypto.randomUUID();
@@ -116,6 +142,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         if (claim.room !== undefined) rooms.set(userId, claim.room);
         if (claim.outcome !== 'claimed') {
           local.delete(conversationId);
+          void refund();
           return { kind: claim.outcome };
         }
         held = true;

@@ -3,8 +3,7 @@ import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/fai
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
-import type { UsageService } from '../usage/service';
-import type { ChatGate } from './gate';
+import type { Admission, ChatGate } from './gate';
 import {
   CLOSE,
   type ClientFrame,
@@ -32,11 +31,16 @@ export interface ChatDependencies {
   questions: Questions;
   telemetry: ReplyTelemetry;
   titles: Titler;
-  quota: Pick<UsageService, 'admit' | 'refund'>;
   log: Logger;
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
 }
+
+const REFUSALS = {
+  busy: 'ALREADY_PROCESSING',
+  limited: 'RATE_LIMIT_EXCEEDED',
+  quota: 'QUOTA_EXCEEDED',
+} as const satisfies Record<Exclude<Admission['kind'], 'claimed'>, ErrorCode>;
 
 const finalFrame = (outcome: ReplyOutcome) =>
   outcome.kind === 'complete'
@@ -100,26 +104,17 @@ export const createChatService = (deps: ChatDependencies) => {
       remembered && deps.gate.expects(conversationId, userId, remembered.stamp)
         ? deps.replies.request(questions.remembered(remembered, question))
         : undefined;
-    // The quota first: a message it refuses counts against nothing else (SPEC §13).
-    let counted: string | undefined;
+    let admission: Admission;
     try {
-      counted = await deps.quota.admit(userId);
+      admission = await deps.gate.claim(conversationId, userId);
     } catch (error) {
       early?.cancel();
       log.error({ conversationId, error: describeError(error) }, 'quota could not be checked');
       return fail(connection, 'INTERNAL_ERROR');
     }
-    if (counted === undefined) {
-      early?.cancel();
-      return fail(connection, 'QUOTA_EXCEEDED');
-    }
-    const admission = await deps.gate.claim(conversationId, userId);
     if (admission.kind !== 'claimed') {
       early?.cancel();
-      deps.quota
-        .refund(userId, counted)
-        .catch((error) => log.warn({ error: describeError(error) }, 'refused message still counted'));
-      return fail(connection, admission.kind === 'busy' ? 'ALREADY_PROCESSING' : 'RATE_LIMIT_EXCEEDED');
+      return fail(connection, REFUSALS[admission.kind]);
     }
     const { lock, stamp } = admission;
     // What this room remembers is current only if nothing went in since its own reply.
