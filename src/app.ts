@@ -51,10 +51,11 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const users = createUserRepository(database.db);
   const repo = createConversationRepository(database.db);
   const tokens = createTokenService(config.jwt, store);
-  const usage = createUsageService(createUsageRepository(database.db), {
-    tokens: config.quota.dailyTokens,
-    messages: config.quota.dailyMessages,
-  });
+  const usage = createUsageService(
+    createUsageRepository(database.db),
+    { tokens: config.quota.dailyTokens, messages: config.quota.dailyMessages },
+    log,
+  );
   const registry = createConnectionRegistry(config.ws.heartbeatSeconds * 1000);
   const metrics = createMetrics();
   metrics.countSockets(() => registry.size);
@@ -103,6 +104,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
       defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
     }),
     titles,
+    usage,
     telemetry,
     log,
     track: registry.track,

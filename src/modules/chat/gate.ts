@@ -30,8 +30,11 @@ interface ConversationLock {
 
 /** The daily quota (SPEC §13), counted in the database (modules/usage). */
 export interface QuotaPort {
-  /** Counts a message unless the quota is used up: the day it was counted on, or undefined. */
-  admit(userId: string): Promise<string | undefined>;
+  /**
+   * Refused when a limit is used up; otherwise, when a limit applies, the message is
+   * counted at once, on `day`.
+   */
+  admit(userId: string): Promise<{ refused: boolean; limited: boolean; day?: string }>;
   /** Takes back a message `admit` counted. */
   refund(userId: string, day: string): Promise<void>;
 }
@@ -43,6 +46,8 @@ export type Admission =
       lock: ConversationLock;
       /** The conversation's stamp before this reply; null when the store could not say. */
       stamp: string | null;
+      /** A daily limit applies to the user: the message is counted already. */
+      limited: boolean;
     };
 
 /**
@@ -111,22 +116,24 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
     claim: async (conversationId: string, userId: string): Promise<Admission> => {
       if (local.has(conversationId)) return { kind: 'busy' };
       local.add(conversationId);
-      let counted: string | undefined;
+      let admitted: Awaited<ReturnType<QuotaPort['admit']>> | undefined;
       try {
-        counted = await quota.admit(userId);
+        admitted = await quota.admit(userId);
       } finally {
-        if (counted === undefined) local.delete(conversationId);
+        if (!admitted || admitted.refused) local.delete(conversationId);
       }
-      if (counted === undefined) {
+      if (admitted.refused) {
         // Until a claim passes again, no provider request leaves ahead of it (`expects`).
         rooms.set(userId, 0);
         return { kind: 'quota' };
       }
-      const day = counted;
-      const refund = () =>
-        quota
-          .refund(userId, day)
-          .catch(() => log.warn('a refused message is still counted: database unavailable'));
+      const { day, limited } = admitted;
+      const refund = async () => {
+        if (day)
+          await quota
+            .refund(userId, day)
+            .catch(() => log.warn('a refused message is still counted: database unavailable'));
+      };
       const key = `lock:conversation:${conversationId}`;
       const stampKey = `stamp:conversation:${conversationId}`;
       const owner = crypto.randomUUID();
@@ -181,7 +188,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           }
         },
       };
-      return { kind: 'claimed', lock, stamp };
+      return { kind: 'claimed', lock, stamp, limited };
     },
     /**
      * Runs `change` (a branch switch) while no reply can start or stream in the

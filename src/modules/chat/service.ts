@@ -3,6 +3,7 @@ import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/fai
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
+import type { UsageService } from '../usage/service';
 import type { Admission, ChatGate } from './gate';
 import {
   CLOSE,
@@ -31,6 +32,7 @@ export interface ChatDependencies {
   questions: Questions;
   telemetry: ReplyTelemetry;
   titles: Titler;
+  usage: Pick<UsageService, 'spend'>;
   log: Logger;
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
@@ -116,7 +118,7 @@ export const createChatService = (deps: ChatDependencies) => {
       early?.cancel();
       return fail(connection, REFUSALS[admission.kind]);
     }
-    const { lock, stamp } = admission;
+    const { lock, stamp, limited } = admission;
     // What this room remembers is current only if nothing went in since its own reply.
     room.history = undefined;
     const known = remembered?.stamp === stamp ? remembered : undefined;
@@ -153,6 +155,14 @@ export const createChatService = (deps: ChatDependencies) => {
       frame = encode.error(errorCode, MESSAGES[errorCode]);
     } finally {
       audience.ending();
+      // Recorded before the final frame, so the next message's quota check and a usage
+      // read after it see it; off the way to any first token.
+      await deps.usage.spend({
+        userId,
+        messages: limited ? 0 : 1,
+        promptTokens: outcome?.usage?.promptTokens ?? 0,
+        completionTokens: outcome?.usage?.completionTokens ?? 0,
+      });
       // Released before the final frame, so the client may send its next message at once.
       const stamped = await lock.release();
       if (stamped && outcome?.branch && basis)

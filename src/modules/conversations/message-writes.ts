@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { type Database, rowsOf } from '../../db/client';
-import { conversations, type MessageRole, type MessageStatus, messages, usageDays } from '../../db/schema';
+import { conversations, type MessageRole, type MessageStatus, messages } from '../../db/schema';
 import { batchedPerTurn } from '../../lib/batch';
 import { isDatabaseDown } from '../../lib/failures';
 
@@ -38,8 +38,8 @@ interface StoredMessage {
 }
 
 /**
- * Stores messages, moves their conversations' current branch to them (`advances`),
- * bumps `updated_at` (`bumps`) and adds their tokens to their owners' usage, in one statement (a data-modifying CTE). The rows
+ * Stores messages, moves their conversations' current branch to them (`advances`) and
+ * bumps `updated_at` (`bumps`), in one statement (a data-modifying CTE). The rows
  * travel as one JSON parameter, so the statement has one shape however many rows it
  * carries and stays prepared. Setting only `current_message_id`, which no index
  * covers, leaves the conversation row's update a cheap in-page (HOT) one.
@@ -101,17 +101,6 @@ const insertMessages = (db: Database, rows: (NewMessage & { id: string })[]) =>
         updated_at = case when x.bumps then now() else c.updated_at end
       from changes x
       where c.id = x.conversation_id
-    ),
-    -- The answers' tokens join their owners' usage of the day (SPEC §13), one row per user.
-    spent as (
-      insert into ${usageDays} as d (user_id, day, prompt_tokens, completion_tokens)
-      select c.user_id, (now() at time zone 'utc')::date, sum(b.prompt_tokens), sum(b.completion_tokens)
-      from batch b join ${conversations} c on c.id = b.conversation_id
-      where b.prompt_tokens > 0 or b.completion_tokens > 0
-      group by c.user_id
-      on conflict (user_id, day) do update set
-        prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens
     )
     insert into ${messages} (id, conversation_id, parent_id, depth, jump_id, jump_depth, role, content,
                              status, prompt_tokens, completion_tokens)

@@ -8,6 +8,14 @@ export interface Limits {
   messages: number;
 }
 
+/** What one reply spent (messages: 1 unless admission counted it already). */
+export interface Spending {
+  userId: string;
+  messages: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
 export interface DayUsage {
   date: string;
   messages: number;
@@ -39,26 +47,61 @@ const TODAY = sql`(now() at time zone 'utc')::date`;
  */
 export const createUsageRepository = (db: Database) => ({
   /**
-   * Counts one accepted message for today unless the user's limits (their own, else
-   * `defaults`) are used up, atomically: the check runs on the locked row, so two
-   * instances admitting at once cannot both pass the last place. Returns the day it
-   * was counted on, or undefined when a limit is reached.
+   * The admission check, in one statement: the user's limits (their own, else
+   * `defaults`) and, when one applies, today's count of messages goes up by one unless
+   * a limit is used up. The check runs on the locked row, so two instances admitting
+   * at once cannot both take the last place. A user without limits costs a primary-key
+   * read and no write: their message is counted with the reply's spending (`spend`),
+   * off the way to the first token. `day`: what the count went to (undefined: nothing
+   * counted); `refused`: a limit is used up.
    */
-  admit: async (userId: string, defaults: Limits): Promise<string | undefined> => {
+  admit: async (userId: string, defaults: Limits) => {
     const result = await db.execute(sql`
       with limits as (
         select coalesce(${users.dailyMessageQuota}, ${defaults.messages}) as messages,
                coalesce(${users.dailyTokenQuota}, ${defaults.tokens}) as tokens
         from ${users} where ${users.id} = ${userId}
+      ),
+      counted as (
+        insert into ${usageDays} as d (user_id, day, messages)
+        select ${userId}, ${TODAY}, 1 from limits where limits.messages > 0 or limits.tokens > 0
+        on conflict (user_id, day) do update set messages = d.messages + 1
+        where ((select messages from limits) = 0 or d.messages < (select messages from limits))
+          and ((select tokens from limits) = 0
+               or d.prompt_tokens + d.completion_tokens < (select tokens from limits))
+        returning to_char(d.day, 'YYYY-MM-DD') as day
       )
-      insert into ${usageDays} as d (user_id, day, messages)
-      select ${userId}, ${TODAY}, 1 from limits
-      on conflict (user_id, day) do update set messages = d.messages + 1
-      where ((select messages from limits) = 0 or d.messages < (select messages from limits))
-        and ((select tokens from limits) = 0
-             or d.prompt_tokens + d.completion_tokens < (select tokens from limits))
-      returning to_char(d.day, 'YYYY-MM-DD') as day`);
-    return rowsOf<{ day: string }>(result)[0]?.day;
+      select (select day from counted) as day,
+             coalesce((select messages > 0 or tokens > 0 from limits), false) as limited`);
+    const [row] = rowsOf<{ day: string | null; limited: boolean }>(result);
+    const limited = Boolean(row?.limited);
+    const day = row?.day ?? undefined;
+    return { day, limited, refused: limited && day === undefined };
+  },
+
+  /**
+   * Adds what replies spent to their users' usage of today: messages not counted at
+   * admission and the tokens of stored answers, one row per user.
+   */
+  spend: async (spent: Spending[]) => {
+    await db.execute(sql`
+      insert into ${usageDays} as d (user_id, day, messages, prompt_tokens, completion_tokens)
+      select s.user_id, ${TODAY}, sum(s.messages), sum(s.prompt_tokens), sum(s.completion_tokens)
+      from json_to_recordset(${JSON.stringify(
+        spent.map((s) => ({
+          user_id: s.userId,
+          messages: s.messages,
+          prompt_tokens: s.promptTokens,
+          completion_tokens: s.completionTokens,
+        })),
+      )}::json) as s(user_id uuid, messages integer, prompt_tokens bigint, completion_tokens bigint)
+      -- A user deleted meanwhile has nothing left to count.
+      where exists (select 1 from ${users} u where u.id = s.user_id)
+      group by s.user_id
+      on conflict (user_id, day) do update set
+        messages = d.messages + excluded.messages,
+        prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = d.completion_tokens + excluded.completion_tokens`);
   },
 
   /** Takes back a message `admit` counted on `day` that was refused after all. */

@@ -1,5 +1,8 @@
 import type { UserRow } from '../../db/schema';
-import type { DayUsage, Limits, UsageRepository } from './repository';
+import { batchedPerTurn } from '../../lib/batch';
+import { describeError, isDatabaseDown } from '../../lib/failures';
+import type { Logger } from '../../lib/logger';
+import type { DayUsage, Limits, Spending, UsageRepository } from './repository';
 
 // At most this many users in the admin report's top list (SPEC §13).
 const TOP_USERS = 10;
@@ -14,7 +17,16 @@ const totalOf = (days: DayUsage[]) => ({
 const shown = (limit: number) => (limit === 0 ? null : limit);
 
 /** Usage per UTC day and the daily quotas (SPEC §13). `defaults`: `QUOTA_DAILY_*`. */
-export const createUsageService = (repo: UsageRepository, defaults: Limits) => {
+export const createUsageService = (repo: UsageRepository, defaults: Limits, log: Logger) => {
+  // The spending of replies that end in one turn of the event loop: one statement.
+  const spend = batchedPerTurn(
+    async (items: Spending[]) => {
+      await repo.spend(items);
+      return items.map(() => undefined);
+    },
+    (error) => !isDatabaseDown(error),
+  );
+
   const limitsOf = (user: UserRow): Limits => ({
     tokens: user.dailyTokenQuota ?? defaults.tokens,
     messages: user.dailyMessageQuota ?? defaults.messages,
@@ -22,10 +34,19 @@ export const createUsageService = (repo: UsageRepository, defaults: Limits) => {
 
   return {
     /**
-     * Counts an accepted chat message (message, regenerate, edit) unless the user's
-     * quota for today is used up: the day it was counted on, or undefined (refused).
+     * A chat message (message, regenerate, edit) asks to be admitted: refused when the
+     * user's quota for today is used up; counted now (`day`) when a limit applies.
      */
     admit: (userId: string) => repo.admit(userId, defaults),
+
+    /**
+     * What a reply spent: its message (unless admission counted it) and its answer's
+     * tokens. Resolves once stored; a failure is logged, never thrown.
+     */
+    spend: (spent: Spending) =>
+      spend(spent).catch((error) =>
+        log.warn({ error: describeError(error) }, 'usage not recorded: database unavailable'),
+      ),
 
     /** The message `admit` counted was refused after all (busy, rate limited). */
     refund: (userId: string, day: string) => repo.refund(userId, day),
