@@ -80,6 +80,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     currentTtlMs: lockTtlMs,
     stopOnDisconnect: config.chat.stopOnDisconnect,
     closeUser: registry.closeUser,
+    forgetLimits: usage.forget,
   });
   const auth = createAuthService(users, tokens, store, config.login, rooms.userGone);
   const titles = createTitler(
@@ -114,7 +115,10 @@ export const createServices = ({ config, database, store, model, log }: Resource
     { models: config.ai.models, defaultModel: config.ai.model },
     { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated },
   );
-  const admin = createAdminService(users, usage, rooms.userGone);
+  const admin = createAdminService(users, usage, {
+    deactivated: rooms.userGone,
+    limitsChanged: rooms.limitsChanged,
+  });
   return {
     auth,
     admin,

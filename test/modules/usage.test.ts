@@ -121,6 +121,22 @@ describe('GET /api/usage', () => {
     });
   });
 
+  test('without default limits, a limit staff give a user holds from their next message', async () => {
+    const staff = await staffOf(server, api);
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    for (const content of ['one', 'two']) expect((await say(ws, content)).final.done).toBe(true);
+    const limit = await api.request('PATCH', `/api/admin/users/${me.user.id}`, {
+      token: staff.access,
+      body: { daily_message_quota: 3 },
+    });
+    expect(limit.status).toBe(200);
+    expect((await say(ws, 'three')).final.done).toBe(true);
+    expect((await say(ws, 'four')).final.code).toBe('QUOTA_EXCEEDED');
+    expect((await usage(me)).quota).toMatchObject({ daily_messages: 3, used_messages_today: 3 });
+    ws.close();
+  });
+
   test('days out of range or not an integer is 422; no token is 401', async () => {
     const me = await api.signUp();
     for (const days of ['0', '367', '-1', '1.5', 'abc', '', '1e2'])

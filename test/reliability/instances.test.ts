@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createClient, STRONG_PASSWORD } from '../support/client';
+import { createUserRepository } from '../../src/modules/auth/repository';
+import { createSuperuser } from '../../src/modules/auth/superuser';
+import { createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
 import { type Instance, startInstances } from '../support/instances';
 import { until } from '../support/wait';
 import { connectAuthenticated } from '../support/ws';
@@ -41,6 +43,32 @@ describe('two instances sharing PostgreSQL and Redis', () => {
       expect(early.finished).toBe(false);
     }
     onA.close();
+    onB.close();
+  });
+
+  test('a daily limit staff give a user through one instance holds at once on the other, which knew the user unlimited', async () => {
+    const username = uniqueUsername('staff');
+    await createSuperuser(createUserRepository(pair.database.handle.db), {
+      username,
+      email: `${username}@example.com`,
+      password: STRONG_PASSWORD,
+    });
+    const staff = await createClient(a.url).login(username);
+    const me = await createClient(b.url).signUp();
+    const onB = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    const say = async (content: string) => {
+      onB.send({ type: 'chat.message', content });
+      const { final } = await onB.reply();
+      return final.done ? 'done' : final.code;
+    };
+    expect(await say('unlimited so far')).toBe('done');
+    const res = await createClient(a.url).request('PATCH', `/api/admin/users/${me.user.id}`, {
+      token: staff.access,
+      body: { daily_message_quota: 2 },
+    });
+    expect(res.status).toBe(200);
+    expect(await say('the second of two')).toBe('done');
+    expect(await say('one too many')).toBe('QUOTA_EXCEEDED');
     onB.close();
   });
 

@@ -26,8 +26,12 @@ const toAdminUserDto = (row: UserRow) => ({
 export const createAdminService = (
   users: UserRepository,
   usage: UsageService,
-  /** A user was deactivated: their sockets close on every instance. */
-  onDeactivated: (userId: string) => void,
+  events: {
+    /** A user was deactivated: their sockets close on every instance. */
+    deactivated(userId: string): void;
+    /** A user's daily limits changed: every instance reads them again. */
+    limitsChanged(userId: string): Promise<void>;
+  },
 ) => ({
   /** 403 unless `user` is staff. */
   staff: (user: UserRow) => {
@@ -64,7 +68,9 @@ export const createAdminService = (
       dailyMessageQuota: changes.daily_message_quota,
     });
     if (!row) throw notFound('User not found.');
-    if (changes.is_active === false) onDeactivated(id);
+    if (changes.is_active === false) events.deactivated(id);
+    if (changes.daily_token_quota !== undefined || changes.daily_message_quota !== undefined)
+      await events.limitsChanged(id);
     return toAdminUserDto(row);
   },
 

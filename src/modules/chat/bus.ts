@@ -32,6 +32,8 @@ export type LifecycleEvent =
   | { t: 'updated'; c: string; f: string; from: string }
   /** User `u` is gone (deleted): their sockets close everywhere. */
   | { t: 'gone'; u: string; from: string }
+  /** Staff changed user `u`'s daily limits: what any instance knew of them is stale. */
+  | { t: 'limits'; u: string; from: string }
   /**
    * A reply ended; `f` is its final frame and `x` its whole text, so a follower whose
    * snapshot never came (the reply was over first) still shows every delta.
@@ -144,6 +146,7 @@ export const createBus = (store: Store, log: Logger) => {
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
     gone: (u: string) => publish(LIFECYCLE, { t: 'gone', u, from: instance }),
+    limits: (u: string) => publish(LIFECYCLE, { t: 'limits', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 
     /** The reply streaming in `c` on any instance, if any (null when the store cannot say). */

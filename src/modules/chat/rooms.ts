@@ -56,6 +56,8 @@ export interface RoomSettings {
   stopOnDisconnect: boolean;
   /** Closes this instance's sockets of a user who is gone. */
   closeUser(userId: string): void;
+  /** Forgets what this instance knew of a user's daily limits. */
+  forgetLimits(userId: string): void;
 }
 
 /**
@@ -126,6 +128,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
 
   const onLifecycle = (event: ReplyEvent) => {
     if (event.t === 'gone') return settings.closeUser(event.u);
+    if (event.t === 'limits') return settings.forgetLimits(event.u);
     const room = rooms.get(event.c);
     if (!room) return;
     switch (event.t) {
@@ -328,6 +331,13 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         room.send([frame]);
       }
       if (bus.hasPeers()) void bus.updated(conversationId, frame);
+    },
+
+    /** Staff changed a user's limits: every instance reads them again. */
+    /** Resolves once the other instances were told (or could not be). */
+    limitsChanged: async (userId: string) => {
+      settings.forgetLimits(userId);
+      if (bus.hasPeers()) await bus.limits(userId).catch(() => {});
     },
 
     /** A user is gone: their sockets close here and on every other instance. */
