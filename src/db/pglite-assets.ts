@@ -1,3 +1,6 @@
+import { renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' };
 import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' };
@@ -7,6 +10,25 @@ import pgTrgmBundle from '../../node_modules/@electric-sql/pglite/dist/pg_trgm.t
 import type { PgliteAssets } from './client';
 
 let assets: Promise<PgliteAssets> | undefined;
+
+/**
+ * A path PGlite can stream the pg_trgm bundle from. In the compiled binary the file
+ * lives in Bun's embedded file system, which PGlite's stream reader cannot open: a
+ * copy (16 KB) goes to the temporary directory, named by its content.
+ */
+const pgTrgmPath = async () => {
+  if (!pgTrgmBundle.startsWith('/$bunfs/')) return pgTrgmBundle;
+  const bytes = await Bun.file(pgTrgmBundle).bytes();
+  const path = join(tmpdir(), `chatbot-api-pg_trgm-${Bun.hash(bytes).toString(16)}.tar.gz`);
+  const existing = Bun.file(path);
+  if (!(await existing.exists()) || existing.size !== bytes.byteLength) {
+    // Written aside and renamed, so another process starting at once never reads half of it.
+    const aside = `${path}.${process.pid}`;
+    await Bun.write(aside, bytes);
+    renameSync(aside, path);
+  }
+  return path;
+};
 
 /**
  * PGlite's WebAssembly and file-system bundle, imported as files so that
@@ -25,7 +47,7 @@ export const pgliteAssets = () => {
       fsBundle: new Blob([await Bun.file(pgliteData).arrayBuffer()]),
       // pg_trgm, for the search index (SPEC §13).
       extensions: {
-        pg_trgm: { name: 'pg_trgm', setup: async () => ({ bundlePath: pathToFileURL(pgTrgmBundle) }) },
+        pg_trgm: { name: 'pg_trgm', setup: async () => ({ bundlePath: pathToFileURL(await pgTrgmPath()) }) },
       },
     };
   })();
