@@ -7,7 +7,8 @@
 const outfile = process.argv[2] ?? 'dist/chatbot-api';
 
 const result = await Bun.build({
-  entrypoints: ['./src/index.ts'],
+  // The tokenizer's worker is an entrypoint of its own, embedded beside the server.
+  entrypoints: ['./src/index.ts', './src/ai/tokenizer-worker.ts'],
   compile: { outfile },
   minify: { whitespace: true, syntax: true, identifiers: false },
   sourcemap: 'none',

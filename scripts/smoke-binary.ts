@@ -41,6 +41,8 @@ const drive = async (label: string, env: Record<string, string>) => {
       HOST: '127.0.0.1',
       OPENAI_API_KEY: 'sk-smoke',
       OPENAI_BASE_URL: stub.url,
+      // Small, so the second message's history is trimmed by the tokenizer's worker.
+      AI_MAX_CONTEXT_TOKENS: '100',
       ...env,
     },
     stdout: 'ignore',
@@ -66,11 +68,19 @@ const drive = async (label: string, env: Record<string, string>) => {
       final.done === true && deltas.join('') === 'Hello, this is the stub.',
       'one streamed WebSocket answer',
     );
+    const long = `${'word '.repeat(80)}end`;
+    ws.send({ type: 'chat.message', content: long });
+    const trimmed = await ws.reply();
+    const sent = stub.requestsFor(long).at(-1)?.messages ?? [];
+    check(
+      trimmed.final.done === true && sent.length === 2 && sent[0]?.role === 'system',
+      'a history over AI_MAX_CONTEXT_TOKENS is trimmed (the tokenizer worker is embedded)',
+    );
     ws.close();
     const messages = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
       token: me.access,
     });
-    check(messages.body.count === 2, 'both messages stored');
+    check(messages.body.count === 4, 'every message stored');
   } finally {
     server.kill('SIGTERM');
     check((await server.exited) === 0, 'exits 0 on SIGTERM');

@@ -1,4 +1,3 @@
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { LRUCache } from 'lru-cache';
 import type { ChatTurn } from './model';
 
@@ -11,18 +10,59 @@ const TOKENS_PER_REPLY = 3;
 // every deleted entry, up to ~40 µs per new text; see bench/history.md.)
 const counts = new LRUCache<string, number>({ max: 20_000 });
 
-// What users type is text: `<|endoftext|>` in a message is counted as the characters
-// it is (the tokenizer would otherwise throw on it, failing the whole message).
-const AS_TEXT = { disallowedSpecial: new Set<string>() };
+/**
+ * The tokenizer runs in a worker, started when first needed: most conversations fit
+ * their budget by a byte count alone (`fitsByBytes`) and never need it, and when one
+ * does, loading and counting happen off the event loop (SPEC §15: the tokenizer never
+ * blocks start-up or the event loop). A worker that fails fails what it was asked and
+ * is started again at the next question.
+ */
+// In the compiled binary the worker is embedded beside the server under the entry
+// points' common folder, src/ (scripts/build.ts), whatever module asks for it.
+const WORKER = import.meta.url.startsWith('file:///$bunfs/')
+  ? '/$bunfs/root/ai/tokenizer-worker.ts'
+  : new URL('./tokenizer-worker.ts', import.meta.url).href;
 
-export const countTextTokens = (text: string) => {
-  let n = counts.get(text);
-  if (n === undefined) {
-    n = countTokens(text, AS_TEXT);
-    counts.set(text, n);
+const counter = (() => {
+  let worker: Worker | undefined;
+  let nextId = 0;
+  const waiting = new Map<number, { resolve(counts: number[]): void; reject(error: unknown): void }>();
+  const start = () => {
+    const started = new Worker(WORKER);
+    started.onmessage = (event: MessageEvent<{ id: number; counts: number[] }>) => {
+      waiting.get(event.data.id)?.resolve(event.data.counts);
+      waiting.delete(event.data.id);
+    };
+    started.onerror = (event) => {
+      worker = undefined;
+      started.terminate();
+      for (const { reject } of waiting.values()) reject(new Error(`tokenizer failed: ${event.message}`));
+      waiting.clear();
+    };
+    // Never what keeps the process alive.
+    started.unref();
+    return started;
+  };
+  return (texts: string[]) =>
+    new Promise<number[]>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve, reject });
+      worker ??= start();
+      worker.postMessage({ id, texts });
+    });
+})();
+
+/** The tokens of each text, from the cache or, for the rest, from the worker in one message. */
+export const countTexts = async (texts: string[]) => {
+  const missing = [...new Set(texts.filter((text) => !counts.has(text)))];
+  if (missing.length) {
+    const counted = await counter(missing);
+    for (const [i, text] of missing.entries()) counts.set(text, counted[i] as number);
   }
-  return n;
+  return texts.map((text) => counts.get(text) ?? 0);
 };
+
+export const countTextTokens = async (text: string) => (await countTexts([text]))[0] as number;
 
 /**
  * Whether the chat-format cost of `system` and `history` is surely within `budget`
@@ -52,31 +92,51 @@ const fitsByBytes = (system: string, history: ChatTurn[], budget: number) => {
   return true;
 };
 
-const exactPromptTokens = (turns: ChatTurn[]) =>
-  turns.reduce((n, turn) => n + TOKENS_PER_MESSAGE + countTextTokens(turn.content), TOKENS_PER_REPLY);
+const exactPromptTokens = async (turns: ChatTurn[]) =>
+  (await countTexts(turns.map((turn) => turn.content))).reduce(
+    (n, tokens) => n + TOKENS_PER_MESSAGE + tokens,
+    TOKENS_PER_REPLY,
+  );
 
-/**
- * The system prompt plus as many of the newest turns as fit in `maxTokens`,
- * dropping the oldest first. The newest turn (the question) is always kept.
- *
- * When even the UTF-8 byte count of everything fits, so do its tokens, and nothing
- * is tokenized: a conversation shorter than the budget (most of them) costs no
- * tokenizer work per message. `promptTokens` counts on demand, for providers that do
- * not report usage.
- */
-export const fitContext = (system: string, history: ChatTurn[], maxTokens: number) => {
-  const kept = fitsByBytes(system, history, maxTokens) ? history : trim(system, history, maxTokens);
+export interface FittedContext {
+  /** What the model is sent: the system prompt (if any) and the kept turns. */
+  turns: ChatTurn[];
+  /** The kept turns, without the system prompt. */
+  history: ChatTurn[];
+  /** The prompt's exact token count, for providers that do not report usage. */
+  promptTokens(): Promise<number>;
+}
+
+const fitted = (system: string, kept: ChatTurn[]): FittedContext => {
   // An empty system prompt is none at all (a conversation's "" setting, SPEC §12).
   const turns: ChatTurn[] = system ? [{ role: 'system', content: system }, ...kept] : [...kept];
   return { turns, history: [...kept], promptTokens: () => exactPromptTokens(turns) };
 };
 
-const trim = (system: string, history: ChatTurn[], maxTokens: number): ChatTurn[] => {
-  let used = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + countTextTokens(system);
+/**
+ * The system prompt plus as many of the newest turns as fit in `maxTokens`,
+ * dropping the oldest first. The newest turn (the question) is always kept.
+ *
+ * When even the UTF-8 byte count of everything fits, so do its tokens: nothing is
+ * tokenized and the answer is there at once (not a promise), so a conversation
+ * shorter than the budget (most of them) costs no tokenizer work and no wait. Longer
+ * ones are counted by the worker.
+ */
+export const fitContext = (
+  system: string,
+  history: ChatTurn[],
+  maxTokens: number,
+): FittedContext | Promise<FittedContext> =>
+  fitsByBytes(system, history, maxTokens)
+    ? fitted(system, history)
+    : trim(system, history, maxTokens).then((kept) => fitted(system, kept));
+
+const trim = async (system: string, history: ChatTurn[], maxTokens: number): Promise<ChatTurn[]> => {
+  const [systemTokens = 0, ...tokens] = await countTexts([system, ...history.map((turn) => turn.content)]);
+  let used = TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + systemTokens;
   let start = history.length;
   for (let i = history.length - 1; i >= 0; i--) {
-    const turn = history[i] as ChatTurn;
-    const cost = TOKENS_PER_MESSAGE + countTextTokens(turn.content);
+    const cost = TOKENS_PER_MESSAGE + (tokens[i] as number);
     if (used + cost > maxTokens && i < history.length - 1) break;
     used += cost;
     start = i;

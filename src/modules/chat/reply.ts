@@ -1,5 +1,5 @@
 import { type ChatModel, type ChatTurn, ModelError, type ModelEvent } from '../../ai';
-import { countTextTokens, fitContext } from '../../ai/tokenizer';
+import { countTextTokens, type FittedContext, fitContext } from '../../ai/tokenizer';
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
 import { MESSAGES } from './protocol';
@@ -79,7 +79,7 @@ export type ReplyOutcome = (
 
 /** A provider request on its way, and the context it was built from. */
 export interface ProviderRequest {
-  context: ReturnType<typeof fitContext>;
+  context: Promise<FittedContext>;
   basis: ReplyBasis;
   /** When it was sent (performance.now()). */
   sentAt: number;
@@ -88,6 +88,21 @@ export interface ProviderRequest {
   /** The first `events.next()`, which sent the request. */
   first: Promise<IteratorResult<ModelEvent[]>>;
 }
+
+/** The provider's events once `context` is fitted (the tokenizer trimmed it), opened by `open`. */
+const openWhenFitted = (
+  context: Promise<FittedContext>,
+  open: (fitted: FittedContext) => AsyncIterator<ModelEvent[]>,
+): AsyncIterator<ModelEvent[]> => {
+  const opened = context.then(open);
+  return {
+    next: async () => (await opened).next(),
+    return: async (value?: unknown) => {
+      const events = await opened;
+      return events.return ? events.return(value) : { done: true, value: undefined };
+    },
+  };
+};
 
 /** Where a reply's frames go: every socket of its conversation (see rooms.ts). */
 export interface ReplyAudience {
@@ -201,15 +216,16 @@ export const createReplyRunner = (
     );
     const controller = new AbortController();
     const sentAt = performance.now();
-    const events = model
-      .stream(context.turns, controller.signal, { model: basis.model })
-      [Symbol.asyncIterator]();
+    const open = (fitted: FittedContext) =>
+      model.stream(fitted.turns, controller.signal, { model: basis.model })[Symbol.asyncIterator]();
+    // A context that fits by its bytes is there at once; one the tokenizer trims is not.
+    const events = context instanceof Promise ? openWhenFitted(context, open) : open(context);
     const first = events.next();
     // Awaited by `run`, for an early request only once the claim has answered: a
     // provider that fails before then must not make an unhandled rejection (which
     // would end the process).
     first.catch(() => {});
-    return { context, basis, sentAt, controller, events, first };
+    return { context: Promise.resolve(context), basis, sentAt, controller, events, first };
   };
 
   /** Stores a new question (not bumping the conversation: the answer does, off the first token's path). */
@@ -250,7 +266,7 @@ export const createReplyRunner = (
     const { conversationId } = reply;
     const request = 'controller' in from ? from : send(from);
     reply.adopt(request);
-    const { context, controller, events, first } = request;
+    const { controller, events, first } = request;
     const { signal } = controller;
     const silence = watchdog(controller, settings.aiTimeoutMs);
     const userStored = storeQuestion(reply, question, audience);
@@ -316,6 +332,7 @@ export const createReplyRunner = (
         counted,
       );
     const status: MessageStatus = stopped ? 'interrupted' : failure ? 'failed' : 'complete';
+    const context = await request.context;
     const kept = context.history;
     // When nothing arrived there is nothing to keep; a failure is still reported, and
     // the message sent still bumps its conversation (a lost bump is not worth an error).
@@ -330,8 +347,8 @@ export const createReplyRunner = (
         : outcome;
     }
     const counted: TokenUsage = {
-      promptTokens: usage?.promptTokens || context.promptTokens(),
-      completionTokens: usage?.completionTokens || countTextTokens(text),
+      promptTokens: usage?.promptTokens || (await context.promptTokens()),
+      completionTokens: usage?.completionTokens || (await countTextTokens(text)),
     };
     observe(counted);
     await repo.addMessage({
