@@ -3,7 +3,6 @@ import { type Database, PLANNED_PER_CALL, rowsOf } from '../../db/client';
 import { containing } from '../../db/patterns';
 import { conversations, messages } from '../../db/schema';
 import { messageQueries } from './messages';
-import type { ConversationRow } from './repository';
 
 /**
  * Search over titles and message contents (SPEC §13). Every term must occur, as a
@@ -41,6 +40,19 @@ export const snippetOf = (text: string, terms: string[]) => {
 
 /** The terms of a query: whitespace-separated, each once. */
 const termsOf = (q: string) => [...new Set(q.trim().split(/\s+/).filter(Boolean))];
+
+/** A matching conversation, as the repository's reads give one. */
+interface FoundConversation {
+  id: string;
+  title: string;
+  titleSet: boolean;
+  model: string | null;
+  systemPrompt: string | null;
+  currentMessageId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  messageCount: number;
+}
 
 interface RawHit {
   id: string;
@@ -119,7 +131,7 @@ export const conversationSearch = (db: Database) => {
     );
     return {
       items: rows.map((row) => {
-        const conversation: ConversationRow = {
+        const conversation: FoundConversation = {
           id: row.id,
           title: row.title,
           titleSet: row.title_set,
