@@ -1,7 +1,4 @@
 import { type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 export interface TracingSettings {
   /** The OTLP/HTTP traces URL; unset: no traces. */
@@ -18,6 +15,13 @@ export interface TracingSettings {
  */
 export const createTracing = (settings: TracingSettings) => {
   if (!settings.url) return { tracer: trace.getTracer('chatbot-api'), shutdown: async () => {} };
+  // Loaded only when traces are on: the SDK and its exporter are ~150 ms of start-up.
+  const { OTLPTraceExporter } =
+    require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { resourceFromAttributes } =
+    require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { BatchSpanProcessor, TracerProvider } =
+    require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
       'service.name': settings.serviceName,
