@@ -1,5 +1,5 @@
 /**
- * `bun run bench [throughput|latency|idle|rest|tokens|client|pages|bodies|fanout|resume|search ...]`: the server against a bare
+ * `bun run bench [throughput|latency|idle|rest|tokens|client|pages|bodies|fanout|resume|search|startup ...]`: the server against a bare
  * Bun WebSocket relay (bench/baseline-relay.ts) fed by the same stub, measured in
  * the same run and reported as ratios, since these machines are noisy and share
  * two cores between server, stub and load generator. Prints a table and writes
@@ -10,6 +10,7 @@ import { fanout, resume } from './replies';
 import { bodies, pages } from './robustness';
 import { client, idle, latency, type Row, rest, throughput, tokens } from './scenarios';
 import { search } from './search';
+import { startup } from './startup';
 
 const all = {
   throughput,
@@ -23,6 +24,7 @@ const all = {
   fanout,
   resume,
   search,
+  startup,
 } as const;
 type Name = keyof typeof all;
 const requested = process.argv.slice(2).filter((a): a is Name => a in all);
