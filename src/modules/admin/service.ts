@@ -1,14 +1,12 @@
+import type { Static } from 'elysia';
 import type { UserRow } from '../../db/schema';
 import { HttpError, notFound, unprocessable } from '../../lib/errors';
 import type { UserRepository } from '../auth/repository';
 import type { UsageService } from '../usage/service';
 
-export interface UserUpdate {
-  is_active?: boolean;
-  is_staff?: boolean;
-  daily_token_quota?: number | null;
-  daily_message_quota?: number | null;
-}
+import type { UpdateUserBody } from './model';
+
+type UserUpdate = Static<typeof UpdateUserBody>;
 
 const toAdminUserDto = (row: UserRow) => ({
   id: row.id,

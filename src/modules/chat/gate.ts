@@ -32,9 +32,9 @@ interface ConversationLock {
 export interface QuotaPort {
   /**
    * Refused when a limit is used up; otherwise, when a limit applies, the message is
-   * counted at once, on `day`.
+   * counted at once, on `day` (unset: not counted here).
    */
-  admit(userId: string): Promise<{ refused: boolean; limited: boolean; day?: string }>;
+  admit(userId: string): Promise<{ refused: boolean; day?: string }>;
   /** Takes back a message `admit` counted. */
   refund(userId: string, day: string): Promise<void>;
 }
@@ -46,8 +46,8 @@ export type Admission =
       lock: ConversationLock;
       /** The conversation's stamp before this reply; null when the store could not say. */
       stamp: string | null;
-      /** A daily limit applies to the user: the message is counted already. */
-      limited: boolean;
+      /** The quota counted the message already (a daily limit applies to the user). */
+      counted: boolean;
     };
 
 /**
@@ -127,7 +127,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         rooms.set(userId, 0);
         return { kind: 'quota' };
       }
-      const { day, limited } = admitted;
+      const { day } = admitted;
       const refund = async () => {
         if (day)
           await quota
@@ -188,7 +188,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           }
         },
       };
-      return { kind: 'claimed', lock, stamp, limited };
+      return { kind: 'claimed', lock, stamp, counted: day !== undefined };
     },
     /**
      * Runs `change` (a branch switch) while no reply can start or stream in the

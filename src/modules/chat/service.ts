@@ -118,7 +118,7 @@ export const createChatService = (deps: ChatDependencies) => {
       early?.cancel();
       return fail(connection, REFUSALS[admission.kind]);
     }
-    const { lock, stamp, limited } = admission;
+    const { lock, stamp, counted } = admission;
     // What this room remembers is current only if nothing went in since its own reply.
     room.history = undefined;
     const known = remembered?.stamp === stamp ? remembered : undefined;
@@ -159,7 +159,7 @@ export const createChatService = (deps: ChatDependencies) => {
       // read after it see it; off the way to any first token.
       await deps.usage.spend({
         userId,
-        messages: limited ? 0 : 1,
+        messages: counted ? 0 : 1,
         promptTokens: outcome?.usage?.promptTokens ?? 0,
         completionTokens: outcome?.usage?.completionTokens ?? 0,
       });

@@ -181,7 +181,7 @@ export const createConversationRepository = (db: Database) => {
 
 export type ConversationRepository = ReturnType<typeof createConversationRepository>;
 
-export type ConversationRow = NonNullable<Awaited<ReturnType<ConversationRepository['find']>>>;
+type ConversationRow = NonNullable<Awaited<ReturnType<ConversationRepository['find']>>>;
 
 export const toConversationDto = (row: ConversationRow) => ({
   id: row.id,
