@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUserRepository } from '../../src/modules/auth/repository';
-import { createSuperuser } from '../../src/modules/auth/superuser';
-import { type Client, createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { type Client, createClient, STRONG_PASSWORD } from '../support/client';
 import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../support/openai-stub';
 import { startServer, type TestServer } from '../support/server';
+import { signUpStaff } from '../support/staff';
 import { connect, connectAuthenticated } from '../support/ws';
 
 /** SPEC §13, admin: staff only; users, their state and quotas; usage across users. */
@@ -15,13 +14,7 @@ let staff: { access: string; id: string; username: string };
 beforeAll(async () => {
   server = await startServer({ CHAT_RATE_LIMIT: '1000' });
   api = createClient(server.url);
-  const username = uniqueUsername('root');
-  const row = await createSuperuser(createUserRepository(server.resources.database.db), {
-    username,
-    email: `${username}@example.com`,
-    password: STRONG_PASSWORD,
-  });
-  staff = { ...(await api.login(username)), id: row.id };
+  staff = await signUpStaff(server.resources.database.db, api);
 });
 afterAll(() => server.stop());
 
@@ -42,8 +35,10 @@ describe('who may call it', () => {
       expect(refused.body.detail).toEqual(expect.any(String));
       expect((await api.request(method, `/api/admin${path}`, { body })).status).toBe(401);
     }
-    // The refused PATCH changed nothing.
+    // The refused PATCH changed nothing: still not staff, as staff see it.
     expect((await api.request('GET', '/api/admin/users', { token: me.access })).status).toBe(403);
+    const [row] = (await admin('GET', `/users?q=${me.user.username}`)).body.items;
+    expect(row).toMatchObject({ id: me.user.id, is_staff: false });
   });
 });
 

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { createUserRepository } from '../../src/modules/auth/repository';
-import { createSuperuser } from '../../src/modules/auth/superuser';
-import { type Client, createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { type Client, createClient } from '../support/client';
 import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../support/openai-stub';
 import { startServer, type TestServer } from '../support/server';
+import { signUpStaff } from '../support/staff';
 import { connectAuthenticated, type WsClient } from '../support/ws';
 
 /** SPEC §13: usage per UTC day and daily quotas (defaults, per-user overrides). */
@@ -16,15 +15,7 @@ type Me = Awaited<ReturnType<Client['signUp']>>;
 const utcDay = (offsetDays = 0) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 
 /** A staff user of `server`, logged in. */
-const staffOf = async (server: TestServer, api: Client) => {
-  const username = uniqueUsername('staff');
-  await createSuperuser(createUserRepository(server.resources.database.db), {
-    username,
-    email: `${username}@example.com`,
-    password: STRONG_PASSWORD,
-  });
-  return api.login(username);
-};
+const staffOf = (server: TestServer, api: Client) => signUpStaff(server.resources.database.db, api);
 
 const send = async (ws: WsClient, frame: Record<string, unknown>) => {
   ws.send(frame);

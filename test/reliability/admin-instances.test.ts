@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUserRepository } from '../../src/modules/auth/repository';
-import { createSuperuser } from '../../src/modules/auth/superuser';
-import { createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { createClient } from '../support/client';
 import { type Instance, startInstances } from '../support/instances';
+import { signUpStaff } from '../support/staff';
 import { connectAuthenticated } from '../support/ws';
 
 /** SPEC §13 across two instances: quotas, quota changes and deactivation hold everywhere. */
@@ -15,13 +14,7 @@ let staff: { access: string };
 beforeAll(async () => {
   pair = await startInstances({ QUOTA_DAILY_MESSAGES: '2', CHAT_RATE_LIMIT: '100' });
   [a, b] = pair.instances;
-  const username = uniqueUsername('staff');
-  await createSuperuser(createUserRepository(pair.database.handle.db), {
-    username,
-    email: `${username}@example.com`,
-    password: STRONG_PASSWORD,
-  });
-  staff = await createClient(a.url).login(username);
+  staff = await signUpStaff(pair.database.handle.db, createClient(a.url));
 });
 afterAll(() => pair.stop());
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUserRepository } from '../../src/modules/auth/repository';
-import { createSuperuser } from '../../src/modules/auth/superuser';
 import { type Client, createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
 import { startServer, type TestServer } from '../support/server';
+import { signUpStaff } from '../support/staff';
 import { connect, connectAuthenticated } from '../support/ws';
 
 /**
@@ -28,13 +27,7 @@ beforeAll(async () => {
   ws.send({ type: 'chat.message', content: 'hello' });
   answer = { conversationId: other, id: (await ws.reply()).final.message_id };
   ws.close();
-  const admin = uniqueUsername('fuzzadmin');
-  await createSuperuser(createUserRepository(server.resources.database.db), {
-    username: admin,
-    email: `${admin}@example.com`,
-    password: STRONG_PASSWORD,
-  });
-  staff = (await api.login(admin)).access;
+  staff = (await signUpStaff(server.resources.database.db, api)).access;
 });
 afterAll(() => server.stop());
 

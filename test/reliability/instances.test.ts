@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUserRepository } from '../../src/modules/auth/repository';
-import { createSuperuser } from '../../src/modules/auth/superuser';
-import { createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { createClient, STRONG_PASSWORD } from '../support/client';
 import { type Instance, startInstances } from '../support/instances';
+import { signUpStaff } from '../support/staff';
 import { until } from '../support/wait';
 import { connectAuthenticated } from '../support/ws';
 
@@ -47,13 +46,7 @@ describe('two instances sharing PostgreSQL and Redis', () => {
   });
 
   test('a daily limit staff give a user through one instance holds at once on the other, which knew the user unlimited', async () => {
-    const username = uniqueUsername('staff');
-    await createSuperuser(createUserRepository(pair.database.handle.db), {
-      username,
-      email: `${username}@example.com`,
-      password: STRONG_PASSWORD,
-    });
-    const staff = await createClient(a.url).login(username);
+    const staff = await signUpStaff(pair.database.handle.db, createClient(a.url));
     const me = await createClient(b.url).signUp();
     const onB = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
     const say = async (content: string) => {
