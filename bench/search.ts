@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config';
 import { openDatabase, rowsOf } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
-import { percentile } from './lib/proc';
+import { percentile, timeGets } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
@@ -117,19 +117,6 @@ const QUERIES = [
   'nowhere-word',
   'ab',
 ];
-
-const timeGets = async (urls: string[], token: string, rounds: number) => {
-  const took: number[] = [];
-  for (let round = 0; round < rounds; round++)
-    for (const url of urls) {
-      const started = performance.now();
-      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`${url}: ${res.status}`);
-      took.push(performance.now() - started);
-    }
-  return took;
-};
 
 /** Runs `run` with the server on the embedded defaults whatever the environment says. */
 const embedded = async <T>(run: () => Promise<T>) => {

@@ -69,3 +69,17 @@ export const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 };
+
+/** Milliseconds of each authenticated GET of `urls`, `rounds` times over, one at a time. */
+export const timeGets = async (urls: string[], token: string, rounds: number) => {
+  const took: number[] = [];
+  for (let round = 0; round < rounds; round++)
+    for (const url of urls) {
+      const started = performance.now();
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`${url}: ${res.status}`);
+      took.push(performance.now() - started);
+    }
+  return took;
+};
