@@ -176,3 +176,4 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(adminModule(services.auth, services.admin))
     .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
 };
+export type App = ReturnType<typeof createApp>;

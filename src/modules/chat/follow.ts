@@ -35,6 +35,11 @@ export class FollowedReply {
     }
   }
 
+  /** Every socket following it: told, or still waiting for the text so far. */
+  followers(): ChatConnection[] {
+    return [...this.told, ...this.waiting];
+  }
+
   leave(socket: ChatConnection) {
     this.told.delete(socket);
     this.waiting.delete(socket);

@@ -8,6 +8,7 @@ import { encode, MESSAGES, parseClientFrame } from './protocol';
 import type { ConnectionRegistry } from './registry';
 import type { ChatService } from './service';
 import { ChatConnection } from './socket';
+import { UiChatBody } from './ui-stream';
 
 /**
  * `/ws/chat/{conversation_id}/` (SPEC §6). The upgrade happens on an ordinary Elysia
@@ -67,5 +68,21 @@ export const chatModule = (
           summary: 'Stop the reply streaming in a conversation, on whichever instance it runs',
         },
       },
-    );
+    )
+    .post('/api/chat', ({ user, body }) => chat.uiChat(user.id, body), {
+      auth: true,
+      body: UiChatBody,
+      detail: {
+        tags: ['chat'],
+        summary: 'Send a message, answered in the Vercel AI SDK UI message stream protocol (useChat)',
+      },
+    })
+    .get('/api/chat/:id/stream', ({ user, params }) => chat.uiResume(user.id, params.id), {
+      auth: true,
+      params: t.Object({ id: t.String() }),
+      detail: {
+        tags: ['chat'],
+        summary: 'Resume the reply streaming in a conversation (AI SDK protocol), or 204',
+      },
+    });
 };

@@ -166,7 +166,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     for (const room of rooms.values()) {
       const followed = room.followed;
       if (!followed || followed.lastHeard > deadline) continue;
-      room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.told);
+      room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.followers());
       unfollow(room);
     }
   }, sweepEveryMs);
@@ -246,6 +246,9 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     /** `reply` streams in `room` from now on: its frames go to the room's sockets. */
     begin: (room: Room, reply: Reply) => {
       room.reply = reply;
+      // A socket is in its room from its auth on; an HTTP reader (ui-stream.ts) from its reply on.
+      const sender = reply.sender as ChatConnection;
+      if (!sender.closed) room.sockets.add(sender);
       const renew = setInterval(
         () => room.announced && bus.refresh(room.id, reply.id, reply.parentId, settings.currentTtlMs),
         settings.currentTtlMs / 3,
@@ -276,22 +279,29 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       });
     },
 
-    /** A socket authenticated on its conversation: it sees the reply streaming now, if any. */
-    join: async (socket: ChatConnection) => {
+    /**
+     * A socket authenticated on its conversation: it sees the reply streaming now, if
+     * any. True when one streams (the socket is, or will be, resumed).
+     */
+    join: async (socket: ChatConnection): Promise<boolean> => {
       const room = roomOf(socket.conversationId);
       room.sockets.add(socket);
       const reply = room.reply;
       if (reply) {
         if (reply.started) socket.send(encode.resume(reply.id, reply.parentId, reply.text));
-        return;
+        return reply.started;
       }
-      if (room.followed) return room.followed.join(socket);
+      if (room.followed) {
+        room.followed.join(socket);
+        return true;
+      }
       // Alone, no reply can stream elsewhere.
-      if (!bus.hasPeers()) return;
+      if (!bus.hasPeers()) return false;
       const current = await bus.current(room.id);
-      if (!current || current.from === bus.instance || socket.closed) return;
-      if (room.reply || room.followed) return; // learnt meanwhile
+      if (!current || current.from === bus.instance || socket.closed) return false;
+      if (room.reply || room.followed) return false; // learnt meanwhile
       follow(room, current.r, current.p, []).join(socket);
+      return true;
     },
 
     leave: (socket: ChatConnection) => {
