@@ -61,6 +61,14 @@ const drive = async (label: string, env: Record<string, string>) => {
     check(me.conversationId, 'register, login and create a conversation');
     const docs = await fetch(`${base}/api/docs/assets/swagger-ui-bundle.js`);
     check(docs.status === 200, 'Swagger UI assets are embedded');
+    const page = await fetch(`${base}/`);
+    const html = await page.text();
+    const script = /src="(\/[^"]+\.js)"/.exec(html)?.[1];
+    const bundle = script ? await fetch(`${base}${script}`) : undefined;
+    check(
+      page.status === 200 && bundle?.status === 200 && (await bundle.text()).length > 10_000,
+      'the web app and its script are embedded',
+    );
     const ws = await connectAuthenticated(`ws://127.0.0.1:${port}`, me.conversationId, me.access);
     ws.send({ type: 'chat.message', content: 'Hello from the binary' });
     const { deltas, final } = await ws.reply();

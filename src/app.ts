@@ -36,6 +36,7 @@ import { metricsModule } from './modules/health/metrics';
 import { usageModule } from './modules/usage';
 import { createUsageRepository } from './modules/usage/repository';
 import { createUsageService } from './modules/usage/service';
+import { webModule } from './modules/web';
 import type { Store } from './store';
 
 /** What the app runs on; index.ts opens these, tests open their own. */
@@ -174,6 +175,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(conversationsModule(services.auth, services.conversations))
     .use(usageModule(services.auth, services.usage))
     .use(adminModule(services.auth, services.admin))
-    .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000));
+    .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000))
+    .use(webModule());
 };
 export type App = ReturnType<typeof createApp>;

@@ -40,7 +40,7 @@ const counter = (() => {
       waiting.clear();
     };
     // Never what keeps the process alive.
-    started.unref();
+    (started as { unref?: () => void }).unref?.();
     return started;
   };
   return (texts: string[]) =>

@@ -12,6 +12,20 @@ const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 const DOCS_CSP =
   "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 
+// The web app (SPEC §14): its own scripts and styles only; the API and the WebSocket on this origin.
+const WEB_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** The web app's paths: `/` and its files, everything outside the API, the socket and the probes. */
+const isWebPath = (path: string) =>
+  path === '/' ||
+  !(
+    path.startsWith('/api') ||
+    path.startsWith('/ws') ||
+    path.startsWith('/metrics') ||
+    path.startsWith('/openapi')
+  );
+
 /** Probes (health, metrics) are reached by IP over plain HTTP: no Host check, no redirect. */
 const PROBES = new Set(['/api/health', '/api/health/', '/metrics', '/metrics/']);
 
@@ -45,7 +59,11 @@ export const security = (settings: SecuritySettings) => {
     set.headers['x-content-type-options'] = 'nosniff';
     set.headers['x-frame-options'] = 'DENY';
     set.headers['referrer-policy'] = 'same-origin';
-    set.headers['content-security-policy'] = path.startsWith('/api/docs') ? DOCS_CSP : API_CSP;
+    set.headers['content-security-policy'] = path.startsWith('/api/docs')
+      ? DOCS_CSP
+      : isWebPath(path)
+        ? WEB_CSP
+        : API_CSP;
     if (!settings.production) return;
     set.headers['strict-transport-security'] = 'max-age=31536000; includeSubDomains';
     if (PROBES.has(path)) return;

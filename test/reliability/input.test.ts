@@ -221,7 +221,11 @@ describe('every route, every field, hostile text: never a 5xx', () => {
     const unexpected: string[] = [];
     for (const [method, template] of PATH_ROUTES)
       for (const id of ids) {
-        const path = template.replace(':id', id).replace(':conversationId', id).replace(':message_id', id);
+        const path = template
+          .replace(':id', id)
+          .replace(':conversationId', id)
+          .replace(':message_id', id)
+          .replace(':file', id);
         const res = await api.request(method, path, {
           token: me.access,
           body: method === 'PATCH' ? {} : method === 'PUT' ? { rating: 'up' } : undefined,
@@ -352,6 +356,7 @@ const PATH_ROUTES: [string, string][] = [
   ['PUT', '/api/conversations/:id/messages/:message_id/feedback'],
   ['PATCH', '/api/admin/users/:id'],
   ['GET', '/api/chat/:id/stream'],
+  ['GET', '/:file'],
   ['GET', '/ws/chat/:conversationId'],
 ];
 
@@ -374,6 +379,7 @@ const IGNORED = (route: string) =>
     'GET /api/models',
     'GET /metrics',
     'GET /api/docs',
+    'GET /',
     // Its body is the AI SDK's, with the text nested in messages: test/modules/chat/ai-sdk.test.ts.
     'POST /api/chat',
   ].some((r) => route === r || route === `${r}/`) ||

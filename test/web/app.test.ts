@@ -1,0 +1,361 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { DEFAULT_TOKENS, startOpenAIStub } from '../support/openai-stub';
+import { startProxy } from '../support/proxy';
+import { startServer, type TestServer } from '../support/server';
+import { signUpStaff } from '../support/staff';
+
+/**
+ * SPEC §14, the web app, in a real browser: Debian's Chromium driven by playwright-core,
+ * against a real server and the provider stub. A person's whole session, a second tab,
+ * a dropped network, a quota refusal, the keyboard alone and a 375 px screen. Screenshots
+ * go to .screenshots/ (the README's come from there).
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = '.screenshots';
+const drip = (words: string) => `${words} [stub:drip:40]`;
+const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`)
+  .join('')
+  .trim();
+const answer = DEFAULT_TOKENS.join('');
+
+let server: TestServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer({
+    CHAT_RATE_LIMIT: '1000',
+    AI_TITLES: 'true',
+    AI_MODELS: 'gpt-4o-mini,second-model',
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server.stop();
+});
+
+/** A page of a new browser context; page errors and CSP violations fail the test. */
+const newPage = async (options: { width?: number; context?: BrowserContext } = {}) => {
+  const context =
+    options.context ??
+    (await browser.newContext({ viewport: { width: options.width ?? 1100, height: 720 } }));
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(String(error)));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().includes('401')) problems.push(message.text());
+  });
+  return { page, context, problems };
+};
+
+const registerThrough = async (page: Page, url = server.url) => {
+  await page.goto(url);
+  await page.getByRole('button', { name: /Create an account/ }).click();
+  const username = uniqueUsername('web');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Email').fill(`${username}@example.com`);
+  await page.getByLabel('Password').fill(STRONG_PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  return username;
+};
+
+const sendMessage = async (page: Page, text: string) => {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+};
+
+/** Waits until the locator's text, trimmed, is `text`. */
+const textIs = async (locator: Locator, text: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs;
+  let seen: string | undefined;
+  while (Date.now() < deadline) {
+    seen = (await locator.textContent({ timeout: timeoutMs }).catch(() => undefined))?.trim();
+    if (seen === text) return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`expected the text ${JSON.stringify(text)}, saw ${JSON.stringify(seen)}`);
+};
+
+/** Waits until the locator matches `count` elements. */
+const countIs = async (locator: Locator, count: number, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  while (Date.now() < deadline) {
+    seen = await locator.count();
+    if (seen === count) return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`expected ${count} elements, saw ${seen}`);
+};
+
+const answers = (page: Page) => page.getByRole('article', { name: 'Assistant' });
+const lastAnswer = (page: Page) => answers(page).last();
+
+describe('a person’s session', () => {
+  test('register, chat, see the title, stop, regenerate, switch branch, edit, log out', async () => {
+    const { page, problems } = await newPage();
+    await registerThrough(page);
+    await page.getByLabel('Model').selectOption('second-model');
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await expect(page.locator('.conversation-title').textContent()).resolves.toBe('New conversation');
+
+    await sendMessage(page, 'Hello there');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    expect(server.stub.requests.at(-2)?.model ?? server.stub.requests.at(-1)?.model).toBe('second-model');
+    // The title the model suggested replaces the default, live.
+    await page.locator('.conversation-title', { hasNotText: 'New conversation' }).waitFor();
+    expect(await page.locator('.conversation-title').textContent()).not.toBe('New conversation');
+    await expect(page.getByLabel('Usage today').textContent()).resolves.toContain('1 message');
+    await page.screenshot({ path: `${SHOTS}/chat.png` });
+
+    // Stop a long answer: what arrived stays, marked stopped.
+    await sendMessage(page, drip('Tell me a long story'));
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('article[data-status="interrupted"]').waitFor();
+    const stopped = await lastAnswer(page).locator('.markdown').textContent();
+    expect(dripAnswer.startsWith(stopped?.trim() ?? 'x')).toBe(true);
+    await expect(lastAnswer(page).textContent()).resolves.toContain('Stopped');
+
+    // Regenerate: a second version of the answer, and the switcher between them.
+    await lastAnswer(page).getByRole('button', { name: 'Regenerate' }).click();
+    await lastAnswer(page).getByLabel('Version').filter({ hasText: '2 / 2' }).waitFor();
+    await page.screenshot({ path: `${SHOTS}/branches.png` });
+    await lastAnswer(page).getByRole('button', { name: 'Previous version' }).click();
+    await lastAnswer(page).getByLabel('Version').filter({ hasText: '1 / 2' }).waitFor();
+    await page.locator('article[data-status="interrupted"]').waitFor();
+    await lastAnswer(page).getByRole('button', { name: 'Next version' }).click();
+    await lastAnswer(page).getByLabel('Version').filter({ hasText: '2 / 2' }).waitFor();
+
+    // Edit the first question: a new branch from it.
+    const first = page.getByRole('article', { name: 'You' }).first();
+    await first.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Edit message').fill('Hello again');
+    await page.getByRole('button', { name: 'Send edit' }).click();
+    await page
+      .getByRole('article', { name: 'You' })
+      .first()
+      .getByLabel('Version')
+      .filter({ hasText: '2 / 2' })
+      .waitFor();
+    await expect(
+      page.getByRole('article', { name: 'You' }).first().locator('.text').textContent(),
+    ).resolves.toBe('Hello again');
+    await countIs(page.getByRole('article'), 2);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  test('conversations: search, rename and delete', async () => {
+    const { page, problems } = await newPage();
+    await registerThrough(page);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await sendMessage(page, 'a question about aubergines');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByLabel('Search conversations').fill('aubergine');
+    const hit = page.getByLabel('Search results').getByRole('button');
+    await countIs(hit, 1);
+    await expect(hit.textContent()).resolves.toContain('aubergines');
+    await page.getByLabel('Search conversations').fill('');
+
+    const list = page.getByRole('navigation', { name: 'Conversations' });
+    await list
+      .getByRole('button', { name: /^Rename / })
+      .first()
+      .click();
+    await page.getByLabel('New title').fill('Vegetables');
+    await page.getByLabel('New title').press('Enter');
+    await list.getByRole('button', { name: 'Vegetables', exact: true }).waitFor();
+
+    page.on('dialog', (dialog) => dialog.accept());
+    const before = await list.getByRole('button', { name: /^Delete / }).count();
+    await list.getByRole('button', { name: 'Delete Vegetables' }).click();
+    await countIs(list.getByRole('button', { name: /^Delete / }), before - 1);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+});
+
+describe('live', () => {
+  test('a second tab follows the answer as it streams', async () => {
+    const { page, context, problems } = await newPage();
+    await registerThrough(page);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByLabel('Message').waitFor();
+    const second = await newPage({ context });
+    await second.page.goto(page.url());
+    await second.page.getByLabel('Message').waitFor();
+    await second.page.locator('.connection').waitFor({ state: 'detached' });
+
+    await sendMessage(page, drip('Stream to both tabs'));
+    // The second tab sees the answer while it streams, not only once it is stored.
+    await second.page.locator('article[data-status="streaming"]').waitFor();
+    await textIs(second.page.locator('article[data-status="complete"].assistant .markdown'), dripAnswer);
+    await textIs(lastAnswer(page).locator('.markdown'), dripAnswer);
+    expect([...problems, ...second.problems]).toEqual([]);
+    await context.close();
+  });
+
+  test('the network drops mid-answer: it reconnects and resumes, and the whole answer is shown', async () => {
+    const proxy = await startProxy(server.url);
+    const base = proxy.url.replace(/\/$/, '');
+    const { page, context } = await newPage();
+    await registerThrough(page, base);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByLabel('Message').waitFor();
+    await sendMessage(page, drip('Survive a drop'));
+    await page.locator('article[data-status="streaming"] .markdown', { hasText: 'w3' }).waitFor();
+    await proxy.cut();
+    await page.locator('.connection', { hasText: 'Connection lost. Reconnecting…' }).waitFor();
+    await page.screenshot({ path: `${SHOTS}/reconnecting.png` });
+    await Bun.sleep(300);
+    await proxy.restore();
+    await page.locator('.connection').waitFor({ state: 'detached', timeout: 10_000 });
+    await textIs(lastAnswer(page).locator('.markdown'), dripAnswer);
+    await page.locator('article.assistant[data-status="complete"]').waitFor();
+    await context.close();
+    await proxy.cut();
+  });
+
+  test('a refusal is shown in words: the daily quota', async () => {
+    const { page, context } = await newPage();
+    const username = await registerThrough(page);
+    const api = createClient(server.url);
+    const staff = await signUpStaff(server.resources.database.db, api);
+    const users = await api.request('GET', `/api/admin/users?q=${username}`, { token: staff.access });
+    const id = users.body.items[0].id as string;
+    await api.request('PATCH', `/api/admin/users/${id}`, {
+      token: staff.access,
+      body: { daily_message_quota: 1 },
+    });
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await sendMessage(page, 'The one message of today');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    await sendMessage(page, 'Is there any quota left?');
+    await page.getByRole('alert').filter({ hasText: 'Your daily quota is used up' }).waitFor();
+    await page.getByLabel('Usage today').filter({ hasText: '1 / 1 messages' }).waitFor();
+    // Nothing was stored for the refused message.
+    await countIs(page.getByRole('article'), 2);
+    await context.close();
+  });
+});
+
+describe('safe Markdown', () => {
+  test('the model’s Markdown renders; its raw HTML and script links never reach the page', async () => {
+    const stub = startOpenAIStub({
+      tokens: [
+        '**bold** and `code`\n\n',
+        '<img src="x" onerror="window.pwned=1">',
+        '<script>window.pwned=2</script>\n\n',
+        '[click](javascript:window.pwned=3) ',
+        '<a href="javascript:window.pwned=4">raw link</a>',
+      ],
+    });
+    const hostile = await startServer({ CHAT_RATE_LIMIT: '1000' }, { stub });
+    try {
+      const { page, context, problems } = await newPage();
+      await registerThrough(page, hostile.url);
+      await page.getByRole('button', { name: 'New chat' }).click();
+      await sendMessage(page, 'Say something dangerous');
+      const rendered = lastAnswer(page).locator('.markdown');
+      await page.locator('article.assistant[data-status="complete"]').waitFor();
+      await expect(rendered.locator('strong').textContent()).resolves.toBe('bold');
+      await expect(rendered.locator('code').textContent()).resolves.toBe('code');
+      expect(await rendered.locator('img, script').count()).toBe(0);
+      const hrefs = await rendered
+        .locator('a')
+        .evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+      expect(hrefs.filter((href) => href?.startsWith('javascript'))).toEqual([]);
+      // The raw HTML is shown as text.
+      await expect(rendered.textContent()).resolves.toContain('<img src="x"');
+      await rendered
+        .locator('a', { hasText: 'click' })
+        .click({ trial: true })
+        .catch(() => {});
+      expect(await page.evaluate('window.pwned')).toBeUndefined();
+      expect(problems).toEqual([]);
+      await context.close();
+    } finally {
+      await hostile.stop();
+      stub.stop();
+    }
+  });
+});
+
+describe('access', () => {
+  test('keyboard alone: register, start a chat, send, read the answer', async () => {
+    const { page, context } = await newPage();
+    await page.goto(server.url);
+    const press = (key: string) => page.keyboard.press(key);
+    /** The focused control: its name, else its label, else its text. */
+    const focused = () =>
+      page.evaluate<string | null>(
+        "(e => e && (e.getAttribute('name') || e.getAttribute('aria-label') || e.textContent))(document.activeElement)",
+      );
+    const tabTo = async (name: string) => {
+      for (let i = 0; i < 30; i++) {
+        await press('Tab');
+        if ((await focused()) === name) return;
+      }
+      throw new Error(`Tab never reached ${name}`);
+    };
+    await tabTo('New here? Create an account');
+    await press('Enter');
+    const username = uniqueUsername('keys');
+    await tabTo('username');
+    await page.keyboard.type(username);
+    await press('Tab');
+    await page.keyboard.type(`${username}@example.com`);
+    await press('Tab');
+    await page.keyboard.type(STRONG_PASSWORD);
+    await press('Enter');
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    await tabTo('New chat');
+    await press('Enter');
+    await page.getByLabel('Message').waitFor();
+    await tabTo('Message');
+    await page.keyboard.type('Typed without a mouse');
+    await press('Enter');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    // Focus is visible where it lands.
+    await tabTo('Regenerate');
+    const outline = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle');
+    expect(outline).not.toBe('none');
+    await context.close();
+  });
+
+  test('375 px wide: nothing overflows, the conversations open from the menu', async () => {
+    const { page, context, problems } = await newPage({ width: 375 });
+    await registerThrough(page);
+    await page.getByRole('button', { name: /Chats/ }).click();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await sendMessage(page, 'Hello from a phone');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    await expect(page.getByRole('button', { name: 'Send' }).isVisible()).resolves.toBe(true);
+    await page.screenshot({ path: `${SHOTS}/phone.png` });
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});

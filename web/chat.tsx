@@ -1,0 +1,207 @@
+/** @jsxImportSource preact */
+import { useSignal } from '@preact/signals';
+import { useEffect, useRef } from 'preact/hooks';
+import { renderMarkdown } from './markdown';
+import {
+  connection,
+  edit,
+  type Message,
+  messages,
+  notice,
+  regenerate,
+  selected,
+  send,
+  stop,
+  streaming,
+  switchBranch,
+} from './state';
+
+const STATUS_WORDS: Partial<Record<Message['status'], string>> = {
+  interrupted: 'Stopped',
+  failed: 'Failed',
+};
+
+/** `< 2 / 3 >`: the message's place among its siblings, and the way to the others. */
+const Branches = ({ message }: { message: Message }) => {
+  const siblings = message.sibling_ids;
+  if (siblings.length < 2) return null;
+  const index = siblings.indexOf(message.id);
+  const go = (to: number) => {
+    const id = siblings[to];
+    if (id) void switchBranch(id);
+  };
+  return (
+    <span class="branches">
+      <button
+        type="button"
+        aria-label="Previous version"
+        disabled={index <= 0 || streaming.value}
+        onClick={() => go(index - 1)}
+      >
+        ‹
+      </button>
+      <output aria-label="Version">
+        {index + 1} / {siblings.length}
+      </output>
+      <button
+        type="button"
+        aria-label="Next version"
+        disabled={index >= siblings.length - 1 || streaming.value}
+        onClick={() => go(index + 1)}
+      >
+        ›
+      </button>
+    </span>
+  );
+};
+
+const Editor = ({ message, done }: { message: Message; done: () => void }) => {
+  const text = useSignal(message.content);
+  return (
+    <form
+      class="editor"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (text.value.trim() && edit(message.id, text.value)) done();
+      }}
+    >
+      <textarea
+        aria-label="Edit message"
+        value={text.value}
+        ref={(area) => area?.focus()}
+        onInput={(event) => (text.value = event.currentTarget.value)}
+        onKeyDown={(event) => {
+          if (event.key === 'Escape') done();
+        }}
+      />
+      <div class="actions">
+        <button type="submit">Send edit</button>
+        <button type="button" onClick={done}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+};
+
+const MessageView = ({ message }: { message: Message }) => {
+  const editing = useSignal(false);
+  const busy = streaming.value;
+  return (
+    <article
+      class={`message ${message.role} ${message.status}`}
+      aria-label={message.role === 'user' ? 'You' : 'Assistant'}
+      data-status={message.status}
+    >
+      {editing.value ? (
+        <Editor message={message} done={() => (editing.value = false)} />
+      ) : message.role === 'user' ? (
+        <p class="text">{message.content}</p>
+      ) : (
+        // DOMPurify's output, from Markdown whose raw HTML was escaped (markdown.ts).
+        <div class="text markdown" dangerouslySetInnerHTML={{ __html: renderMarkdown(message.content) }} />
+      )}
+      <footer>
+        <Branches message={message} />
+        {STATUS_WORDS[message.status] && <span class="status">{STATUS_WORDS[message.status]}</span>}
+        {message.role === 'user' && !editing.value && (
+          <button type="button" disabled={busy} onClick={() => (editing.value = true)}>
+            Edit
+          </button>
+        )}
+        {message.role === 'assistant' && message.status !== 'streaming' && (
+          <button type="button" disabled={busy} onClick={() => regenerate(message.id)}>
+            Regenerate
+          </button>
+        )}
+      </footer>
+    </article>
+  );
+};
+
+const Composer = () => {
+  const text = useSignal('');
+  const submit = () => {
+    if (!text.value.trim() || streaming.value) return;
+    if (send(text.value)) text.value = '';
+  };
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      <textarea
+        aria-label="Message"
+        placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
+        value={text.value}
+        onInput={(event) => (text.value = event.currentTarget.value)}
+        onKeyDown={(event) => {
+          if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+            event.preventDefault();
+            submit();
+          }
+        }}
+      />
+      {streaming.value ? (
+        <button type="button" class="stop" onClick={stop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" disabled={connection.value !== 'open'}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+};
+
+const CONNECTION_WORDS: Record<string, string> = {
+  connecting: 'Connecting…',
+  reconnecting: 'Connection lost. Reconnecting…',
+};
+
+export const Chat = () => {
+  const list = useRef<HTMLDivElement>(null);
+  const items = messages.value;
+  useEffect(() => {
+    const element = list.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  }, [items]);
+  const conversation = selected.value;
+  if (!conversation)
+    return (
+      <main class="chat empty">
+        <p>Start a new chat, or pick one.</p>
+        {notice.value && (
+          <p class="notice" role="alert">
+            {notice.value}
+          </p>
+        )}
+      </main>
+    );
+  const words = CONNECTION_WORDS[connection.value];
+  return (
+    <main class="chat">
+      <h2 class="conversation-title">{conversation.title}</h2>
+      {words && (
+        <p class="connection" role="status">
+          {words}
+        </p>
+      )}
+      <div class="messages" ref={list} aria-live="polite">
+        {items.map((message) => (
+          <MessageView key={message.id} message={message} />
+        ))}
+      </div>
+      {notice.value && (
+        <p class="notice" role="alert">
+          {notice.value}
+        </p>
+      )}
+      <Composer />
+    </main>
+  );
+};

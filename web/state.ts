@@ -1,0 +1,298 @@
+import { batch, computed, signal } from '@preact/signals';
+import { ChatSocket, type ChatSocketStatus, createClient, type Session, type Tokens } from '../client';
+
+/** The web app's state: signals the components read, and the actions that change them. */
+
+const TOKENS_KEY = 'chatbot.tokens';
+
+const storedSession: Session = {
+  get: () => {
+    const raw = localStorage.getItem(TOKENS_KEY);
+    return raw ? (JSON.parse(raw) as Tokens) : undefined;
+  },
+  set: (tokens) => {
+    if (tokens) localStorage.setItem(TOKENS_KEY, JSON.stringify(tokens));
+    else localStorage.removeItem(TOKENS_KEY);
+    signedIn.value = tokens !== undefined;
+  },
+};
+
+const client = createClient(location.origin, storedSession);
+const { api } = client;
+
+export interface Conversation {
+  id: string;
+  title: string;
+  model: string | null;
+  current_message_id: string | null;
+  updated_at: string;
+}
+
+export interface Message {
+  id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  status: 'complete' | 'interrupted' | 'failed' | 'streaming';
+  parent_id: string | null;
+  sibling_ids: string[];
+}
+
+export interface Hit {
+  conversation: Conversation;
+  snippet: string | null;
+}
+
+export const signedIn = signal(storedSession.get() !== undefined);
+export const username = signal('');
+export const conversations = signal<Conversation[]>([]);
+export const models = signal<{ id: string; default: boolean }[]>([]);
+export const selectedId = signal<string | undefined>(undefined);
+export const messages = signal<Message[]>([]);
+export const connection = signal<ChatSocketStatus>('closed');
+/** A refusal or failure, in words, for the person to read. */
+export const notice = signal<string | undefined>(undefined);
+export const usage = signal<
+  | {
+      messages: number;
+      tokens: number;
+      dailyMessages: number | null;
+      dailyTokens: number | null;
+      resetsAt: string;
+    }
+  | undefined
+>(undefined);
+export const searchHits = signal<Hit[] | undefined>(undefined);
+
+export const selected = computed(() => conversations.value.find((c) => c.id === selectedId.value));
+export const streaming = computed(() => messages.value.some((m) => m.status === 'streaming'));
+
+let socket: ChatSocket | undefined;
+
+/** The words of an HTTP error body (SPEC §2): its detail, or each 422 item's message. */
+const wordsOf = (error: unknown, fallback: string) => {
+  const value = (error as { value?: { detail?: unknown } } | null)?.value;
+  const detail = value?.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) return detail.map((item: { msg?: string }) => item.msg).join(' ');
+  return fallback;
+};
+
+const fail = (error: unknown, fallback: string) => {
+  notice.value = wordsOf(error, fallback);
+};
+
+// --- account -----------------------------------------------------------------------
+
+export const logIn = async (name: string, password: string) => {
+  const { data, error } = await api.token.pair.post({ username: name, password });
+  if (!data) return fail(error, 'Could not log in.');
+  notice.value = undefined;
+  client.session.set({ access: data.access, refresh: data.refresh });
+  await start();
+};
+
+export const register = async (name: string, email: string, password: string) => {
+  const { error } = await api.auth.register.post({ username: name, email, password });
+  if (error) return fail(error, 'Could not register.');
+  await logIn(name, password);
+};
+
+export const logOut = async () => {
+  const refresh = client.session.get()?.refresh;
+  if (refresh) await api.auth.logout.post({ refresh });
+  socket?.close();
+  socket = undefined;
+  client.session.set(undefined);
+  batch(() => {
+    conversations.value = [];
+    messages.value = [];
+    selectedId.value = undefined;
+    usage.value = undefined;
+    username.value = '';
+  });
+};
+
+/** After sign-in (or on load with stored tokens): who, their conversations, models, usage. */
+export const start = async () => {
+  const me = await api.auth.me.get();
+  if (!me.data) {
+    client.session.set(undefined);
+    return;
+  }
+  username.value = me.data.username;
+  await Promise.all([loadConversations(), loadModels(), loadUsage()]);
+  const wanted = location.hash.slice(1);
+  const first = conversations.value.find((c) => c.id === wanted) ?? conversations.value[0];
+  if (first) await open(first.id);
+};
+
+const loadUsage = async () => {
+  const { data } = await api.usage.get({ query: { days: '1' } });
+  if (!data) return;
+  usage.value = {
+    messages: data.quota.used_messages_today,
+    tokens: data.quota.used_tokens_today,
+    dailyMessages: data.quota.daily_messages,
+    dailyTokens: data.quota.daily_tokens,
+    resetsAt: data.quota.resets_at,
+  };
+};
+
+const loadModels = async () => {
+  const { data } = await api.models.get();
+  if (data) models.value = data.items;
+};
+
+// --- conversations -------------------------------------------------------------------
+
+export const loadConversations = async () => {
+  const { data, error } = await api.conversations.get({ query: { limit: '100' } });
+  if (!data) return fail(error, 'Could not load your conversations.');
+  conversations.value = data.items;
+};
+
+const replaceConversation = (conversation: Conversation) => {
+  conversations.value = conversations.value.map((c) => (c.id === conversation.id ? conversation : c));
+};
+
+export const create = async (model: string | null) => {
+  const { data, error } = await api.conversations.post({ model });
+  if (!data) return fail(error, 'Could not start a conversation.');
+  conversations.value = [data, ...conversations.value];
+  await open(data.id);
+};
+
+export const rename = async (id: string, title: string) => {
+  const { data, error } = await api.conversations({ id }).patch({ title });
+  if (!data) return fail(error, 'Could not rename the conversation.');
+  replaceConversation(data);
+};
+
+export const remove = async (id: string) => {
+  const { error } = await api.conversations({ id }).delete();
+  if (error) return fail(error, 'Could not delete the conversation.');
+  conversations.value = conversations.value.filter((c) => c.id !== id);
+  if (selectedId.value === id) {
+    socket?.close();
+    socket = undefined;
+    batch(() => {
+      selectedId.value = undefined;
+      messages.value = [];
+    });
+  }
+};
+
+export const search = async (q: string) => {
+  if (!q.trim()) {
+    searchHits.value = undefined;
+    return;
+  }
+  const { data, error } = await api.conversations.search.get({ query: { q } });
+  if (!data) return fail(error, 'Could not search.');
+  searchHits.value = data.items.map((item) => ({
+    conversation: item.conversation,
+    snippet: item.message ? item.snippet : null,
+  }));
+};
+
+// --- one conversation --------------------------------------------------------------
+
+const loadMessages = async (id: string) => {
+  const { data, error } = await api.conversations({ id }).messages.get({ query: { limit: '100' } });
+  if (selectedId.value !== id) return;
+  if (!data) return fail(error, 'Could not load the messages.');
+  const live = socket?.reply;
+  const items = data.items as Message[];
+  // A reply streaming now is not stored yet: shown from what the socket has seen.
+  messages.value =
+    live && !items.some((m) => m.id === live.messageId)
+      ? [...items, streamingMessage(live.messageId, live.parentId, live.text)]
+      : items;
+};
+
+const streamingMessage = (id: string, parentId: string, content: string): Message => ({
+  id,
+  role: 'assistant',
+  content,
+  status: 'streaming',
+  parent_id: parentId,
+  sibling_ids: [id],
+});
+
+const upsertStreaming = (id: string, parentId: string, content: string) => {
+  const others = messages.value.filter((m) => m.id !== id);
+  messages.value = [...others, streamingMessage(id, parentId, content)];
+};
+
+export const open = async (id: string) => {
+  socket?.close();
+  batch(() => {
+    selectedId.value = id;
+    messages.value = [];
+    notice.value = undefined;
+    searchHits.value = undefined;
+  });
+  history.replaceState(null, '', `#${id}`);
+  const chat = new ChatSocket({
+    url: location.origin.replace(/^http/, 'ws'),
+    conversationId: id,
+    token: (renew) => client.accessToken(renew),
+  });
+  socket = chat;
+  chat.onStatus((status, reason) => {
+    if (socket !== chat) return;
+    connection.value = status;
+    if (status === 'open') void loadMessages(id);
+    if (reason === 'NO_CONVERSATION') notice.value = 'This conversation no longer exists.';
+    if (reason === 'AUTH_FAILED') client.session.set(undefined);
+  });
+  chat.on('message.created', (frame) => {
+    messages.value = [...messages.value, frame.message as Message];
+  });
+  chat.on('chat.start', (frame) => upsertStreaming(frame.message_id, frame.parent_id, ''));
+  chat.on('chat.resume', (frame) => upsertStreaming(frame.message_id, frame.parent_id, frame.content));
+  chat.on('chat.stream', (frame) => {
+    const live = chat.reply;
+    if (!frame.done && live) {
+      messages.value = messages.value.map((m) =>
+        m.id === live.messageId ? { ...m, content: live.text } : m,
+      );
+      return;
+    }
+    if (frame.done) {
+      void loadMessages(id);
+      void loadUsage();
+    }
+  });
+  chat.on('chat.error', (frame) => {
+    notice.value = frame.error;
+    void loadMessages(id);
+    void loadUsage();
+  });
+  chat.on('conversation.updated', (frame) => {
+    const before = selected.value?.current_message_id;
+    replaceConversation(frame.conversation);
+    if (!streaming.value && frame.conversation.current_message_id !== before) void loadMessages(id);
+  });
+};
+
+const sendOrSay = (sent: boolean | undefined) => {
+  if (sent) notice.value = undefined;
+  else notice.value = 'Not connected. Reconnecting…';
+  return Boolean(sent);
+};
+
+export const send = (content: string) => sendOrSay(socket?.message(content));
+export const stop = () => sendOrSay(socket?.stop());
+export const regenerate = (messageId: string) => sendOrSay(socket?.regenerate(messageId));
+export const edit = (messageId: string, content: string) => sendOrSay(socket?.edit(messageId, content));
+
+/** Shows the branch through `messageId` (one of a message's siblings). */
+export const switchBranch = async (messageId: string) => {
+  const id = selectedId.value;
+  if (!id) return;
+  const { data, error } = await api.conversations({ id }).patch({ current_message_id: messageId });
+  if (!data) return fail(error, 'Could not switch branch.');
+  replaceConversation(data);
+  await loadMessages(id);
+};
