@@ -264,7 +264,9 @@ describe('safe Markdown', () => {
   test('the model’s Markdown renders; its raw HTML and script links never reach the page', async () => {
     const stub = startOpenAIStub({
       tokens: [
-        '**bold** and `code`\n\n',
+        'Here is **bold** and `code`, a list and a block:\n\n',
+        '- one\n- two\n\n',
+        '```ts\nconst answer = 42;\n```\n\n',
         '<img src="x" onerror="window.pwned=1">',
         '<script>window.pwned=2</script>\n\n',
         '[click](javascript:window.pwned=3) ',
@@ -280,7 +282,8 @@ describe('safe Markdown', () => {
       const rendered = lastAnswer(page).locator('.markdown');
       await page.locator('article.assistant[data-status="complete"]').waitFor();
       await expect(rendered.locator('strong').textContent()).resolves.toBe('bold');
-      await expect(rendered.locator('code').textContent()).resolves.toBe('code');
+      await expect(rendered.locator('p code').textContent()).resolves.toBe('code');
+      await expect(rendered.locator('pre code').textContent()).resolves.toBe('const answer = 42;\n');
       expect(await rendered.locator('img, script').count()).toBe(0);
       const hrefs = await rendered
         .locator('a')
@@ -293,6 +296,7 @@ describe('safe Markdown', () => {
         .click({ trial: true })
         .catch(() => {});
       expect(await page.evaluate('window.pwned')).toBeUndefined();
+      await page.screenshot({ path: `${SHOTS}/markdown.png` });
       expect(problems).toEqual([]);
       await context.close();
     } finally {

@@ -247,6 +247,35 @@ describe('POST /api/chat', () => {
   });
 });
 
+describe('CHAT_STOP_ON_DISCONNECT=true', () => {
+  test('the reader going away stops the reply, as a socket closing does', async () => {
+    const strict = await startServer({ CHAT_STOP_ON_DISCONNECT: 'true' });
+    try {
+      const strictApi = createClient(strict.url);
+      const me = await strictApi.signUp();
+      const controller = new AbortController();
+      const response = await fetch(`${strict.url}/api/chat`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: me.conversationId, messages: [userMessage(drip('stop when I go'))] }),
+        signal: controller.signal,
+      });
+      const reader = response.body?.getReader();
+      await reader?.read();
+      await Bun.sleep(100);
+      controller.abort();
+      await until(
+        async () => (await messagesOf(me, strictApi))[1]?.status === 'interrupted',
+        'the answer stored interrupted',
+        5000,
+      );
+      expect((await messagesOf(me, strictApi))[1]?.content.length).toBeLessThan(dripAnswer.length);
+    } finally {
+      await strict.stop();
+    }
+  });
+});
+
 describe('GET /api/chat/{id}/stream', () => {
   test('resumes a reply in progress: its text read with the SDK is the whole answer', async () => {
     const me = await api.signUp();

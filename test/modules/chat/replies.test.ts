@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import { createApp, createServices } from '../../../src/app';
 import { type Client, createClient, STRONG_PASSWORD } from '../../support/client';
 import { type Instance, startInstances } from '../../support/instances';
@@ -383,5 +384,70 @@ describe('conversation changes across instances (SPEC §12)', () => {
     });
     expect(res.status).toBe(204);
     expect((await ws.closed).code).toBe(4001);
+  });
+});
+
+describe('the AI SDK endpoint across instances (SPEC §14)', () => {
+  const transport = (instance: Instance, me: Me) =>
+    new DefaultChatTransport<UIMessage>({
+      api: `${instance.url}/api/chat`,
+      headers: { authorization: `Bearer ${me.access}` },
+    });
+  const textOf = async (stream: ReadableStream<import('ai').UIMessageChunk>) => {
+    let last: UIMessage | undefined;
+    for await (const message of readUIMessageStream({ stream })) last = message;
+    return { text: last?.parts.map((p) => (p.type === 'text' ? p.text : '')).join('') ?? '', last };
+  };
+
+  test('sent through one instance, resumed through the other: the whole answer, and a socket there sees it too', async () => {
+    const me = await api.signUp();
+    const watcher = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    const sending = transport(a, me).sendMessages({
+      chatId: me.conversationId,
+      messages: [{ id: 'q', role: 'user', parts: [{ type: 'text', text: drip('across') }] }],
+      trigger: 'submit-message',
+      messageId: undefined,
+      abortSignal: undefined,
+    });
+    const sent = textOf(await sending);
+    await watcher.next((frame) => frame.type === 'chat.stream');
+    const resumed = await transport(b, me).reconnectToStream({ chatId: me.conversationId });
+    expect(resumed).not.toBeNull();
+    const [original, again] = await Promise.all([
+      sent,
+      textOf(resumed as ReadableStream<import('ai').UIMessageChunk>),
+    ]);
+    expect(original.text).toBe(dripAnswer);
+    expect(again.text).toBe(dripAnswer);
+    expect(again.last?.id).toBe(original.last?.id as string);
+    const { deltas } = await watcher.reply();
+    expect(dripAnswer.endsWith(deltas.join(''))).toBe(true);
+    watcher.close();
+  });
+
+  test('stopped through the other instance: the stream ends with an interrupted finish', async () => {
+    const me = await api.signUp();
+    const stream = await transport(a, me).sendMessages({
+      chatId: me.conversationId,
+      messages: [{ id: 'q', role: 'user', parts: [{ type: 'text', text: drip('stop across') }] }],
+      trigger: 'submit-message',
+      messageId: undefined,
+      abortSignal: undefined,
+    });
+    const reading = textOf(stream);
+    await until(async () => (await messagesOf(me)).length === 1, 'the question stored');
+    await Bun.sleep(100);
+    const stopped = await createClient(b.url).request(
+      'POST',
+      `/api/conversations/${me.conversationId}/stop`,
+      {
+        token: me.access,
+      },
+    );
+    expect(stopped.body).toEqual({ stopped: true });
+    const { last, text } = await reading;
+    expect(last?.metadata).toEqual({ status: 'interrupted' });
+    expect(text.length).toBeLessThan(dripAnswer.length);
+    await until(async () => (await messagesOf(me))[1]?.status === 'interrupted', 'stored interrupted');
   });
 });
