@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
 import { HttpError } from '../src/lib/errors';
+import { createPasswords } from '../src/modules/auth/password';
 import { createUserRepository } from '../src/modules/auth/repository';
 import { createSuperuser } from '../src/modules/auth/superuser';
 
@@ -51,7 +52,11 @@ const config = loadConfig();
 const database = await openDatabase(config.database);
 try {
   await migrate(database.db);
-  const user = await createSuperuser(createUserRepository(database.db), { username, email, password });
+  const user = await createSuperuser(
+    createUserRepository(database.db),
+    createPasswords(config.passwordHashing),
+    { username, email, password },
+  );
   console.log(`Superuser "${user.username}" created.`);
 } catch (error) {
   if (!(error instanceof HttpError)) throw error;

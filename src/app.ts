@@ -15,6 +15,7 @@ import { createTracing } from './lib/tracing';
 import { adminModule } from './modules/admin';
 import { createAdminService } from './modules/admin/service';
 import { authModule, LOGIN_ROUTE } from './modules/auth';
+import { createPasswords } from './modules/auth/password';
 import { createUserRepository } from './modules/auth/repository';
 import { createAuthService, invalidCredentials } from './modules/auth/service';
 import { createTokenService } from './modules/auth/tokens';
@@ -83,7 +84,14 @@ export const createServices = ({ config, database, store, model, log }: Resource
     closeUser: registry.closeUser,
     forgetLimits: usage.forget,
   });
-  const auth = createAuthService(users, tokens, store, config.login, rooms.userGone);
+  const auth = createAuthService(
+    users,
+    tokens,
+    store,
+    config.login,
+    createPasswords(config.passwordHashing),
+    rooms.userGone,
+  );
   const titles = createTitler(
     repo,
     model,

@@ -161,6 +161,13 @@ export const VARIABLES = t.Object({
     1024,
     1024 * 1024 * 1024,
   ),
+  PASSWORD_HASH_MEMORY_KIB: int(
+    'Argon2id memory per password hash, KiB (production: at least 19456, OWASP’s minimum)',
+    65536,
+    1024,
+    4 * 1024 * 1024,
+  ),
+  PASSWORD_HASH_TIME_COST: int('Argon2id passes per password hash (production: at least 2)', 2, 1, 10),
   LOGIN_MAX_FAILURES: int('failed logins per (username, client IP) before the lockout', 5, 1),
   LOGIN_LOCKOUT_MINUTES: int('how long a lockout lasts', 15, 1),
   TRUST_PROXY: bool(
@@ -271,6 +278,9 @@ export type DatabaseConfig =
   | { kind: 'postgres'; url: string }
   | { kind: 'pglite'; dataDir: string /* a directory, or memory:// */ };
 
+/** OWASP's least Argon2id settings (19 MiB, 2 passes): production may not go below. */
+const OWASP_ARGON2 = { memoryKib: 19456, timeCost: 2 };
+
 export const loadConfig = (env: Env = process.env) => {
   const raw = Object.fromEntries(
     Object.keys(VARIABLES.properties).map((name) => [name, parse(name, env[name])]),
@@ -279,6 +289,17 @@ export const loadConfig = (env: Env = process.env) => {
   if (production)
     for (const name of ['SECRET_KEY', 'JWT_SECRET_KEY', 'OPENAI_API_KEY'] as const)
       if (!raw[name]) throw new ConfigError(name, 'is required in production');
+  // Cheaper hashing is for tests and development machines, never for real passwords.
+  if (production && raw.PASSWORD_HASH_MEMORY_KIB < OWASP_ARGON2.memoryKib)
+    throw new ConfigError(
+      'PASSWORD_HASH_MEMORY_KIB',
+      `must be at least ${OWASP_ARGON2.memoryKib} in production`,
+    );
+  if (production && raw.PASSWORD_HASH_TIME_COST < OWASP_ARGON2.timeCost)
+    throw new ConfigError(
+      'PASSWORD_HASH_TIME_COST',
+      `must be at least ${OWASP_ARGON2.timeCost} in production`,
+    );
 
   const databaseUrl = raw.DATABASE_URL;
   let database: DatabaseConfig;
@@ -363,6 +384,7 @@ export const loadConfig = (env: Env = process.env) => {
       maxPayloadBytes: raw.WS_MAX_PAYLOAD_BYTES,
     },
     login: { maxFailures: raw.LOGIN_MAX_FAILURES, lockoutMinutes: raw.LOGIN_LOCKOUT_MINUTES },
+    passwordHashing: { memoryKib: raw.PASSWORD_HASH_MEMORY_KIB, timeCost: raw.PASSWORD_HASH_TIME_COST },
     http: { maxBodyBytes: raw.HTTP_MAX_BODY_BYTES },
     trustProxy: raw.TRUST_PROXY,
     shutdownGraceSeconds: raw.SHUTDOWN_GRACE_SECONDS,

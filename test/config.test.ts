@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ConfigError, loadConfig, VARIABLES, variableTable } from '../src/config';
+import { createPasswords } from '../src/modules/auth/password';
 
 const productionEnv = {
   NODE_ENV: 'production',
@@ -99,6 +100,27 @@ describe('configuration', () => {
     const config = loadConfig(productionEnv);
     expect(config.production).toBe(true);
     expect(config.jwt.secret).toBe(productionEnv.JWT_SECRET_KEY);
+  });
+
+  test('password hashing: Argon2id at 64 MiB and 2 passes by default; production refuses less than OWASP’s minimum', async () => {
+    const settings = loadConfig({}).passwordHashing;
+    expect(settings).toEqual({ memoryKib: 65536, timeCost: 2 });
+    const hash = await createPasswords(settings).hash('Correct-Horse-9-Battery');
+    expect(hash).toStartWith('$argon2id$v=19$m=65536,t=2,');
+    // A hash made with other settings still verifies: they are written in it.
+    const cheap = await createPasswords({ memoryKib: 1024, timeCost: 1 }).hash('Correct-Horse-9-Battery');
+    expect(await createPasswords(settings).verify('Correct-Horse-9-Battery', cheap)).toBe(true);
+    expect(await createPasswords(settings).verify('Wrong-Horse-9-Battery', cheap)).toBe(false);
+    expect(failure({ ...productionEnv, PASSWORD_HASH_MEMORY_KIB: '19455' }).variable).toBe(
+      'PASSWORD_HASH_MEMORY_KIB',
+    );
+    expect(failure({ ...productionEnv, PASSWORD_HASH_TIME_COST: '1' }).variable).toBe(
+      'PASSWORD_HASH_TIME_COST',
+    );
+    expect(
+      loadConfig({ ...productionEnv, PASSWORD_HASH_MEMORY_KIB: '19456' }).passwordHashing.memoryKib,
+    ).toBe(19456);
+    expect(failure({ PASSWORD_HASH_MEMORY_KIB: '1023' }).variable).toBe('PASSWORD_HASH_MEMORY_KIB');
   });
 
   test('blank values count as unset', () => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { openPglite } from '../src/db/client';
 import { migrations } from '../src/db/migrations.gen';
+import { findSeed, SEED_PATH } from '../src/db/pglite-seed';
 import { users } from '../src/db/schema';
 import { createTestDatabase, uniqueName } from './support/backends';
 import { STRONG_PASSWORD } from './support/client';
@@ -60,9 +61,16 @@ describe('bun run createsuperuser', () => {
 });
 
 describe('bun run db:migrate', () => {
-  test('applies migrations to a fresh database, then reports it up to date', () => {
+  test('applies migrations to an empty database, then reports it up to date', async () => {
     const dir = `/tmp/${uniqueName('pglite')}`;
     try {
+      // An empty cluster (a new one starts from the migrated seed: see the next test).
+      const seed = findSeed();
+      const { client } = await openPglite(dir, seed ? { loadDataDir: seed } : {});
+      await client.exec(
+        'drop schema if exists drizzle cascade; drop schema public cascade; create schema public',
+      );
+      await client.close();
       const first = run('scripts/migrate.ts', [], { DATABASE_URL: `file://${dir}` });
       expect(first.stdout.toString()).toContain(`Applied ${migrations.length} migration`);
       const second = run('scripts/migrate.ts', [], { DATABASE_URL: `file://${dir}` });
@@ -71,4 +79,29 @@ describe('bun run db:migrate', () => {
       Bun.spawnSync(['rm', '-rf', dir]);
     }
   }, 60_000);
+
+  test('a new embedded database starts from the seed `bun install` prepared: migrated, empty, no initdb', async () => {
+    expect(findSeed()).toBeDefined();
+    const dir = `/tmp/${uniqueName('pglite')}`;
+    try {
+      const migrated = run('scripts/migrate.ts', [], { DATABASE_URL: `file://${dir}` });
+      expect(migrated.stdout.toString()).toContain('up to date');
+      const { client } = await openPglite(dir);
+      const tables = await client.query<{ n: number }>(
+        "select count(*)::int as n from information_schema.tables where table_schema = 'public'",
+      );
+      expect(tables.rows[0]?.n).toBeGreaterThanOrEqual(4);
+      expect((await client.query<{ n: number }>('select count(*)::int as n from users')).rows[0]?.n).toBe(0);
+      await client.close();
+    } finally {
+      Bun.spawnSync(['rm', '-rf', dir]);
+    }
+  }, 60_000);
+
+  test('the seed is named by the migrations it holds; prepare-pglite (bun install runs it) leaves it in place', () => {
+    expect(SEED_PATH).toContain(`node_modules/.cache/chatbot-api/pglite-seed-`);
+    const prepared = run('scripts/prepare-pglite.ts', [], {});
+    expect(prepared.exitCode).toBe(0);
+    expect(Bun.file(SEED_PATH).size).toBeGreaterThan(1_000_000);
+  });
 });

@@ -6,6 +6,7 @@ import {
   conversations,
   create,
   loadConversations,
+  loaded,
   logIn,
   logOut,
   models,
@@ -220,6 +221,12 @@ const Sidebar = ({ onPick }: { onPick: () => void }) => {
 const App = () => {
   const menu = useSignal(false);
   if (!signedIn.value) return <SignIn />;
+  if (!loaded.value)
+    return (
+      <p class="loading" role="status">
+        Loading…
+      </p>
+    );
   return (
     <div class={menu.value ? 'layout menu-open' : 'layout'}>
       <header>

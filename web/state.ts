@@ -43,6 +43,8 @@ export interface Hit {
 }
 
 export const signedIn = signal(storedSession.get() !== undefined);
+/** The signed-in user's data has loaded (start finished): until then the app shows it loads. */
+export const loaded = signal(false);
 export const username = signal('');
 export const conversations = signal<Conversation[]>([]);
 export const models = signal<{ id: string; default: boolean }[]>([]);
@@ -109,6 +111,7 @@ export const logOut = async () => {
     selectedId.value = undefined;
     usage.value = undefined;
     username.value = '';
+    loaded.value = false;
   });
 };
 
@@ -121,9 +124,10 @@ export const start = async () => {
   }
   username.value = me.data.username;
   await Promise.all([loadConversations(), loadModels(), loadUsage()]);
+  loaded.value = true;
   const wanted = location.hash.slice(1);
   const first = conversations.value.find((c) => c.id === wanted) ?? conversations.value[0];
-  if (first) await open(first.id);
+  if (first && !selectedId.value) await open(first.id);
 };
 
 const loadUsage = async () => {
@@ -145,9 +149,14 @@ const loadModels = async () => {
 
 // --- conversations -------------------------------------------------------------------
 
-export const loadConversations = async () => {
+/** Bumped by every change made here: a list read before one of them is stale. */
+let changes = 0;
+
+export const loadConversations = async (): Promise<void> => {
+  const asked = changes;
   const { data, error } = await api.conversations.get({ query: { limit: '100' } });
   if (!data) return fail(error, 'Could not load your conversations.');
+  if (asked !== changes) return loadConversations();
   conversations.value = data.items;
 };
 
@@ -156,6 +165,7 @@ const replaceConversation = (conversation: Conversation) => {
 };
 
 export const create = async (model: string | null) => {
+  changes++;
   const { data, error } = await api.conversations.post({ model });
   if (!data) return fail(error, 'Could not start a conversation.');
   conversations.value = [data, ...conversations.value];
@@ -163,12 +173,14 @@ export const create = async (model: string | null) => {
 };
 
 export const rename = async (id: string, title: string) => {
+  changes++;
   const { data, error } = await api.conversations({ id }).patch({ title });
   if (!data) return fail(error, 'Could not rename the conversation.');
   replaceConversation(data);
 };
 
 export const remove = async (id: string) => {
+  changes++;
   const { error } = await api.conversations({ id }).delete();
   if (error) return fail(error, 'Could not delete the conversation.');
   conversations.value = conversations.value.filter((c) => c.id !== id);

@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import type { DatabaseConfig } from '../config';
 import { createBreaker } from './breaker';
 import { pgliteAssets } from './pglite-assets';
+import { findSeed, needsInitdb } from './pglite-seed';
 import * as schema from './schema';
 
 /** The one database type the rest of the code sees, whichever client runs below it. */
@@ -114,5 +115,9 @@ export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'l
   return { handle, client };
 };
 
-export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHandle> =>
-  config.kind === 'postgres' ? openPostgres(config.url) : (await openPglite(config.dataDir)).handle;
+export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHandle> => {
+  if (config.kind === 'postgres') return openPostgres(config.url);
+  // A new database starts from the prepared seed (pglite-seed.ts) rather than initdb.
+  const seed = needsInitdb(config.dataDir) ? findSeed() : undefined;
+  return (await openPglite(config.dataDir, seed ? { loadDataDir: seed } : {})).handle;
+};

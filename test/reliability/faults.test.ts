@@ -8,6 +8,7 @@ import { type Client, createClient } from '../support/client';
 import { DEFAULT_TOKENS } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
 import { startServer, startServerBehindRedisProxy, type TestServer } from '../support/server';
+import { until } from '../support/wait';
 import { connect, connectAuthenticated } from '../support/ws';
 
 /** Polls `probe` every 50 ms until it returns true; resolves to the time it took. */
@@ -212,6 +213,12 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
     );
     try {
       await proxy.restore();
+      // Its store client reconnects on its own backoff: the late instance is healthy first.
+      await until(
+        async () => (await fetch(`${late.url}/api/health/`)).status === 200,
+        'the late instance reaches Redis',
+        10_000,
+      );
       const me = await createClient(other.url).signUp();
       const sender = await connectAuthenticated(other.wsUrl, me.conversationId, me.access);
       const follower = await connectAuthenticated(late.wsUrl, me.conversationId, me.access);

@@ -2,6 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { type DatabaseHandle, openDatabase, openPglite } from '../../src/db/client';
 import { migrate } from '../../src/db/migrate';
+import { findSeed } from '../../src/db/pglite-seed';
 import type { Store } from '../../src/store';
 import { MemoryStore } from '../../src/store/memory';
 import { RedisStore } from '../../src/store/redis';
@@ -15,6 +16,13 @@ export const SERVICES = {
   redisUrl: process.env.REDIS_URL || undefined,
 };
 
+/**
+ * Argon2id at its cheapest for the servers the tests start: the suite hashes and checks
+ * hundreds of passwords, ~120 ms each at the production defaults (a test of its own
+ * checks those defaults: test/modules/auth.test.ts).
+ */
+export const FAST_PASSWORD_HASHING = { PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' };
+
 export const uniqueName = (prefix: string) =>
   `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 
@@ -27,9 +35,14 @@ export interface TestDatabase {
 
 let pgliteTemplate: Promise<Blob> | undefined;
 
-/** initdb is slow on PGlite: migrate one database once and clone it per test file. */
+/**
+ * initdb is slow on PGlite: each test file's database is a clone of the seed `bun install`
+ * prepared (src/db/pglite-seed.ts), or else of one migrated here once.
+ */
 const templateDump = () => {
   pgliteTemplate ??= (async () => {
+    const seed = findSeed();
+    if (seed) return new Blob([await seed.arrayBuffer()]);
     const { handle, client } = await openPglite('memory://');
     await migrate(handle.db);
     const dump = await (client as PGlite).dumpDataDir('none');

@@ -2,7 +2,7 @@ import { createChatModel } from '../../src/ai';
 import { createApp, createServices, type Resources } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/lib/logger';
-import { createTestDatabase, createTestStore, SERVICES, uniqueName } from './backends';
+import { createTestDatabase, createTestStore, FAST_PASSWORD_HASHING, SERVICES, uniqueName } from './backends';
 import { type OpenAIStub, startOpenAIStub } from './openai-stub';
 import { spawnServerProcess } from './process';
 
@@ -27,6 +27,7 @@ export const startInstances = async (env: Record<string, string> = {}) => {
     OPENAI_BASE_URL: stub.url,
     LOG_LEVEL: 'warn',
     AI_TITLES: 'false',
+    ...FAST_PASSWORD_HASHING,
     ...env,
   };
 

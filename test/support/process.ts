@@ -1,5 +1,6 @@
 /** Starts the server as a real process (`bun src/index.ts`) and waits until it answers. */
 import { createServer } from 'node:net';
+import { FAST_PASSWORD_HASHING } from './backends';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -33,7 +34,13 @@ export const spawnServerProcess = async (env: Record<string, string>, port?: num
   port ??= await freePort();
   const child = Bun.spawn(['bun', 'src/index.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...(env.NODE_ENV === 'production' ? {} : FAST_PASSWORD_HASHING),
+      ...env,
+    },
     stdout: 'ignore',
     stderr: 'inherit',
   });

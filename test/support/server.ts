@@ -8,6 +8,7 @@ import { RedisStore } from '../../src/store/redis';
 import {
   createTestDatabase,
   createTestStore,
+  FAST_PASSWORD_HASHING,
   SERVICES,
   type TestDatabase,
   type TestStore,
@@ -59,6 +60,7 @@ export const startServer = async (
     // Automatic titles are one more provider request after a first reply; the tests
     // that are about them turn them on (test/modules/chat/titles.test.ts).
     AI_TITLES: 'false',
+    ...(env.NODE_ENV === 'production' ? {} : FAST_PASSWORD_HASHING),
     ...env,
   });
   const [database, testStore] = await Promise.all([createTestDatabase(), createTestStore()]);

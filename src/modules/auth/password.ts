@@ -34,7 +34,21 @@ export const passwordIssues = (password: string, username: string): ValidationIs
   return issues;
 };
 
-export const hashPassword = (password: string) => Bun.password.hash(password, { algorithm: 'argon2id' });
+/** Argon2id's costs (`PASSWORD_HASH_MEMORY_KIB`, `PASSWORD_HASH_TIME_COST`). */
+export interface HashSettings {
+  memoryKib: number;
+  timeCost: number;
+}
 
-export const verifyPassword = (password: string, hash: string) =>
-  Bun.password.verify(password, hash).catch(() => false);
+/** Hashing with `settings`; a hash made with other settings still verifies (they are in it). */
+export const createPasswords = (settings: HashSettings) => ({
+  hash: (password: string) =>
+    Bun.password.hash(password, {
+      algorithm: 'argon2id',
+      memoryCost: settings.memoryKib,
+      timeCost: settings.timeCost,
+    }),
+  verify: (password: string, hash: string) => Bun.password.verify(password, hash).catch(() => false),
+});
+
+export type Passwords = ReturnType<typeof createPasswords>;

@@ -2,7 +2,7 @@ import type { UserRow } from '../../db/schema';
 import { HttpError, unprocessable } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
-import { hashPassword, passwordIssues, usernameIssues, verifyPassword } from './password';
+import { type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 import type { TokenClaims, TokenService, TokenType } from './tokens';
 
@@ -18,18 +18,19 @@ export const invalidCredentials = () =>
 const tokenNotValid = (detail = 'Token is invalid or expired') =>
   new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
 
-// Verified against when the username does not exist, so a miss costs as much as a hit.
-const decoyHash = hashPassword('decoy-password-never-matches-Aa1!');
-
 /** Registration, login with lockout, token rotation and logout (SPEC §4). */
 export const createAuthService = (
   users: UserRepository,
   tokens: TokenService,
   store: Store,
   lockout: LockoutPolicy,
+  passwords: Passwords,
   /** A user is gone: their sockets close on every instance (wired to the chat module). */
   onUserGone: (userId: string) => void = () => {},
 ) => {
+  // Verified against when the username does not exist, so a miss costs as much as a hit.
+  const decoyHash = passwords.hash('decoy-password-never-matches-Aa1!');
+
   const failuresKey = (username: string, ip: string) => `login:failures:${username.toLowerCase()}:${ip}`;
 
   const conflict = (taken: { username: boolean; email: boolean }) =>
@@ -55,7 +56,7 @@ export const createAuthService = (
 
   /** 422 on `field` unless `password` is the user's. */
   const confirm = async (user: UserRow, password: string, field: string) => {
-    if (!(await verifyPassword(password, user.password)))
+    if (!(await passwords.verify(password, user.password)))
       throw unprocessable([{ loc: ['body', field], msg: 'Password is incorrect.', type: 'value_error' }]);
   };
 
@@ -67,7 +68,7 @@ export const createAuthService = (
       if (issues.length) throw unprocessable(issues);
       const taken = await users.taken(input.username, input.email);
       if (taken.username || taken.email) throw conflict(taken);
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       try {
         return await users.insert({ username: input.username, email: input.email, passwordHash });
       } catch (error) {
@@ -87,7 +88,7 @@ export const createAuthService = (
         });
       }
       const user = await users.findByUsername(username);
-      const valid = await verifyPassword(password, user?.password ?? (await decoyHash));
+      const valid = await passwords.verify(password, user?.password ?? (await decoyHash));
       if (!user || !valid || !user.isActive) {
         await store.increment(key, lockout.lockoutMinutes * 60_000);
         throw invalidCredentials();
@@ -116,7 +117,7 @@ export const createAuthService = (
         loc: ['body', 'new_password'],
       }));
       if (issues.length) throw unprocessable(issues);
-      const generation = await users.changePassword(user.id, await hashPassword(next));
+      const generation = await users.changePassword(user.id, await passwords.hash(next));
       if (generation === undefined) throw tokenNotValid('User not found or inactive');
       return { detail: 'Password changed', ...(await tokens.issuePair(user.id, generation)) };
     },

@@ -1,5 +1,5 @@
 import { HttpError } from '../../lib/errors';
-import { hashPassword, passwordIssues, usernameIssues } from './password';
+import { type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 
 /**
@@ -8,6 +8,7 @@ import type { UserRepository } from './repository';
  */
 export const createSuperuser = async (
   users: UserRepository,
+  passwords: Passwords,
   input: { username: string; email: string; password: string },
 ) => {
   const problems = [...usernameIssues(input.username), ...passwordIssues(input.password, input.username)].map(
@@ -21,7 +22,7 @@ export const createSuperuser = async (
   return users.insert({
     username: input.username,
     email: input.email,
-    passwordHash: await hashPassword(input.password),
+    passwordHash: await passwords.hash(input.password),
     isStaff: true,
     isSuperuser: true,
   });

@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { migrations } from './migrations.gen';
+
+/**
+ * A migrated, empty PGlite data directory (a gzipped tarball), prepared ahead so that
+ * nobody waits for initdb at their first start: initdb took 3.1 s and ~450 MB in
+ * WebAssembly, starting from the seed 0.9 s (bench/history.md). Named by the migrations
+ * it holds, so a seed made before a schema change is never used.
+ */
+const SEED_PREFIX = `pglite-seed-${Bun.hash(JSON.stringify(migrations.map((m) => m.hash))).toString(36)}.`;
+
+/** Where `bun install` (scripts/prepare-pglite.ts) leaves the seed for source runs. */
+export const SEED_PATH = join(
+  new URL('../..', import.meta.url).pathname,
+  'node_modules',
+  '.cache',
+  'chatbot-api',
+  `${SEED_PREFIX}tar.gz`,
+);
+
+/** The seed for these migrations: embedded in the binary, or prepared beside the source; else undefined. */
+export const findSeed = (): Blob | undefined => {
+  const embedded = Bun.embeddedFiles.find((file) => (file as File).name?.startsWith(SEED_PREFIX));
+  if (embedded) return embedded;
+  return existsSync(SEED_PATH) ? Bun.file(SEED_PATH) : undefined;
+};
+
+/** A data directory PGlite would have to initdb: in memory, or with no cluster in it yet. */
+export const needsInitdb = (dataDir: string) =>
+  dataDir === 'memory://' || !existsSync(join(dataDir, 'PG_VERSION'));
