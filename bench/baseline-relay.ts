@@ -1,24 +1,64 @@
 /**
- * The baseline: a bare Bun.serve WebSocket relay (no framework, no database, no
- * auth check: any auth frame succeeds) streaming from the same stub through the
- * server's own provider client (src/ai/openai.ts: Bun's fetch and eventsource-parser),
- * sending the same frames as the server. Sharing the client means a ratio is what
- * the full job (auth, claims, database writes, history, token counting) costs on
- * top of relaying; `bun run bench client` compares the client with the openai package.
- * Like any minimal relay it writes each frame as it goes, one system call per frame.
+ * The baseline: the cheapest WebSocket relay Bun can do — `Bun.serve`, `fetch`, a
+ * hand-written SSE line parser, one frame per token as it arrives, no corking, no
+ * framework, no database, no auth check (any auth frame succeeds) — fed by the same
+ * stub as the server. A ratio is therefore everything the server does on top of
+ * relaying: auth, claims, database writes, history, token counting, its provider
+ * client (src/ai/openai.ts).
+ *
+ * RELAY_CLIENT=ours: the same relay reading the stub through the server's own provider
+ * client instead (the bench's baseline until issue 23), a second, labelled row for scale.
+ * RELAY_CORK=1: the frames of each read written together, as the server writes them.
  */
 import type { ModelEvent } from '../src/ai';
 import { createOpenAIModel } from '../src/ai/openai';
 
-const model = createOpenAIModel({ apiKey: 'baseline', baseUrl: process.env.OPENAI_BASE_URL, model: 'stub' });
-// RELAY_CORK=1: the frames of each read written together, as the server writes them
-// (only for scale: the baseline proper is the minimal relay, one write per frame).
+const baseUrl = process.env.OPENAI_BASE_URL ?? 'http://127.0.0.1:1/v1';
+const ourClient = process.env.RELAY_CLIENT === 'ours';
 const corked = process.env.RELAY_CORK === '1';
+const model = createOpenAIModel({ apiKey: 'baseline', baseUrl, model: 'stub' });
 
-const relay = (ws: { send(data: string): number }, batch: ModelEvent[]) => {
-  for (const event of batch)
-    if (event.type === 'delta')
-      ws.send(JSON.stringify({ type: 'chat.stream', content: event.text, done: false }));
+type Sink = { send(data: string): number; cork<T>(callback: () => T): T };
+
+const frame = (content: string) => JSON.stringify({ type: 'chat.stream', content, done: false });
+
+/** fetch and a line parser: each `data:` line's delta becomes a frame at once. */
+const relayMinimal = async (ws: Sink, content: string) => {
+  const response = await fetch(`${baseUrl}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer baseline' },
+    body: JSON.stringify({ model: 'stub', stream: true, messages: [{ role: 'user', content }] }),
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end = buffer.indexOf('\n');
+    while (end !== -1) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      end = buffer.indexOf('\n');
+      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+      const text = JSON.parse(line.slice(6)).choices?.[0]?.delta?.content;
+      if (text) ws.send(frame(text));
+    }
+  }
+};
+
+const relayBatch = (ws: Sink, batch: ModelEvent[]) => {
+  for (const event of batch) if (event.type === 'delta') ws.send(frame(event.text));
+};
+
+/** The server's provider client (Bun's fetch and eventsource-parser, batched per read). */
+const relayOurClient = async (ws: Sink, content: string) => {
+  const turns = [{ role: 'user' as const, content }];
+  for await (const batch of model.stream(turns, new AbortController().signal)) {
+    if (corked) ws.cork(() => relayBatch(ws, batch));
+    else relayBatch(ws, batch);
+  }
 };
 
 Bun.serve<{ conversationId: string }>({
@@ -34,17 +74,15 @@ Bun.serve<{ conversationId: string }>({
   websocket: {
     idleTimeout: 0,
     message: async (ws, message) => {
-      const frame = JSON.parse(String(message));
-      if (frame.type === 'auth') {
+      const incoming = JSON.parse(String(message));
+      if (incoming.type === 'auth') {
         ws.send(JSON.stringify({ type: 'auth.success', conversation_id: ws.data.conversationId }));
         return;
       }
-      if (frame.type !== 'chat.message') return;
-      const turns = [{ role: 'user' as const, content: String(frame.content) }];
-      for await (const batch of model.stream(turns, new AbortController().signal)) {
-        if (corked) ws.cork(() => relay(ws, batch));
-        else relay(ws, batch);
-      }
+      if (incoming.type !== 'chat.message') return;
+      const content = String(incoming.content);
+      if (ourClient || corked) await relayOurClient(ws, content);
+      else await relayMinimal(ws, content);
       ws.send(
         JSON.stringify({ type: 'chat.stream', content: '', done: true, message_id: crypto.randomUUID() }),
       );

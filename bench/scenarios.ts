@@ -29,8 +29,17 @@ export type Side = Target & { stub: Child; stop: () => Promise<void> };
  * conversations each (the relay takes any token and any conversation id). `cwd`: the
  * checkout whose server runs (`bench:ab` runs another revision's).
  */
+/** The server, the cheapest relay (baseline), or that relay on our provider client or corking. */
+export type SideKind = 'baseline' | 'ours' | 'corked relay' | 'relay on our client';
+
+const RELAY_ENV: Record<Exclude<SideKind, 'ours'>, Record<string, string>> = {
+  baseline: {},
+  'corked relay': { RELAY_CORK: '1' },
+  'relay on our client': { RELAY_CLIENT: 'ours' },
+};
+
 export const startSide = async (
-  which: 'baseline' | 'ours' | 'corked relay',
+  which: SideKind,
   stubEnv: Record<string, string>,
   sessions: { users: number; perUser: number },
   serverEnv: Record<string, string> = {},
@@ -41,7 +50,7 @@ export const startSide = async (
   const child =
     which === 'ours'
       ? await spawnServer(stub.url, port(), serverEnv, instances, cwd)
-      : await spawnBaseline(stub.url, port(), instances, which === 'corked relay' ? { RELAY_CORK: '1' } : {});
+      : await spawnBaseline(stub.url, port(), instances, RELAY_ENV[which]);
   const stop = async () => {
     await child.stop();
     await stub.stop();
@@ -93,7 +102,7 @@ const versus = async <T>(
 };
 
 /** A row without a target whose ratio is simply ours ÷ baseline. */
-const compared = (scenario: string, metric: string, baseline: number, ours: number): Row => ({
+export const compared = (scenario: string, metric: string, baseline: number, ours: number): Row => ({
   scenario,
   metric,
   baseline,
@@ -152,31 +161,42 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
   times = Number(process.env.BENCH_REPEAT ?? 3),
   /** What stands on the `ours` side: the server, or (for scale) the relay corking its writes. */
   oursKind: 'ours' | 'corked relay' = 'ours',
+  /** A third side taking its turns too (for scale), compared with `ours` in `also`. */
+  alsoKind?: 'relay on our client',
 ) => {
-  const sides: { baseline?: Side; ours?: Side } = {};
+  const sides: { baseline?: Side; ours?: Side; also?: Side } = {};
   try {
     // One more turn's conversations, for a warm-up turn per side that is not counted.
     const all = { users: sessions.users, perUser: sessions.perUser * (times + 1) };
     sides.baseline = await startSide('baseline', stubEnv, all);
     sides.ours = await startSide(oursKind, stubEnv, all);
-    for (const side of [sides.baseline, sides.ours])
-      await measure(turnOf(side, times, sessions.perUser), socketUrl(side));
-    const results: { baseline: T[]; ours: T[] } = { baseline: [], ours: [] };
+    if (alsoKind) sides.also = await startSide(alsoKind, stubEnv, all);
+    const order = (['baseline', 'ours', ...(alsoKind ? ['also'] : [])] as const).slice() as (
+      | 'baseline'
+      | 'ours'
+      | 'also'
+    )[];
+    for (const which of order)
+      await measure(turnOf(sides[which] as Side, times, sessions.perUser), socketUrl(sides[which] as Side));
+    const results: { baseline: T[]; ours: T[]; also: T[] } = { baseline: [], ours: [], also: [] };
     for (let i = 0; i < times; i++) {
-      for (const which of i % 2 === 0 ? (['baseline', 'ours'] as const) : (['ours', 'baseline'] as const)) {
+      for (const which of i % 2 === 0 ? order : [...order].reverse()) {
         const side = sides[which] as Side;
         results[which].push(await measure(turnOf(side, i, sessions.perUser), socketUrl(side)));
       }
     }
-    return medianPair(
-      results.ours.map((ours, i) => {
-        const baseline = results.baseline[i] as T;
-        return { baseline, ours, ratio: (ours[key] as number) / (baseline[key] as number) };
-      }),
-    );
+    const against = (other: T[]) =>
+      medianPair(
+        results.ours.map((ours, i) => {
+          const baseline = other[i] as T;
+          return { baseline, ours, ratio: (ours[key] as number) / (baseline[key] as number) };
+        }),
+      );
+    return { ...against(results.baseline), also: alsoKind ? against(results.also) : undefined };
   } finally {
     await sides.baseline?.stop();
     await sides.ours?.stop();
+    await sides.also?.stop();
   }
 };
 
@@ -294,7 +314,10 @@ export const latency = async (): Promise<Row[]> => {
     // single pairs in one run spread over 0.7 – 2.6 here; with five pairs the median
     // moved between 1.17 and 1.90 from run to run, with nine between 1.14 and 1.93.
     Number(process.env.BENCH_REPEAT ?? 15),
+    'ours',
+    'relay on our client',
   );
+  const onOurClient = r.also as NonNullable<typeof r.also>;
   return [
     compared('latency', 'TTFT over stub pace p50 (ms)', r.baseline.ttft50, r.ours.ttft50),
     {
@@ -302,6 +325,12 @@ export const latency = async (): Promise<Row[]> => {
       target: '≤ 1.5',
       met: r.ratio <= 1.5,
     },
+    compared(
+      'latency',
+      `for scale: TTFT p99 against the relay on our provider client (the baseline before issue 23; ${onOurClient.spread})`,
+      onOurClient.baseline.ttft99,
+      onOurClient.ours.ttft99,
+    ),
     compared('latency', 'full answer overhead p50 (ms)', r.baseline.full50, r.ours.full50),
     compared('latency', 'full answer overhead p99 (ms)', r.baseline.full99, r.ours.full99),
   ];

@@ -23,6 +23,10 @@ const result = await Bun.build({
   // The tokenizer's worker is an entrypoint of its own, embedded beside the server; the
   // seed is a file the binary carries (Bun.embeddedFiles).
   entrypoints: ['./src/index.ts', './src/ai/tokenizer-worker.ts', SEED_PATH],
+  // Embedded under the entry points' common folder, the repository's root.
+  define: {
+    'process.env.CHATBOT_TOKENIZER_WORKER': JSON.stringify('/$bunfs/root/src/ai/tokenizer-worker.ts'),
+  },
   compile: { outfile },
   // Compiled to bytecode ahead: the binary on PostgreSQL + Redis answered health after
   // 441 – 466 ms without, 268 – 283 ms with (the parse and first compile of every module

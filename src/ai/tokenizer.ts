@@ -17,11 +17,9 @@ const counts = new LRUCache<string, number>({ max: 20_000 });
  * blocks start-up or the event loop). A worker that fails fails what it was asked and
  * is started again at the next question.
  */
-// In the compiled binary the worker is embedded beside the server under the entry
-// points' common folder, src/ (scripts/build.ts), whatever module asks for it.
-const WORKER = import.meta.url.startsWith('file:///$bunfs/')
-  ? '/$bunfs/root/ai/tokenizer-worker.ts'
-  : new URL('./tokenizer-worker.ts', import.meta.url).href;
+// In the compiled binary the worker is an entry point embedded beside the server, at
+// the path scripts/build.ts defines (it decides the layout); from source, beside this file.
+const WORKER = process.env.CHATBOT_TOKENIZER_WORKER ?? new URL('./tokenizer-worker.ts', import.meta.url).href;
 
 const counter = (() => {
   let worker: Worker | undefined;
