@@ -25,7 +25,7 @@ const result = await Bun.build({
   entrypoints: ['./src/index.ts', './src/ai/tokenizer-worker.ts', SEED_PATH],
   // Embedded under the entry points' common folder, the repository's root.
   define: {
-    'process.env.CHATBOT_TOKENIZER_WORKER': JSON.stringify('/$bunfs/root/src/ai/tokenizer-worker.ts'),
+    EMBEDDED_TOKENIZER_WORKER: JSON.stringify('/$bunfs/root/src/ai/tokenizer-worker.ts'),
   },
   compile: { outfile },
   // Compiled to bytecode ahead: the binary on PostgreSQL + Redis answered health after

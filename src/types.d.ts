@@ -19,3 +19,6 @@ declare module '*.tar.gz' {
   const path: string;
   export default path;
 }
+
+/** The tokenizer worker's path inside the compiled binary (scripts/build.ts defines it; unset from source). */
+declare const EMBEDDED_TOKENIZER_WORKER: string | undefined;

@@ -19,7 +19,10 @@ const counts = new LRUCache<string, number>({ max: 20_000 });
  */
 // In the compiled binary the worker is an entry point embedded beside the server, at
 // the path scripts/build.ts defines (it decides the layout); from source, beside this file.
-const WORKER = process.env.CHATBOT_TOKENIZER_WORKER ?? new URL('./tokenizer-worker.ts', import.meta.url).href;
+const WORKER =
+  typeof EMBEDDED_TOKENIZER_WORKER === 'string'
+    ? EMBEDDED_TOKENIZER_WORKER
+    : new URL('./tokenizer-worker.ts', import.meta.url).href;
 
 const counter = (() => {
   let worker: Worker | undefined;

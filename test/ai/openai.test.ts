@@ -39,11 +39,12 @@ describe('OpenAI-compatible provider client', () => {
         { type: 'usage', promptTokens: STUB_PROMPT_TOKENS, completionTokens: DEFAULT_TOKENS.length },
       ],
     ]);
-    const paced = await drain('[stub:slow:20]');
-    // 20 ms apart, each delta comes in a read of its own (the usage follows the last at once).
-    expect(paced.batches.map((batch) => batch.filter((e) => e.type === 'delta'))).toEqual(
-      DEFAULT_TOKENS.map((text) => [{ type: 'delta', text }]),
-    );
+    const paced = await drain('[stub:slow:50]');
+    // 50 ms apart, the deltas come in reads of their own (the usage follows the last at once).
+    // Under a loaded machine (the suite runs in parallel) two may still share a read.
+    const deltas = paced.batches.map((batch) => batch.filter((e) => e.type === 'delta'));
+    expect(deltas.flat()).toEqual(DEFAULT_TOKENS.map((text) => ({ type: 'delta', text })));
+    expect(deltas.length).toBeGreaterThanOrEqual(DEFAULT_TOKENS.length - 2);
   });
 
   test('a failure in the middle of a read comes after the deltas read before it', async () => {
