@@ -2,7 +2,8 @@
  * `startup`: exec → first healthy answer (`GET /api/health/` 200) and idle RSS two
  * seconds later, for the source (`bun src/index.ts`) and the compiled binary, on
  * PostgreSQL + Redis (when DATABASE_URL / REDIS_URL are set) and on the embedded
- * defaults — a first run (a new data directory: PGlite's initdb) and a later one (the
+ * defaults — a first run (a new data directory, started from the migrated seed that
+ * `bun install` and the build prepare: src/db/pglite-seed.ts) and a later one (the
  * same directory). Baseline: bench/startup-baseline.ts, a bare `Bun.serve` opening the
  * same connections, in the same run. Medians of three starts. Targets (SPEC §15): the
  * binary healthy within 300 ms on PostgreSQL + Redis, 1 s embedded with a data directory,
