@@ -32,6 +32,9 @@ export interface ChatSocketOptions {
 const AUTH_FAILED = 4001;
 const NO_CONVERSATION = 4004;
 
+/** The errors that end a reply (the others refuse a frame and leave it streaming). */
+const REPLY_ENDING = new Set(['AI_TIMEOUT', 'AI_ERROR', 'INTERNAL_ERROR', 'NO_CONVERSATION']);
+
 const defaultBackoff = (attempt: number) => Math.min(10_000, 500 * 2 ** attempt);
 
 /**
@@ -179,8 +182,7 @@ export class ChatSocket {
         } else this.reply = undefined;
         break;
       case 'chat.error':
-        if (['AI_TIMEOUT', 'AI_ERROR', 'INTERNAL_ERROR', 'NO_CONVERSATION'].includes(frame.code))
-          this.reply = undefined;
+        if (REPLY_ENDING.has(frame.code)) this.reply = undefined;
         break;
       default:
         break;

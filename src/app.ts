@@ -29,6 +29,7 @@ import { createRooms } from './modules/chat/rooms';
 import { createChatService } from './modules/chat/service';
 import { createReplyTelemetry } from './modules/chat/telemetry';
 import { createTitler } from './modules/chat/titles';
+import { createUiChat } from './modules/chat/ui-chat';
 import { conversationsModule } from './modules/conversations';
 import { createConversationRepository } from './modules/conversations/repository';
 import { createConversationService } from './modules/conversations/service';
@@ -133,6 +134,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     admin,
     conversations,
     chat,
+    uiChat: createUiChat(repo, chat, rooms),
     usage,
     rooms,
     registry,
@@ -183,7 +185,15 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(conversationsModule(services.auth, services.conversations))
     .use(usageModule(services.auth, services.usage))
     .use(adminModule(services.auth, services.admin))
-    .use(chatModule(services.auth, services.chat, services.registry, config.ws.authTimeoutSeconds * 1000))
+    .use(
+      chatModule(
+        services.auth,
+        services.chat,
+        services.registry,
+        config.ws.authTimeoutSeconds * 1000,
+        services.uiChat,
+      ),
+    )
     .use(webModule());
 };
 export type App = ReturnType<typeof createApp>;

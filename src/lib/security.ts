@@ -18,13 +18,7 @@ const WEB_CSP =
 
 /** The web app's paths: `/` and its files, everything outside the API, the socket and the probes. */
 const isWebPath = (path: string) =>
-  path === '/' ||
-  !(
-    path.startsWith('/api') ||
-    path.startsWith('/ws') ||
-    path.startsWith('/metrics') ||
-    path.startsWith('/openapi')
-  );
+  path === '/' || !(path.startsWith('/api') || path.startsWith('/ws') || path.startsWith('/metrics'));
 
 /** Probes (health, metrics) are reached by IP over plain HTTP: no Host check, no redirect. */
 const PROBES = new Set(['/api/health', '/api/health/', '/metrics', '/metrics/']);

@@ -8,6 +8,7 @@ import { encode, MESSAGES, parseClientFrame } from './protocol';
 import type { ConnectionRegistry } from './registry';
 import type { ChatService } from './service';
 import { ChatConnection } from './socket';
+import type { UiChat } from './ui-chat';
 import { UiChatBody } from './ui-stream';
 
 /**
@@ -23,6 +24,7 @@ export const chatModule = (
   chat: ChatService,
   registry: ConnectionRegistry,
   authTimeoutMs: number,
+  uiChat: UiChat,
 ) => {
   /** A connection's state plus the four handlers Elysia's adapter calls on `ws.data`. */
   class SocketConnection extends ChatConnection {
@@ -69,7 +71,7 @@ export const chatModule = (
         },
       },
     )
-    .post('/api/chat', ({ user, body }) => chat.uiChat(user.id, body), {
+    .post('/api/chat', ({ user, body }) => uiChat.send(user.id, body), {
       auth: true,
       body: UiChatBody,
       detail: {
@@ -77,7 +79,7 @@ export const chatModule = (
         summary: 'Send a message, answered in the Vercel AI SDK UI message stream protocol (useChat)',
       },
     })
-    .get('/api/chat/:id/stream', ({ user, params }) => chat.uiResume(user.id, params.id), {
+    .get('/api/chat/:id/stream', ({ user, params }) => uiChat.resume(user.id, params.id), {
       auth: true,
       params: t.Object({ id: t.String() }),
       detail: {

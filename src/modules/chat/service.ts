@@ -12,6 +12,7 @@ import {
   encode,
   type FrameProblem,
   isFrameProblem,
+  isUuid,
   MESSAGES,
 } from './protocol';
 import { type Asked, ConversationGone, type Questions, Refusal } from './questions';
@@ -20,9 +21,6 @@ import type { Rooms } from './rooms';
 import type { ChatConnection } from './socket';
 import type { ReplyTelemetry } from './telemetry';
 import type { Titler } from './titles';
-import { lastUserText, type UiChatBody, UiStreamSocket } from './ui-stream';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface ChatDependencies {
   auth: AuthService;
@@ -69,7 +67,7 @@ export const createChatService = (deps: ChatDependencies) => {
       const { user } = await deps.auth.authenticate(token, 'access');
       if (connection.closed) return;
       const owns =
-        UUID.test(connection.conversationId) && (await repo.isOwner(user.id, connection.conversationId));
+        isUuid(connection.conversationId) && (await repo.isOwner(user.id, connection.conversationId));
       if (connection.closed) return;
       if (!owns) {
         fail(connection, 'NO_CONVERSATION');
@@ -199,46 +197,7 @@ export const createChatService = (deps: ChatDependencies) => {
     return converse(connection, userId, asked);
   };
 
-  const owned = async (userId: string, conversationId: string) => {
-    if (!UUID.test(conversationId) || !(await repo.isOwner(userId, conversationId)))
-      throw notFound('Conversation not found.');
-  };
-
-  const service = {
-    /**
-     * `POST /api/chat` (SPEC §14): the AI SDK's request as the frame it stands for,
-     * read over HTTP by a socket of the conversation (ui-stream.ts).
-     */
-    uiChat: async (userId: string, body: UiChatBody): Promise<Response> => {
-      await owned(userId, body.id);
-      let frame: ClientFrame;
-      if (body.trigger === 'regenerate-message')
-        frame = body.messageId
-          ? { type: 'chat.regenerate', message_id: body.messageId }
-          : { type: 'chat.regenerate' };
-      else {
-        const content = lastUserText(body.messages);
-        if (content === undefined)
-          throw new HttpError(422, [
-            { loc: ['body', 'messages'], msg: 'No user message to answer.', type: 'missing' },
-          ]);
-        frame = { type: 'chat.message', content };
-      }
-      const reader = new UiStreamSocket(body.id, userId, service.closed);
-      service.frame(reader.connection, frame).catch(() => {
-        reader.connection.send(encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR));
-      });
-      return reader.response;
-    },
-
-    /** `GET /api/chat/{id}/stream` (SPEC §14): the reply streaming now, from its start, or 204. */
-    uiResume: async (userId: string, conversationId: string): Promise<Response> => {
-      await owned(userId, conversationId);
-      const reader = new UiStreamSocket(conversationId, userId, service.closed);
-      if (!(await deps.rooms.join(reader.connection))) reader.nothing();
-      return reader.response;
-    },
-
+  return {
     /** `POST /api/conversations/{id}/stop`: true when a reply was streaming (SPEC §11). */
     stop: async (userId: string, conversationId: string) => {
       if (!(await repo.isOwner(userId, conversationId))) throw notFound('Conversation not found.');
@@ -298,7 +257,6 @@ export const createChatService = (deps: ChatDependencies) => {
       }
     },
   };
-  return service;
 };
 
 export type ChatService = ReturnType<typeof createChatService>;
