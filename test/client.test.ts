@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ChatSocket, type ChatSocketStatus, type Client, createClient, type ServerFrame } from '../client';
 import { STRONG_PASSWORD, uniqueUsername } from './support/client';
-import { DEFAULT_TOKENS } from './support/openai-stub';
+import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from './support/openai-stub';
 import { startServer, type TestServer } from './support/server';
 import { until } from './support/wait';
 
@@ -16,9 +16,6 @@ beforeAll(async () => {
   server = await startServer({ CHAT_RATE_LIMIT: '1000' });
 });
 afterAll(() => server.stop());
-
-const drip = (words: string) => `${words} [stub:drip:25]`;
-const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('');
 
 /** A user signed up and logged in through the typed client, with one conversation. */
 const signedUp = async () => {
@@ -124,7 +121,7 @@ describe('ChatSocket', () => {
     const resume = frames.find((f) => f.type === 'chat.resume');
     const after = frames.slice(frames.indexOf(resume as ServerFrame) + 1);
     const rest = after.flatMap((f) => (f.type === 'chat.stream' ? [f.content] : [])).join('');
-    expect(resume?.type === 'chat.resume' && resume.content + rest).toBe(dripAnswer);
+    expect(resume?.type === 'chat.resume' && resume.content + rest).toBe(DRIP_ANSWER);
     expect(opened.length).toBe(2);
     chat.close();
   });

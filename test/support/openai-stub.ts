@@ -71,6 +71,11 @@ const usageChunk = (prompt: number, completion: number) =>
 export const DEFAULT_TOKENS = ['Hello', ',', ' this', ' is', ' the', ' stub', '.'];
 export const STUB_PROMPT_TOKENS = 11;
 
+/** A message the stub answers slowly (`[stub:drip:MS]`): 40 tokens, `ms` apart. */
+export const drip = (words: string, ms = 25) => `${words} [stub:drip:${ms}]`;
+/** What a drip answers. */
+export const DRIP_ANSWER = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('');
+
 export const startOpenAIStub = (options: StubOptions = {}) => {
   const requests: StubRequest[] = [];
   const tokens = options.tokens ?? DEFAULT_TOKENS;

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { SERVICES } from '../support/backends';
 import { createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
-import { DEFAULT_TOKENS, startOpenAIStub } from '../support/openai-stub';
+import { DEFAULT_TOKENS, DRIP_ANSWER, drip, startOpenAIStub } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
 import { startServer, type TestServer } from '../support/server';
 import { signUpStaff } from '../support/staff';
@@ -24,10 +24,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  */
 const IN_BROWSER = !SERVICES.databaseUrl;
 const SHOTS = '.screenshots';
-const drip = (words: string) => `${words} [stub:drip:40]`;
-const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`)
-  .join('')
-  .trim();
+const slowDrip = (words: string) => drip(words, 40);
+const dripAnswer = DRIP_ANSWER.trim();
 const answer = DEFAULT_TOKENS.join('');
 
 let server: TestServer;
@@ -173,7 +171,7 @@ describe.if(IN_BROWSER)('a person’s session', () => {
     await page.screenshot({ path: `${SHOTS}/chat.png` });
 
     // Stop a long answer: what arrived stays, marked stopped.
-    await sendMessage(page, drip('Tell me a long story'));
+    await sendMessage(page, slowDrip('Tell me a long story'));
     // Stopped once some of it arrived (stopped before its first token, nothing is stored).
     await page.locator('article[data-status="streaming"] .markdown', { hasText: 'w1' }).waitFor();
     await page.getByRole('button', { name: 'Stop' }).click();
@@ -256,7 +254,7 @@ describe.if(IN_BROWSER)('live', () => {
     await second.page.getByLabel('Message').waitFor();
     await second.page.locator('.connection').waitFor({ state: 'detached' });
 
-    await sendMessage(page, drip('Stream to both tabs'));
+    await sendMessage(page, slowDrip('Stream to both tabs'));
     // The second tab sees the answer while it streams, not only once it is stored.
     await second.page.locator('article[data-status="streaming"]').waitFor();
     await textIs(second.page.locator('article[data-status="complete"].assistant .markdown'), dripAnswer);
@@ -274,7 +272,7 @@ describe.if(IN_BROWSER)('live', () => {
       await registerThrough(page, base);
       await page.getByRole('button', { name: 'New chat' }).click();
       await page.getByLabel('Message').waitFor();
-      await sendMessage(page, drip('Survive a drop'));
+      await sendMessage(page, slowDrip('Survive a drop'));
       await page.locator('article[data-status="streaming"] .markdown', { hasText: 'w3' }).waitFor();
       await proxy.cut();
       await page.locator('.connection', { hasText: 'Connection lost. Reconnecting…' }).waitFor();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { type Client, createClient } from '../../support/client';
-import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { signUpStaff } from '../../support/staff';
 import { until } from '../../support/wait';
@@ -23,8 +23,6 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 type Me = Awaited<ReturnType<Client['signUp']>>;
-const drip = (words: string) => `${words} [stub:drip:25]`;
-const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('');
 
 const transportFor = (me: Me, fetchImpl: typeof fetch = fetch) =>
   new DefaultChatTransport<UIMessage>({
@@ -220,7 +218,7 @@ describe('POST /api/chat', () => {
     const { message, text } = await reading;
     expect(message?.metadata).toEqual({ status: 'interrupted' });
     expect(text.length).toBeGreaterThan(0);
-    expect(dripAnswer.startsWith(text)).toBe(true);
+    expect(DRIP_ANSWER.startsWith(text)).toBe(true);
     const stored = await messagesOf(me);
     expect(stored[1]).toMatchObject({ status: 'interrupted', content: text });
   });
@@ -243,7 +241,7 @@ describe('POST /api/chat', () => {
       'the answer stored complete',
       5000,
     );
-    expect((await messagesOf(me))[1]?.content).toBe(dripAnswer);
+    expect((await messagesOf(me))[1]?.content).toBe(DRIP_ANSWER);
   });
 });
 
@@ -269,7 +267,7 @@ describe('CHAT_STOP_ON_DISCONNECT=true', () => {
         'the answer stored interrupted',
         5000,
       );
-      expect((await messagesOf(me, strictApi))[1]?.content.length).toBeLessThan(dripAnswer.length);
+      expect((await messagesOf(me, strictApi))[1]?.content.length).toBeLessThan(DRIP_ANSWER.length);
     } finally {
       await strict.stop();
     }
@@ -285,7 +283,7 @@ describe('GET /api/chat/{id}/stream', () => {
     const stream = await transportFor(me).reconnectToStream({ chatId: me.conversationId });
     expect(stream).not.toBeNull();
     const { text, message } = await read(stream as ReadableStream<UIMessageChunk>);
-    expect(text).toBe(dripAnswer);
+    expect(text).toBe(DRIP_ANSWER);
     const stored = await messagesOf(me);
     expect(message?.id).toBe(stored[1]?.id as string);
     expect(stored[1]?.content).toBe(text);
@@ -344,7 +342,7 @@ describe('refusals before the answer are plain HTTP errors', () => {
     expect(second.body).toEqual({ detail: expect.any(String), code: 'already_processing' });
     // The AI SDK surfaces it as an error of the request.
     await expect(send(me, 'again')).rejects.toThrow();
-    expect((await reading).text).toBe(dripAnswer);
+    expect((await reading).text).toBe(DRIP_ANSWER);
   });
 
   test('422 for empty content, a message that is too long and a request with no user message', async () => {

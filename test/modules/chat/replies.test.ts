@@ -3,7 +3,7 @@ import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import { createApp, createServices } from '../../../src/app';
 import { type Client, createClient, STRONG_PASSWORD } from '../../support/client';
 import { type Instance, startInstances } from '../../support/instances';
-import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from '../../support/openai-stub';
 import { startServer } from '../../support/server';
 import { until } from '../../support/wait';
 import { connect, connectAuthenticated, type WsClient } from '../../support/ws';
@@ -28,8 +28,6 @@ beforeAll(async () => {
 afterAll(() => pair.stop());
 
 type Me = Awaited<ReturnType<Client['signUp']>>;
-const drip = (words: string) => `${words} [stub:drip:25]`;
-const dripAnswer = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('');
 
 const messagesOf = async (me: Me) =>
   (
@@ -91,10 +89,10 @@ describe('the frames of a reply', () => {
     for (const { created, start, deltas, final } of seen.slice(1)) {
       expect(created).toEqual(seen[0]?.created as object);
       expect(start).toEqual(seen[0]?.start as object);
-      expect(deltas.join('')).toBe(dripAnswer);
+      expect(deltas.join('')).toBe(DRIP_ANSWER);
       expect(final).toEqual(seen[0]?.final as object);
     }
-    expect((await messagesOf(me)).map((m) => m.content)).toEqual([drip('fan out'), dripAnswer]);
+    expect((await messagesOf(me)).map((m) => m.content)).toEqual([drip('fan out'), DRIP_ANSWER]);
     // A refusal goes to its sender alone.
     sameInstance.send({ type: 'chat.message', content: '' });
     expect((await sameInstance.next()).code).toBe('EMPTY_CONTENT');
@@ -146,8 +144,8 @@ describe('stop', () => {
         ['user', 'complete'],
         ['assistant', 'interrupted'],
       ]);
-      expect(dripAnswer.startsWith(stored[1]?.content ?? 'x')).toBe(true);
-      expect(stored[1]?.content.length).toBeLessThan(dripAnswer.length);
+      expect(DRIP_ANSWER.startsWith(stored[1]?.content ?? 'x')).toBe(true);
+      expect(stored[1]?.content.length).toBeLessThan(DRIP_ANSWER.length);
       for (const end of ends) expect(end.final).toEqual(stoppedFrame(stored[1]?.id ?? 'x'));
       // The lock was released: the next message is admitted at once, from either side.
       all[1]?.send({ type: 'chat.message', content: 'next' });
@@ -224,7 +222,7 @@ describe('resume', () => {
       const late = await join(pair.instances[i] as Instance, me);
       expect(late.resume).toMatchObject({ message_id: start?.message_id, parent_id: start?.parent_id });
       expect(late.resume.content.length).toBeGreaterThan(0);
-      expect(late.text).toBe(dripAnswer);
+      expect(late.text).toBe(DRIP_ANSWER);
       expect(late.final).toEqual((await all[0]?.reply())?.final as object);
       expect((await messagesOf(me))[1]?.content).toBe(late.text);
       late.ws.close();
@@ -252,7 +250,7 @@ describe('resume', () => {
       }),
     );
     for (const { text, stored, first } of results) {
-      expect(stored).toBe(dripAnswer);
+      expect(stored).toBe(DRIP_ANSWER);
       expect(['chat.resume', 'nothing']).toContain(first);
       if (first === 'chat.resume') expect(text).toBe(stored);
     }
@@ -295,7 +293,7 @@ describe('an instance that starts while a reply streams', () => {
       }, 'the late instance learnt of the reply');
       const resumed = ws?.frames.find((f) => f.type === 'chat.resume');
       const rest = await (ws as WsClient).reply();
-      expect(resumed?.content + rest.deltas.join('')).toBe(dripAnswer);
+      expect(resumed?.content + rest.deltas.join('')).toBe(DRIP_ANSWER);
       expect((await sender.reply()).final).toEqual(rest.final);
       ws?.close();
       sender.close();
@@ -417,11 +415,11 @@ describe('the AI SDK endpoint across instances (SPEC §14)', () => {
       sent,
       textOf(resumed as ReadableStream<import('ai').UIMessageChunk>),
     ]);
-    expect(original.text).toBe(dripAnswer);
-    expect(again.text).toBe(dripAnswer);
+    expect(original.text).toBe(DRIP_ANSWER);
+    expect(again.text).toBe(DRIP_ANSWER);
     expect(again.last?.id).toBe(original.last?.id as string);
     const { deltas } = await watcher.reply();
-    expect(dripAnswer.endsWith(deltas.join(''))).toBe(true);
+    expect(DRIP_ANSWER.endsWith(deltas.join(''))).toBe(true);
     watcher.close();
   });
 
@@ -447,7 +445,7 @@ describe('the AI SDK endpoint across instances (SPEC §14)', () => {
     expect(stopped.body).toEqual({ stopped: true });
     const { last, text } = await reading;
     expect(last?.metadata).toEqual({ status: 'interrupted' });
-    expect(text.length).toBeLessThan(dripAnswer.length);
+    expect(text.length).toBeLessThan(DRIP_ANSWER.length);
     await until(async () => (await messagesOf(me))[1]?.status === 'interrupted', 'stored interrupted');
   });
 });
