@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -8,7 +9,7 @@ import postgres from 'postgres';
 import type { DatabaseConfig } from '../config';
 import { createBreaker } from './breaker';
 import { pgliteAssets } from './pglite-assets';
-import { findSeed, needsInitdb } from './pglite-seed';
+import { findSeed, needsInitdb, unpackSeed } from './pglite-seed';
 import * as schema from './schema';
 
 /** The one database type the rest of the code sees, whichever client runs below it. */
@@ -97,11 +98,20 @@ const openPostgres = (url: string): DatabaseHandle => {
   };
 };
 
+/**
+ * PGlite starts PostgreSQL with 128 MB of shared buffers, nearly all of which it
+ * touches at start: 120 MB of the embedded server's idle memory. One user's chat
+ * history is served well by 16 MB (the files stay in the operating system's cache),
+ * which keeps the embedded server within SPEC §15's 180 MB (bench/history.md).
+ */
+const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
 export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'loadDataDir'> = {}) => {
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, {
-    ...(await pgliteAssets()),
+    ...(await pgliteAssets({ withInitdb: needsInitdb(dataDir) && !options.loadDataDir })),
     ...options,
+    startParams: PGLITE_START_PARAMS,
   });
   const db = drizzlePglite(client, { schema });
   const handle: DatabaseHandle = {
@@ -119,5 +129,9 @@ export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHand
   if (config.kind === 'postgres') return openPostgres(config.url);
   // A new database starts from the prepared seed (pglite-seed.ts) rather than initdb.
   const seed = needsInitdb(config.dataDir) ? findSeed() : undefined;
-  return (await openPglite(config.dataDir, seed ? { loadDataDir: seed } : {})).handle;
+  if (!seed) return (await openPglite(config.dataDir)).handle;
+  if (config.dataDir === 'memory://') return (await openPglite(config.dataDir, { loadDataDir: seed })).handle;
+  mkdirSync(dirname(config.dataDir), { recursive: true });
+  await unpackSeed(seed, config.dataDir);
+  return (await openPglite(config.dataDir)).handle;
 };

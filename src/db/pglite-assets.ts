@@ -10,7 +10,7 @@ import pgTrgmBundle from '../../node_modules/@electric-sql/pglite/dist/pg_trgm.t
 import type { PgliteAssets } from './client';
 
 let assets: Promise<PgliteAssets> | undefined;
-
+let initdb: Promise<WebAssembly.Module> | undefined;
 /**
  * A path PGlite can stream the pg_trgm bundle from. In the compiled binary the file
  * lives in Bun's embedded file system, which PGlite's stream reader cannot open: a
@@ -33,23 +33,21 @@ const pgTrgmPath = async () => {
 /**
  * PGlite's WebAssembly and file-system bundle, imported as files so that
  * `bun build --compile` embeds them (PGlite cannot find them in a compiled binary
- * by itself). Compiled once per process and shared by every PGlite instance.
+ * by itself). Compiled once per process and shared by every PGlite instance. The
+ * initdb module is compiled only for a data directory that needs it (no seed): a
+ * compiled module is memory held for the life of the process.
  */
-export const pgliteAssets = () => {
-  assets ??= (async () => {
-    const [pglite, initdb] = await Promise.all([
-      WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
-      WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()),
-    ]);
-    return {
-      pgliteWasmModule: pglite,
-      initdbWasmModule: initdb,
-      fsBundle: new Blob([await Bun.file(pgliteData).arrayBuffer()]),
-      // pg_trgm, for the search index (SPEC §13).
-      extensions: {
-        pg_trgm: { name: 'pg_trgm', setup: async () => ({ bundlePath: pathToFileURL(await pgTrgmPath()) }) },
-      },
-    };
-  })();
-  return assets;
+export const pgliteAssets = async ({ withInitdb }: { withInitdb: boolean }): Promise<PgliteAssets> => {
+  assets ??= (async () => ({
+    pgliteWasmModule: await WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
+    // Read when an instance starts, not held by the process (a file is a lazy Blob).
+    fsBundle: Bun.file(pgliteData),
+    // pg_trgm, for the search index (SPEC §13).
+    extensions: {
+      pg_trgm: { name: 'pg_trgm', setup: async () => ({ bundlePath: pathToFileURL(await pgTrgmPath()) }) },
+    },
+  }))();
+  if (!withInitdb) return assets;
+  initdb ??= (async () => WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()))();
+  return { ...(await assets), initdbWasmModule: await initdb };
 };
