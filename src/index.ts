@@ -1,8 +1,5 @@
-import { createApp, createServices } from './app';
 import { ConfigError, loadConfig } from './config';
-import { describeError } from './lib/failures';
-import { createLogger } from './lib/logger';
-import { closeResources, openResources } from './resources';
+import { pgliteAssets } from './db/pglite-assets';
 
 const readConfig = () => {
   try {
@@ -25,6 +22,21 @@ const healthcheck = async () => {
 
 const serve = async () => {
   const config = readConfig();
+  // Compiling PGlite's WebAssembly takes a few hundred milliseconds, on background
+  // threads: begun before the rest of the server is loaded, the two overlap (a
+  // failure is met again, and reported, where the database opens).
+  if (config.database.kind === 'pglite') pgliteAssets({ withInitdb: false }).catch(() => {});
+  const [
+    { createApp, createServices },
+    { describeError },
+    { createLogger },
+    { closeResources, openResources },
+  ] = await Promise.all([
+    import('./app'),
+    import('./lib/failures'),
+    import('./lib/logger'),
+    import('./resources'),
+  ]);
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
   const services = createServices(resources);
