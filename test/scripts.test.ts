@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { eq } from 'drizzle-orm';
-import { openPglite } from '../src/db/client';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { eq, sql } from 'drizzle-orm';
+import { openDatabase, openPglite, rowsOf } from '../src/db/client';
 import { migrations } from '../src/db/migrations.gen';
 import { findSeed, SEED_PATH } from '../src/db/pglite-seed';
 import { users } from '../src/db/schema';
@@ -95,6 +96,35 @@ describe('bun run db:migrate', () => {
       await client.close();
     } finally {
       Bun.spawnSync(['rm', '-rf', dir]);
+    }
+  }, 60_000);
+
+  test('the server unpacks the seed into a new, an empty or a foreign-filled data directory, leaving nothing beside it', async () => {
+    const parent = `/tmp/${uniqueName('pglite-parent')}`;
+    const fresh = `${parent}/nested/fresh`;
+    const empty = `${parent}/empty`;
+    const foreign = `${parent}/foreign`;
+    mkdirSync(empty, { recursive: true });
+    mkdirSync(foreign, { recursive: true });
+    await Bun.write(`${foreign}/README`, 'mine');
+    try {
+      for (const dataDir of [fresh, empty, foreign]) {
+        const handle = await openDatabase({ kind: 'pglite', dataDir });
+        const applied = rowsOf<{ n: number }>(
+          await handle.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+        );
+        expect(applied[0]?.n).toBe(migrations.length);
+        // 16 MB of shared buffers, not PGlite's 128 MB (SPEC §15's 180 MB embedded).
+        const buffers = rowsOf<{ shared_buffers: string }>(await handle.db.execute(sql`show shared_buffers`));
+        expect(buffers[0]?.shared_buffers).toBe('16MB');
+        await handle.close();
+        expect(await Bun.file(`${dataDir}/PG_VERSION`).exists()).toBe(true);
+      }
+      expect(await Bun.file(`${foreign}/README`).text()).toBe('mine');
+      expect(readdirSync(parent).sort()).toEqual(['empty', 'foreign', 'nested']);
+      expect(readdirSync(`${parent}/nested`)).toEqual(['fresh']);
+    } finally {
+      Bun.spawnSync(['rm', '-rf', parent]);
     }
   }, 60_000);
 
