@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -131,7 +130,6 @@ export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHand
   const seed = needsInitdb(config.dataDir) ? findSeed() : undefined;
   if (!seed) return (await openPglite(config.dataDir)).handle;
   if (config.dataDir === 'memory://') return (await openPglite(config.dataDir, { loadDataDir: seed })).handle;
-  mkdirSync(dirname(config.dataDir), { recursive: true });
   await unpackSeed(seed, config.dataDir);
   return (await openPglite(config.dataDir)).handle;
 };

@@ -11,6 +11,7 @@ import type { PgliteAssets } from './client';
 
 let assets: Promise<PgliteAssets> | undefined;
 let initdb: Promise<WebAssembly.Module> | undefined;
+
 /**
  * A path PGlite can stream the pg_trgm bundle from. In the compiled binary the file
  * lives in Bun's embedded file system, which PGlite's stream reader cannot open: a

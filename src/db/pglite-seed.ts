@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { migrations } from './migrations.gen';
 
@@ -44,6 +44,7 @@ export const unpackSeed = async (seed: Blob, dataDir: string) => {
     await archive.extract(dataDir);
     return;
   }
+  mkdirSync(dirname(dataDir), { recursive: true });
   const aside = join(dirname(dataDir), `.${SEED_PREFIX}${process.pid}`);
   try {
     await archive.extract(aside);
