@@ -58,8 +58,13 @@ describe('backpressure', () => {
     raw.sendText(JSON.stringify({ type: 'chat.message', content: 'flood me [stub:long:300000]' }));
     await Bun.sleep(2500); // longer than AI_TIMEOUT_SECONDS: the timer must be paused meanwhile
     const request = server.stub.requests.at(-1);
-    const pausedAt = request?.sent ?? 0;
-    await Bun.sleep(500);
+    // On a loaded machine the buffers between us take a while longer to fill: wait
+    // (up to 20 s) for half a second in which the server read nothing more.
+    let pausedAt = -1;
+    for (const deadline = Date.now() + 20_000; request?.sent !== pausedAt && Date.now() < deadline; ) {
+      pausedAt = request?.sent ?? 0;
+      await Bun.sleep(500);
+    }
     expect(request?.sent).toBe(pausedAt);
     expect(pausedAt).toBeLessThan(300000);
     expect(request?.finished).toBe(false);
