@@ -3,7 +3,7 @@ import OpenAI from 'openai';
 import { createOpenAIModel } from '../src/ai/openai';
 import { countTexts } from '../src/ai/tokenizer';
 import { openChat, prepareSessions, type Session } from './lib/load';
-import { cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
+import { cpuAndJitMs, cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
 import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
 
 export interface Row {
@@ -101,6 +101,14 @@ const versus = async <T>(
   return results as { baseline: T; ours: T };
 };
 
+/** The server's JIT compiler's share of its CPU, first turn vs the measured ones (see `interleaved`). */
+const jitRow = (scenario: string, jit: { first: number; measured: number; warmups: number }): Row => ({
+  scenario,
+  metric: `for scale: the server's JIT compiler threads, % of its CPU: first turn vs measured turns (after ${jit.warmups} warm-up turns per side)`,
+  baseline: 100 * jit.first,
+  ours: 100 * jit.measured,
+});
+
 /** A row without a target whose ratio is simply ours ÷ baseline. */
 export const compared = (scenario: string, metric: string, baseline: number, ours: number): Row => ({
   scenario,
@@ -147,11 +155,19 @@ const repeated = async <K extends string, T extends Record<K, number>>(
  * Each turn chats on fresh conversations, so every turn measures the same thing. A
  * slow stretch of this shared machine (seen: the relay's own TTFT p99 moving from 25
  * to 70 ms between runs minutes apart) then falls on both members of a pair rather
- * than on one, which is what made single ratios swing by ±0.5. Each side first runs
- * one turn that is not counted: the server's JIT compiles hundreds of functions on
- * its first turn (~1.4 s of compiler time on a background thread, which takes one of
- * the two cores), the relay's almost none, and that is start-up, not the cost of
- * the job (`BUN_JSC_reportDFGCompileTimes=1`, `BUN_JSC_reportFTLCompileTimes=1`).
+ * than on one, which is what made single ratios swing by ±0.5.
+ *
+ * Both sides first take warm-up turns that are not counted, until the server's JIT
+ * has settled: its compiler threads used under 5% of its CPU in the last warm-up
+ * turn (at most `BENCH_WARMUP` turns, default 12). The server's JIT compiles hundreds
+ * of functions on its first turn (~1.4 s of compiler time on a background thread,
+ * which takes one of the two cores) and keeps tiering hot functions up to its
+ * optimizing compiler (FTL) for seconds more — 50 – 180 ms of compiler time per
+ * second of load over the throughput scenario's turns 2 – 12, tailing off after
+ * ~15 s — while the relay compiles almost nothing. That is start-up, not the cost of
+ * the job; the cold scenario measures it, and `jit` reports the compiler's share of
+ * the server's CPU in its first turn and in the measured ones
+ * (`BENCH_SERVER_BUN_JSC_reportFTLCompileTimes=1` prints the compiles).
  */
 const interleaved = async <K extends string, T extends Record<K, number>>(
   key: K,
@@ -166,8 +182,9 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
 ) => {
   const sides: { baseline?: Side; ours?: Side; also?: Side } = {};
   try {
-    // One more turn's conversations, for a warm-up turn per side that is not counted.
-    const all = { users: sessions.users, perUser: sessions.perUser * (times + 1) };
+    const maxWarmups = Math.max(1, Number(process.env.BENCH_WARMUP ?? 12));
+    // Conversations for the warm-up turns too: every turn chats on fresh ones.
+    const all = { users: sessions.users, perUser: sessions.perUser * (times + maxWarmups) };
     sides.baseline = await startSide('baseline', stubEnv, all);
     sides.ours = await startSide(oursKind, stubEnv, all);
     if (alsoKind) sides.also = await startSide(alsoKind, stubEnv, all);
@@ -176,15 +193,36 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
       | 'ours'
       | 'also'
     )[];
-    for (const which of order)
-      await measure(turnOf(sides[which] as Side, times, sessions.perUser), socketUrl(sides[which] as Side));
+    const server = sides.ours.child.pid;
+    /** A turn of `which`, with the server's CPU in all and in its JIT when it is the server's. */
+    const turn = async (which: 'baseline' | 'ours' | 'also', i: number) => {
+      const side = sides[which] as Side;
+      const before = which === 'ours' ? await cpuAndJitMs(server) : undefined;
+      const result = await measure(turnOf(side, i, sessions.perUser), socketUrl(side));
+      const after = before && (await cpuAndJitMs(server));
+      return { result, jitShare: before && after ? (after.jit - before.jit) / (after.all - before.all) : 0 };
+    };
+    const jit = { first: 0, measured: 0, warmups: 0 };
+    for (let w = 0; w < maxWarmups; w++) {
+      let share = 0;
+      for (const which of order) {
+        const { jitShare } = await turn(which, times + w);
+        if (which === 'ours') share = jitShare;
+      }
+      if (w === 0) jit.first = share;
+      jit.warmups = w + 1;
+      if (share < 0.05) break;
+    }
     const results: { baseline: T[]; ours: T[]; also: T[] } = { baseline: [], ours: [], also: [] };
+    const measuredShares: number[] = [];
     for (let i = 0; i < times; i++) {
       for (const which of i % 2 === 0 ? order : [...order].reverse()) {
-        const side = sides[which] as Side;
-        results[which].push(await measure(turnOf(side, i, sessions.perUser), socketUrl(side)));
+        const { result, jitShare } = await turn(which, i);
+        results[which].push(result);
+        if (which === 'ours') measuredShares.push(jitShare);
       }
     }
+    jit.measured = percentile(measuredShares, 50);
     const against = (other: T[]) =>
       medianPair(
         results.ours.map((ours, i) => {
@@ -192,7 +230,7 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
           return { baseline, ours, ratio: (ours[key] as number) / (baseline[key] as number) };
         }),
       );
-    return { ...against(results.baseline), also: alsoKind ? against(results.also) : undefined };
+    return { ...against(results.baseline), also: alsoKind ? against(results.also) : undefined, jit };
   } finally {
     await sides.baseline?.stop();
     await sides.ours?.stop();
@@ -232,13 +270,16 @@ const streamAnswers = async (target: Target, wsBase: string) => {
  */
 export const throughput = async (): Promise<Row[]> => {
   const stubEnv = { STUB_TOKENS: process.env.BENCH_TOKENS ?? '200' };
-  const r = await interleaved('cpuPer1k', stubEnv, { users: 10, perUser: 5 }, streamAnswers);
+  // Nine pairs: a turn is ~0.2 s, and the CPU of so short a stretch (with the
+  // collector's and the JIT's threads in it) moves single ratios by ±0.4.
+  const times = Number(process.env.BENCH_REPEAT ?? 9);
+  const r = await interleaved('cpuPer1k', stubEnv, { users: 10, perUser: 5 }, streamAnswers, times);
   const corked = await interleaved(
     'cpuPer1k',
     stubEnv,
     { users: 10, perUser: 5 },
     streamAnswers,
-    undefined,
+    times,
     'corked relay',
   );
   return [
@@ -266,6 +307,7 @@ export const throughput = async (): Promise<Row[]> => {
       corked.ours.cpuPer1k,
       r.ours.cpuPer1k,
     ),
+    jitRow('throughput', r.jit),
   ];
 };
 
@@ -333,6 +375,7 @@ export const latency = async (): Promise<Row[]> => {
     ),
     compared('latency', 'full answer overhead p50 (ms)', r.baseline.full50, r.ours.full50),
     compared('latency', 'full answer overhead p99 (ms)', r.baseline.full99, r.ours.full99),
+    jitRow('latency', r.jit),
   ];
 };
 

@@ -22,11 +22,23 @@ const chunk = (delta: object, finish: string | null = null, usage?: object) =>
   });
 const opening = chunk({ role: 'assistant', content: '' });
 const tokens = Array.from({ length: count }, (_, i) => chunk({ content: ` tok${i}` }));
-const closing = [
-  chunk({}, 'stop'),
-  chunk({}, null, { prompt_tokens: 11, completion_tokens: count, total_tokens: 11 + count }),
+const ending = (n: number) => [
+  chunk({}, n < count ? 'length' : 'stop'),
+  chunk({}, null, { prompt_tokens: 11, completion_tokens: n, total_tokens: 11 + n }),
   encoder.encode('data: [DONE]\n\n'),
 ];
+const closing = ending(count);
+
+/** Like a real provider, it stops at the request's `max_tokens` (the server's titles ask for 24). */
+const limitOf = (body: ArrayBuffer) => {
+  try {
+    const { max_tokens, max_completion_tokens } = JSON.parse(new TextDecoder().decode(body));
+    const limit = Number(max_completion_tokens ?? max_tokens);
+    return Number.isInteger(limit) && limit > 0 && limit < count ? limit : count;
+  } catch {
+    return count;
+  }
+};
 
 const server = Bun.serve({
   port: 0,
@@ -35,7 +47,9 @@ const server = Bun.serve({
   fetch: async (request) => {
     if (!new URL(request.url).pathname.endsWith('/chat/completions'))
       return new Response('not found', { status: 404 });
-    await request.arrayBuffer();
+    const n = limitOf(await request.arrayBuffer());
+    const sent = n === count ? tokens : tokens.slice(0, n);
+    const last = n === count ? closing : ending(n);
     const { signal } = request;
     const body = new ReadableStream({
       type: 'direct',
@@ -43,13 +57,13 @@ const server = Bun.serve({
         if (firstDelayMs) await Bun.sleep(firstDelayMs);
         controller.write(opening);
         controller.flush();
-        for (const token of tokens) {
+        for (const token of sent) {
           if (delayMs) await Bun.sleep(delayMs);
           if (signal.aborted) return controller.close();
           controller.write(token);
           await controller.flush();
         }
-        for (const part of closing) controller.write(part);
+        for (const part of last) controller.write(part);
         await controller.flush();
         controller.close();
       },

@@ -1,3 +1,4 @@
+import './jit';
 import { ConfigError, loadConfig } from './config';
 import { pgliteAssets } from './db/pglite-assets';
 

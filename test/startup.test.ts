@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test';
+import { spawnServerProcess } from './support/process';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -32,5 +33,31 @@ describe('start-up refuses bad configuration (SPEC §1, §8)', () => {
     });
     expect(exitCode).toBe(1);
     expect(stderr).toContain('OPENAI_API_KEY');
+  });
+});
+
+/** The environment a process runs with now (Linux: /proc/<pid>/environ). */
+const environOf = async (pid: number) =>
+  Object.fromEntries(
+    (await Bun.file(`/proc/${pid}/environ`).text())
+      .split('\0')
+      .filter(Boolean)
+      .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+  );
+
+describe.if(process.platform === 'linux')('the server runs without the FTL compiler (src/jit.ts)', () => {
+  test.each([
+    [{}, '0'],
+    [{ BUN_JSC_useFTLJIT: '1' }, '1'],
+  ])('started with %j, the same process serves with BUN_JSC_useFTLJIT=%s', async (env, expected) => {
+    const { child, url } = await spawnServerProcess({ DATABASE_URL: 'memory://', ...env });
+    try {
+      expect((await fetch(`${url}/api/health/`)).status).toBe(200);
+      // The same process id: it replaced itself rather than starting a child.
+      expect((await environOf(child.pid)).BUN_JSC_useFTLJIT).toBe(expected);
+    } finally {
+      child.kill();
+      await child.exited;
+    }
   });
 });

@@ -21,6 +21,28 @@ export const cpuMs = async (pid: number) => {
   return ns / 1e6;
 };
 
+/**
+ * CPU time of `pid` (ms) in all and in its JIT compiler's threads (JavaScriptCore's
+ * `JITWorker`), so a scenario can tell compiling from running.
+ */
+export const cpuAndJitMs = async (pid: number) => {
+  let all = 0;
+  let jit = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const [schedstat, comm] = await Promise.all(
+      ['schedstat', 'comm'].map((f) =>
+        Bun.file(`/proc/${pid}/task/${tid}/${f}`)
+          .text()
+          .catch(() => '0'),
+      ),
+    );
+    const ns = Number(schedstat?.split(' ')[0]);
+    all += ns;
+    if (comm?.startsWith('JITWorker')) jit += ns;
+  }
+  return { all: all / 1e6, jit: jit / 1e6 };
+};
+
 /** The inodes of the sockets `pid` has open (its /proc fd links name them). */
 export const socketInodes = async (pid: number) => {
   const inodes = new Set<string>();

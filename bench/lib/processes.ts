@@ -29,6 +29,18 @@ const profileArgs = () =>
     ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
     : [];
 
+/**
+ * Extra environment for the server alone: BENCH_SERVER_X=v is X=v in the server's
+ * environment, e.g. BENCH_SERVER_BUN_JSC_reportFTLCompileTimes=1 (JavaScriptCore's
+ * own switches) or BENCH_SERVER_LOG_LEVEL=info.
+ */
+const serverExtras = () =>
+  Object.fromEntries(
+    Object.entries(process.env)
+      .filter(([k]) => k.startsWith('BENCH_SERVER_'))
+      .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? '']),
+  );
+
 const readFirstLine = async (stream: ReadableStream<Uint8Array>) => {
   const reader = stream.getReader();
   let text = '';
@@ -161,6 +173,7 @@ export const spawnServer = async (
         DATABASE_URL: databaseUrl,
         CHAT_RATE_LIMIT: '100000',
         ...redis,
+        ...serverExtras(),
         ...env,
       },
       stdout: 'ignore',
