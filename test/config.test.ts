@@ -149,8 +149,7 @@ describe('configuration', () => {
     const glob = new Bun.Glob('src/**/*.ts');
     const readers: string[] = [];
     for await (const file of glob.scan(new URL('..', import.meta.url).pathname))
-      if (!allowed.has(file) && (await Bun.file(file).text()).includes('process.env'))
-        readers.push(file);
+      if (!allowed.has(file) && (await Bun.file(file).text()).includes('process.env')) readers.push(file);
     expect(readers).toEqual([]);
   });
 
