@@ -4,7 +4,9 @@ import { useEffect, useRef } from 'preact/hooks';
 import { renderMarkdown } from './markdown';
 import {
   connection,
+  earlier,
   edit,
+  loadEarlierMessages,
   type Message,
   messages,
   notice,
@@ -166,9 +168,18 @@ const CONNECTION_WORDS: Record<string, string> = {
 export const Chat = () => {
   const list = useRef<HTMLDivElement>(null);
   const items = messages.value;
+  // What the list ended with and how tall it was: earlier messages put above keep the
+  // view where it was; anything else scrolls to the newest.
+  const last = useRef<{ id?: string; height: number }>({ height: 0 });
   useEffect(() => {
     const element = list.current;
-    if (element) element.scrollTop = element.scrollHeight;
+    if (!element) return;
+    const lastId = items.at(-1)?.id;
+    const prepended = lastId !== undefined && lastId === last.current.id && items.length > 0;
+    if (prepended && element.scrollHeight > last.current.height)
+      element.scrollTop += element.scrollHeight - last.current.height;
+    else element.scrollTop = element.scrollHeight;
+    last.current = { id: lastId, height: element.scrollHeight };
   }, [items]);
   const conversation = selected.value;
   if (!conversation)
@@ -192,6 +203,11 @@ export const Chat = () => {
         </p>
       )}
       <div class="messages" ref={list} aria-live="polite">
+        {earlier.value > 0 && (
+          <button type="button" class="more" onClick={() => void loadEarlierMessages()}>
+            Show earlier messages
+          </button>
+        )}
         {items.map((message) => (
           <MessageView key={message.id} message={message} />
         ))}

@@ -7,9 +7,11 @@ import {
   create,
   loadConversations,
   loaded,
+  loadMoreConversations,
   logIn,
   logOut,
   models,
+  moreConversations,
   notice,
   open,
   register,
@@ -208,11 +210,18 @@ const Sidebar = ({ onPick }: { onPick: () => void }) => {
           ))}
         </ul>
       ) : (
-        <ul class="list">
-          {conversations.value.map((c) => (
-            <ConversationItem key={c.id} id={c.id} title={c.title} />
-          ))}
-        </ul>
+        <>
+          <ul class="list">
+            {conversations.value.map((c) => (
+              <ConversationItem key={c.id} id={c.id} title={c.title} />
+            ))}
+          </ul>
+          {moreConversations.value && (
+            <button type="button" class="more" onClick={() => void loadMoreConversations()}>
+              Load more conversations
+            </button>
+          )}
+        </>
       )}
     </nav>
   );

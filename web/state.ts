@@ -64,6 +64,13 @@ export const usage = signal<
   | undefined
 >(undefined);
 export const searchHits = signal<Hit[] | undefined>(undefined);
+/** More conversations than the list holds: the next page can be loaded. */
+export const moreConversations = signal(false);
+/** Where the shown messages start in the current branch: earlier ones can be loaded (0: none). */
+export const earlier = signal(0);
+
+/** The API's largest page (SPEC §2: `limit` 1–100). */
+const PAGE = 100;
 
 export const selected = computed(() => conversations.value.find((c) => c.id === selectedId.value));
 export const streaming = computed(() => messages.value.some((m) => m.status === 'streaming'));
@@ -107,7 +114,9 @@ export const logOut = async () => {
   client.session.set(undefined);
   batch(() => {
     conversations.value = [];
+    moreConversations.value = false;
     messages.value = [];
+    earlier.value = 0;
     selectedId.value = undefined;
     usage.value = undefined;
     username.value = '';
@@ -152,12 +161,41 @@ const loadModels = async () => {
 /** Bumped by every change made here: a list read before one of them is stale. */
 let changes = 0;
 
+const readConversations = (offset: number) =>
+  api.conversations.get({ query: { limit: String(PAGE), offset: String(offset) } });
+
+/** The list again, newest first, as far down as it was read (a page at least). */
 export const loadConversations = async (): Promise<void> => {
   const asked = changes;
-  const { data, error } = await api.conversations.get({ query: { limit: '100' } });
-  if (!data) return fail(error, 'Could not load your conversations.');
+  const wanted = Math.max(PAGE, conversations.value.length);
+  const items: Conversation[] = [];
+  let count = 0;
+  for (let offset = 0; offset < wanted; offset += PAGE) {
+    const { data, error } = await readConversations(offset);
+    if (!data) return fail(error, 'Could not load your conversations.');
+    items.push(...data.items);
+    count = data.count;
+    if (data.items.length < PAGE) break;
+  }
   if (asked !== changes) return loadConversations();
-  conversations.value = data.items;
+  batch(() => {
+    conversations.value = items;
+    moreConversations.value = count > items.length;
+  });
+};
+
+/** The next page of older conversations, below the ones shown. */
+export const loadMoreConversations = async () => {
+  const asked = changes;
+  const { data, error } = await readConversations(conversations.value.length);
+  if (!data) return fail(error, 'Could not load more conversations.');
+  if (asked !== changes) return loadConversations();
+  const shown = new Set(conversations.value.map((c) => c.id));
+  const all = [...conversations.value, ...data.items.filter((c) => !shown.has(c.id))];
+  batch(() => {
+    conversations.value = all;
+    moreConversations.value = data.count > all.length;
+  });
 };
 
 const replaceConversation = (conversation: Conversation) => {
@@ -209,17 +247,54 @@ export const search = async (q: string) => {
 
 // --- one conversation --------------------------------------------------------------
 
+const readMessages = (id: string, offset: number, limit = PAGE) =>
+  api.conversations({ id }).messages.get({ query: { limit: String(limit), offset: String(offset) } });
+
+/**
+ * The end of the current branch: its newest page, or from where the shown messages
+ * start if that is earlier (earlier ones the person loaded stay).
+ */
 const loadMessages = async (id: string) => {
-  const { data, error } = await api.conversations({ id }).messages.get({ query: { limit: '100' } });
+  const shownFrom = messages.value.length ? earlier.value : Number.POSITIVE_INFINITY;
+  const first = await readMessages(id, 0);
   if (selectedId.value !== id) return;
-  if (!data) return fail(error, 'Could not load the messages.');
+  if (!first.data) return fail(first.error, 'Could not load the messages.');
+  const { count } = first.data;
+  const from = Math.min(shownFrom, Math.max(0, count - PAGE));
+  let items = first.data.items as Message[];
+  if (count > items.length) {
+    items = [];
+    for (let offset = from; offset < count; offset += PAGE) {
+      const page = await readMessages(id, offset);
+      if (selectedId.value !== id) return;
+      if (!page.data) return fail(page.error, 'Could not load the messages.');
+      items.push(...(page.data.items as Message[]));
+      if (page.data.items.length < PAGE) break;
+    }
+  }
+  earlier.value = from;
   const live = socket?.reply;
-  const items = data.items as Message[];
   // A reply streaming now is not stored yet: shown from what the socket has seen.
   messages.value =
     live && !items.some((m) => m.id === live.messageId)
       ? [...items, streamingMessage(live.messageId, live.parentId, live.text)]
       : items;
+};
+
+/** The page before the first message shown, above it. */
+export const loadEarlierMessages = async () => {
+  const id = selectedId.value;
+  const to = earlier.value;
+  if (!id || to === 0) return;
+  const from = Math.max(0, to - PAGE);
+  const { data, error } = await readMessages(id, from, to - from);
+  if (selectedId.value !== id || earlier.value !== to) return;
+  if (!data) return fail(error, 'Could not load earlier messages.');
+  const shown = new Set(messages.value.map((m) => m.id));
+  batch(() => {
+    messages.value = [...(data.items as Message[]).filter((m) => !shown.has(m.id)), ...messages.value];
+    earlier.value = from;
+  });
 };
 
 const streamingMessage = (id: string, parentId: string, content: string): Message => ({
@@ -241,6 +316,7 @@ export const open = async (id: string) => {
   batch(() => {
     selectedId.value = id;
     messages.value = [];
+    earlier.value = 0;
     notice.value = undefined;
     searchHits.value = undefined;
   });

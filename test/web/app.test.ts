@@ -7,6 +7,7 @@ import { DEFAULT_TOKENS, DRIP_ANSWER, drip, startOpenAIStub } from '../support/o
 import { startProxy } from '../support/proxy';
 import { startServer, type TestServer } from '../support/server';
 import { signUpStaff } from '../support/staff';
+import { connectAuthenticated } from '../support/ws';
 
 /**
  * SPEC §14, the web app, in a real browser: Debian's Chromium driven by playwright-core,
@@ -238,6 +239,61 @@ describe.if(IN_BROWSER)('a person’s session', () => {
     const before = await list.getByRole('button', { name: /^Delete / }).count();
     await list.getByRole('button', { name: 'Delete Vegetables' }).click();
     await countIs(list.getByRole('button', { name: /^Delete / }), before - 1);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+});
+
+describe.if(IN_BROWSER)('long histories', () => {
+  browserTest('past 100 conversations and 100 messages: earlier pages load on request', async () => {
+    const api = createClient(server.url);
+    const user = await api.register(uniqueUsername('long'));
+    const { access } = await api.login(user.username);
+    for (let i = 0; i < 101; i++) {
+      const made = await api.request('POST', '/api/conversations/', {
+        token: access,
+        body: { title: `old ${i}` },
+      });
+      expect(made.status).toBe(201);
+    }
+    // The newest conversation: 51 questions and answers, 102 messages on its branch.
+    const long = await api.request('POST', '/api/conversations/', { token: access, body: { title: 'long' } });
+    const ws = await connectAuthenticated(server.wsUrl, long.body.id as string, access);
+    for (let i = 0; i < 51; i++) {
+      ws.send({ type: 'chat.message', content: `question ${i}` });
+      expect((await ws.reply()).final.done).toBe(true);
+    }
+    ws.close();
+
+    const { page, problems } = await newPage();
+    await page.goto(server.url);
+    await page.getByLabel('Username').fill(user.username);
+    await page.getByLabel('Password').fill(STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    // The newest page of the branch: questions 1 – 50 and their answers, the last answer last.
+    await expect(page.locator('.conversation-title').textContent()).resolves.toBe('long');
+    const articles = page.getByRole('article');
+    await countIs(articles, 100);
+    await textIs(page.getByRole('article', { name: 'You' }).first().locator('.text'), 'question 1');
+    await textIs(page.getByRole('article', { name: 'You' }).last().locator('.text'), 'question 50');
+    await page.getByRole('button', { name: 'Show earlier messages' }).click();
+    await countIs(articles, 102);
+    await textIs(page.getByRole('article', { name: 'You' }).first().locator('.text'), 'question 0');
+    await countIs(page.getByRole('button', { name: 'Show earlier messages' }), 0);
+
+    // The list: 100 of 102 conversations, then the rest on request.
+    const items = page.locator('.sidebar .list li');
+    await countIs(items, 100);
+    await page.getByRole('button', { name: 'Load more conversations' }).click();
+    await countIs(items, 102);
+    await page.locator('.sidebar .list li', { hasText: 'old 0' }).waitFor();
+    await countIs(page.getByRole('button', { name: 'Load more conversations' }), 0);
+
+    // A new answer keeps the earlier messages shown and lands at the end.
+    await sendMessage(page, 'question 51');
+    await textIs(lastAnswer(page).locator('.markdown'), answer);
+    await countIs(articles, 104);
+    await textIs(page.getByRole('article', { name: 'You' }).first().locator('.text'), 'question 0');
     expect(problems).toEqual([]);
     await page.context().close();
   });
