@@ -14,7 +14,10 @@
  */
 const KEY = 'BUN_JSC_useFTLJIT';
 
-if (process.env[KEY] === undefined && process.platform !== 'win32' && process.execve) {
+// Not for `healthcheck` (the container probe): it only asks the server and exits.
+const serving = process.argv[2] !== 'healthcheck';
+
+if (serving && process.env[KEY] === undefined && process.platform !== 'win32' && process.execve) {
   // A compiled executable's second argument is its own embedded entry point, which
   // it adds again itself; a script's is the script, which `bun` needs.
   const standalone = process.argv[1]?.startsWith('/$bunfs/') ?? false;
