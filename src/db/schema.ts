@@ -51,6 +51,9 @@ export const users = pgTable(
   ],
 );
 
+/** A conversation's title until its owner or the model names it. */
+export const DEFAULT_TITLE = 'New conversation';
+
 export const conversations = pgTable(
   'conversations',
   {
@@ -58,7 +61,7 @@ export const conversations = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    title: varchar('title', { length: 255 }).notNull().default('New conversation'),
+    title: varchar('title', { length: 255 }).notNull().default(DEFAULT_TITLE),
     /** The owner chose the title (POST or PATCH): an automatic title never replaces it. */
     titleSet: boolean('title_set').notNull().default(false),
     /** The model of its replies; null: `OPENAI_MODEL`. */

@@ -115,6 +115,7 @@ export const createQuestions = (repo: ConversationRepository, settings: Question
         model: context.model ?? settings.defaults.model,
         systemPrompt: context.systemPrompt ?? settings.defaults.systemPrompt,
         turns: withQuestion(question, context.turns),
+        untitled: context.untitled,
       };
     },
 

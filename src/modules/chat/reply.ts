@@ -36,6 +36,11 @@ export interface ReplyBasis {
   systemPrompt: string;
   /** The branch the answer follows, root first, ending with the question. */
   turns: ChatTurn[];
+  /**
+   * Read with the branch: the conversation had the default title, unchosen by its
+   * owner (an automatic title may name it). Undefined when the basis was not read.
+   */
+  untitled?: boolean;
 }
 
 /**

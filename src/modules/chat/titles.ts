@@ -1,8 +1,9 @@
 import type { ChatModel, ChatTurn } from '../../ai';
+import { DEFAULT_TITLE } from '../../db/schema';
 import { describeError } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import { cleanContent } from '../../lib/sanitize';
-import { type ConversationRepository, DEFAULT_TITLE, toConversationDto } from '../conversations/repository';
+import { type ConversationRepository, toConversationDto } from '../conversations/repository';
 import type { ReplyBasis } from './reply';
 
 export interface TitleSettings {
@@ -97,16 +98,15 @@ export const createTitler = (
   };
 
   const title = async (conversationId: string, basis: ReplyBasis, answer: string) => {
-    const conversation = await repo.byId(conversationId);
-    if (!conversation || conversation.titleSet || conversation.title !== DEFAULT_TITLE) return;
+    // The reply read whether it may be titled; a reply built on what its room remembered did not.
+    if (basis.untitled === undefined) {
+      const conversation = await repo.byId(conversationId);
+      if (!conversation || conversation.titleSet || conversation.title !== DEFAULT_TITLE) return;
+    }
     const suggested = await ask(basis, answer);
-    if (
-      !suggested ||
-      closing.signal.aborted ||
-      !(await repo.setAutomaticTitle(conversationId, suggested, DEFAULT_TITLE))
-    )
-      return;
-    const updated = await repo.byId(conversationId);
+    if (!suggested || closing.signal.aborted) return;
+    // Only if still untitled: an owner who named it meanwhile keeps their title.
+    const updated = await repo.setAutomaticTitle(conversationId, suggested, DEFAULT_TITLE);
     if (updated) announce(conversationId, JSON.stringify(toConversationDto(updated)));
   };
 
@@ -127,7 +127,7 @@ export const createTitler = (
   return {
     /** Titles the conversation in the background if it still has the default title. */
     suggest: (conversationId: string, basis: ReplyBasis, answer: string) => {
-      if (!settings.enabled || closing.signal.aborted) return;
+      if (!settings.enabled || closing.signal.aborted || basis.untitled === false) return;
       const job = () => (closing.signal.aborted ? Promise.resolve() : title(conversationId, basis, answer));
       if (pending.size < AT_ONCE) run(job);
       else if (waiting.length < QUEUED) waiting.push(() => run(job));

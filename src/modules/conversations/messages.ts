@@ -3,6 +3,7 @@ import type { ChatTurn } from '../../ai';
 import { type Database, rowsOf } from '../../db/client';
 import {
   conversations,
+  DEFAULT_TITLE,
   type FeedbackRating,
   type MessageRole,
   type MessageStatus,
@@ -47,6 +48,8 @@ export interface ReplyContext {
   model: string | null;
   systemPrompt: string | null;
   currentMessageId: string | null;
+  /** It still has the default title and its owner chose none: an automatic title may name it. */
+  untitled: boolean;
   /** The newest turns of the branch, root first, ending at the message asked for. */
   turns: ChatTurn[];
 }
@@ -111,6 +114,7 @@ const contextReader = (db: Database) => {
       model: string | null;
       system_prompt: string | null;
       current_message_id: string | null;
+      untitled: boolean;
       role: MessageRole | null;
       content: string | null;
     }>(
@@ -128,6 +132,7 @@ const contextReader = (db: Database) => {
         ),
         start as (
           select w.k, w.lim, c.model, c.system_prompt, c.current_message_id,
+                 not c.title_set and c.title = ${DEFAULT_TITLE} as untitled,
                  case when w.current then c.current_message_id else w.tip end as tip
           from wanted w join ${conversations} c on c.id = w.conversation_id
         ),
@@ -139,7 +144,7 @@ const contextReader = (db: Database) => {
           from walk w join start s on s.k = w.k join ${messages} m on m.id = w.parent_id
           where w.n < s.lim
         )
-        select s.k, s.model, s.system_prompt, s.current_message_id, w.role, w.content
+        select s.k, s.model, s.system_prompt, s.current_message_id, s.untitled, w.role, w.content
         from start s left join walk w on w.k = s.k
         order by s.k, w.n desc`),
     );
@@ -151,6 +156,7 @@ const contextReader = (db: Database) => {
           model: r.model,
           systemPrompt: r.system_prompt,
           currentMessageId: r.current_message_id,
+          untitled: r.untitled,
           turns: [],
         };
         found.set(r.k, context);

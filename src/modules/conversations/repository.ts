@@ -5,9 +5,6 @@ import { messageWrites } from './message-writes';
 import { messageQueries } from './messages';
 import { conversationSearch } from './search';
 
-/** A conversation's title until its owner or the automatic title gives it another. */
-export const DEFAULT_TITLE = 'New conversation';
-
 const conversationColumns = {
   id: conversations.id,
   title: conversations.title,
@@ -154,6 +151,10 @@ export const createConversationRepository = (db: Database) => {
      * An automatic title, unless the owner chose one or another title came first;
      * true when stored. It does not bump `updated_at`: nobody wrote anything.
      */
+    /**
+     * Titles the conversation if it still has `defaultTitle` and its owner chose none;
+     * the conversation as it now is, or undefined when it was not titled.
+     */
     setAutomaticTitle: async (id: string, title: string, defaultTitle: string) =>
       (
         await db
@@ -166,8 +167,8 @@ export const createConversationRepository = (db: Database) => {
               eq(conversations.title, defaultTitle),
             ),
           )
-          .returning({ id: conversations.id })
-      ).length === 1,
+          .returning({ ...conversationColumns, messageCount: messageCountOf('conversations') })
+      )[0],
 
     remove: async (userId: string, id: string) =>
       (await db.delete(conversations).where(owned(userId, id)).returning({ id: conversations.id })).length ===

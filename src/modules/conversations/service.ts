@@ -1,3 +1,4 @@
+import { DEFAULT_TITLE } from '../../db/schema';
 import { HttpError, notFound, unprocessable } from '../../lib/errors';
 import { cleanContent } from '../../lib/sanitize';
 import { type MessageDto, toMessageDto } from './messages';
@@ -5,7 +6,6 @@ import {
   type ConversationChanges,
   type ConversationDto,
   type ConversationRepository,
-  DEFAULT_TITLE,
   toConversationDto,
 } from './repository';
 

@@ -76,6 +76,41 @@ describe('automatic titles', () => {
     byPatch.ws.close();
   });
 
+  test('renamed by its owner while the title is on its way: the owner’s title stays', async () => {
+    const { server, api } = await start({ AI_TITLE_MODEL: '[stub:slow:150]' });
+    const { me, conversationId, ws, conversation } = await session(server, api);
+    ws.send({ type: 'chat.message', content: 'a question, then a rename' });
+    await ws.reply();
+    await until(() => titleRequests(server).length === 1, 'the title request');
+    const renamed = await api.request('PATCH', `/api/conversations/${conversationId}`, {
+      token: me.access,
+      body: { title: 'Mine' },
+    });
+    expect(renamed.status).toBe(200);
+    await until(() => titleRequests(server)[0]?.finished === true, 'the title answer', 10_000);
+    await Bun.sleep(200);
+    expect((await conversation()).title).toBe('Mine');
+    const titles = ws.frames
+      .filter((f) => f.type === 'conversation.updated')
+      .map((f) => f.conversation.title);
+    expect(titles).not.toContain(DEFAULT_TOKENS.join(''));
+    ws.close();
+  });
+
+  test('a first reply that failed: the next complete one is titled', async () => {
+    const { server, api } = await start();
+    const { ws, conversation } = await session(server, api);
+    ws.send({ type: 'chat.message', content: 'broken [stub:status:500]' });
+    expect((await ws.next((f) => f.type === 'chat.error')).code).toBe('AI_ERROR');
+    ws.send({ type: 'chat.message', content: 'and now a real question' });
+    await ws.reply();
+    const updated = await ws.next((f) => f.type === 'conversation.updated');
+    expect(updated.conversation.title).toBe(DEFAULT_TOKENS.join(''));
+    expect((await conversation()).title).toBe(DEFAULT_TOKENS.join(''));
+    expect(titleRequests(server)).toHaveLength(1);
+    ws.close();
+  });
+
   test('AI_TITLE_MODEL writes it; a provider failure leaves the default title and sends no frame', async () => {
     const { server, api } = await start({ AI_TITLE_MODEL: '[stub:status:500]' });
     const { ws, conversation } = await session(server, api);
