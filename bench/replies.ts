@@ -10,12 +10,12 @@
  *   the auth itself takes); and whether resume + the rest equals the sender's text, every time.
  */
 import { prepareSessions, type Session } from './lib/load';
+import { freePort } from './lib/ports';
 import { percentile } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-let nextPort = 32000 + Math.floor(Math.random() * 500);
-const port = () => nextPort++;
+const port = freePort;
 
 const CONVERSATIONS = 50;
 const ROUNDS = 3;

@@ -11,12 +11,12 @@ import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config';
 import { type Database, openDatabase } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
+import { freePort } from './lib/ports';
 import { percentile, rssKb, timeGets } from './lib/proc';
 import { collectGarbage, spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-let nextPort = 30000 + Math.floor(Math.random() * 2000);
-const port = () => nextPort++;
+const port = freePort;
 
 const CONVERSATIONS = 20_000;
 const LONG_CONVERSATION = 10_000;

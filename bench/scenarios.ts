@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { createOpenAIModel } from '../src/ai/openai';
 import { countTexts } from '../src/ai/tokenizer';
 import { openChat, prepareSessions, type Session } from './lib/load';
+import { freePort } from './lib/ports';
 import { cpuAndJitMs, cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
 import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
 
@@ -16,9 +17,7 @@ export interface Row {
   met?: boolean;
 }
 
-// Below Linux's ephemeral range (32768+), where an outgoing connection could hold the port.
-let nextPort = 22000 + Math.floor(Math.random() * 8000);
-const port = () => nextPort++;
+const port = freePort;
 
 export type Target = { child: Child; sessions: Session[] };
 

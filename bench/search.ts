@@ -12,12 +12,12 @@ import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config';
 import { openDatabase, rowsOf } from '../src/db/client';
 import { migrate } from '../src/db/migrate';
+import { freePort } from './lib/ports';
 import { percentile, timeGets } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-let nextPort = 33000 + Math.floor(Math.random() * 2000);
-const port = () => nextPort++;
+const port = freePort;
 
 const USERS = 100;
 const CONVERSATIONS = 1_000;

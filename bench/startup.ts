@@ -13,11 +13,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { freePort } from './lib/ports';
 import { rssKb } from './lib/proc';
 import type { Row } from './scenarios';
 
 const root = new URL('..', import.meta.url).pathname;
-let nextPort = 36000 + Math.floor(Math.random() * 2000);
 const STARTS = 3;
 
 const median = (values: number[]) =>
@@ -25,7 +25,7 @@ const median = (values: number[]) =>
 
 /** Starts `command` with `env`, times exec → health 200, reads RSS 2 s later, stops it. */
 const start = async (command: string[], env: Record<string, string>) => {
-  const port = nextPort++;
+  const port = freePort();
   const started = performance.now();
   const proc = Bun.spawn(command, {
     cwd: root,
