@@ -254,8 +254,11 @@ const readMessages = (id: string, offset: number, limit = PAGE) =>
  * The end of the current branch: its newest page, or from where the shown messages
  * start if that is earlier (earlier ones the person loaded stay).
  */
+/** The conversation whose stored messages are shown (a live frame alone does not count). */
+let messagesOf: string | undefined;
+
 const loadMessages = async (id: string) => {
-  const shownFrom = messages.value.length ? earlier.value : Number.POSITIVE_INFINITY;
+  const shownFrom = messagesOf === id ? earlier.value : Number.POSITIVE_INFINITY;
   const first = await readMessages(id, 0);
   if (selectedId.value !== id) return;
   if (!first.data) return fail(first.error, 'Could not load the messages.');
@@ -273,6 +276,7 @@ const loadMessages = async (id: string) => {
     }
   }
   earlier.value = from;
+  messagesOf = id;
   const live = socket?.reply;
   // A reply streaming now is not stored yet: shown from what the socket has seen.
   messages.value =
@@ -317,6 +321,7 @@ export const open = async (id: string) => {
     selectedId.value = id;
     messages.value = [];
     earlier.value = 0;
+    messagesOf = undefined;
     notice.value = undefined;
     searchHits.value = undefined;
   });
