@@ -191,6 +191,14 @@ export const VARIABLES = t.Object({
     text('headers for the OTLP requests, `key=value,key2=value2`', undefined, { shown: '—' }),
   ),
   OTEL_SERVICE_NAME: text('`service.name` of the traces', 'chatbot-api'),
+  BUN_JSC_useFTLJIT: t.Optional(
+    oneOf(
+      "JavaScriptCore's top-tier compiler (FTL); unset, the server restarts itself with `0`, which costs less CPU under load ([Performance](#performance)); `1` keeps it",
+      ['0', '1', 'false', 'true'],
+      undefined,
+      'unset → `0`',
+    ),
+  ),
 });
 
 type Variables = Static<typeof VARIABLES>;
@@ -273,6 +281,14 @@ export const variableTable = () => {
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
   return [line(all[0] as string[]), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 };
+
+/**
+ * The environment the server restarts itself with to run without JavaScriptCore's
+ * FTL compiler (src/jit.ts), or undefined when `BUN_JSC_useFTLJIT` is set already
+ * (kept as it is). Read before anything else loads, so not through `loadConfig`.
+ */
+export const environmentWithoutFtl = (env: Env = process.env): Env | undefined =>
+  env.BUN_JSC_useFTLJIT === undefined ? { ...env, BUN_JSC_useFTLJIT: '0' } : undefined;
 
 export type DatabaseConfig =
   | { kind: 'postgres'; url: string }

@@ -8,16 +8,18 @@
  *
  * JavaScriptCore reads its options once, when the runtime starts, so the process
  * replaces itself (execve: same process id, same open files and signals, no second
- * process) with the same command and `BUN_JSC_useFTLJIT=0`, before anything else is
- * loaded. `BUN_JSC_useFTLJIT` already set (to anything) is left as it is: `=1` turns
- * the FTL back on. Where execve is missing (Windows) the server runs as it is.
+ * process) with the same command and `BUN_JSC_useFTLJIT=0` (src/config.ts, the one
+ * reader of the environment, decides), before the rest of the server is loaded.
+ * `BUN_JSC_useFTLJIT` already set is left as it is: `=1` turns the FTL back on.
+ * Where execve is missing (Windows) the server runs as it is.
  */
-const KEY = 'BUN_JSC_useFTLJIT';
+import { environmentWithoutFtl } from './config';
 
 // Not for `healthcheck` (the container probe): it only asks the server and exits.
 const serving = process.argv[2] !== 'healthcheck';
+const environment = serving ? environmentWithoutFtl() : undefined;
 
-if (serving && process.env[KEY] === undefined && process.platform !== 'win32' && process.execve) {
+if (environment && process.platform !== 'win32' && process.execve) {
   // A compiled executable's second argument is its own embedded entry point, which
   // it adds again itself; a script's is the script, which `bun` needs.
   const standalone = process.argv[1]?.startsWith('/$bunfs/') ?? false;
@@ -25,7 +27,7 @@ if (serving && process.env[KEY] === undefined && process.platform !== 'win32' &&
     ? [process.argv0, ...process.argv.slice(2)]
     : [process.argv0, ...process.execArgv, ...process.argv.slice(1)];
   try {
-    process.execve(process.execPath, args, { ...process.env, [KEY]: '0' });
+    process.execve(process.execPath, args, environment);
   } catch {
     // Not replaced: the server runs with the FTL, as before.
   }
