@@ -168,15 +168,15 @@ const CONNECTION_WORDS: Record<string, string> = {
 export const Chat = () => {
   const list = useRef<HTMLDivElement>(null);
   const items = messages.value;
-  // What the list ended with and how tall it was: earlier messages put above keep the
-  // view where it was; anything else scrolls to the newest.
+  // What the list ended with and how tall it was. With the same last message (earlier
+  // ones put above, or the answer growing) the view keeps its distance from the end;
+  // a new last message scrolls to it.
   const last = useRef<{ id?: string; height: number }>({ height: 0 });
   useEffect(() => {
     const element = list.current;
     if (!element) return;
     const lastId = items.at(-1)?.id;
-    const prepended = lastId !== undefined && lastId === last.current.id && items.length > 0;
-    if (prepended && element.scrollHeight > last.current.height)
+    if (lastId !== undefined && lastId === last.current.id)
       element.scrollTop += element.scrollHeight - last.current.height;
     else element.scrollTop = element.scrollHeight;
     last.current = { id: lastId, height: element.scrollHeight };

@@ -72,6 +72,29 @@ export const earlier = signal(0);
 /** The API's largest page (SPEC §2: `limit` 1–100). */
 const PAGE = 100;
 
+type Paged<T> = { items: T[]; count: number };
+
+/**
+ * Pages of a list from `from` up to `until` (or its end), read one after the other:
+ * the items and the list's count, or the error of the page that failed.
+ */
+const readPages = async <T>(
+  read: (offset: number) => Promise<{ data: Paged<T> | null; error: unknown }>,
+  from: number,
+  until: number,
+): Promise<Paged<T> | { error: unknown }> => {
+  const items: T[] = [];
+  let count = 0;
+  for (let offset = from; offset < until; offset += PAGE) {
+    const { data, error } = await read(offset);
+    if (!data) return { error };
+    items.push(...data.items);
+    count = data.count;
+    if (data.items.length < PAGE) break;
+  }
+  return { items, count };
+};
+
 export const selected = computed(() => conversations.value.find((c) => c.id === selectedId.value));
 export const streaming = computed(() => messages.value.some((m) => m.status === 'streaming'));
 
@@ -167,20 +190,12 @@ const readConversations = (offset: number) =>
 /** The list again, newest first, as far down as it was read (a page at least). */
 export const loadConversations = async (): Promise<void> => {
   const asked = changes;
-  const wanted = Math.max(PAGE, conversations.value.length);
-  const items: Conversation[] = [];
-  let count = 0;
-  for (let offset = 0; offset < wanted; offset += PAGE) {
-    const { data, error } = await readConversations(offset);
-    if (!data) return fail(error, 'Could not load your conversations.');
-    items.push(...data.items);
-    count = data.count;
-    if (data.items.length < PAGE) break;
-  }
+  const read = await readPages(readConversations, 0, Math.max(PAGE, conversations.value.length));
+  if ('error' in read) return fail(read.error, 'Could not load your conversations.');
   if (asked !== changes) return loadConversations();
   batch(() => {
-    conversations.value = items;
-    moreConversations.value = count > items.length;
+    conversations.value = read.items;
+    moreConversations.value = read.count > read.items.length;
   });
 };
 
@@ -250,13 +265,14 @@ export const search = async (q: string) => {
 const readMessages = (id: string, offset: number, limit = PAGE) =>
   api.conversations({ id }).messages.get({ query: { limit: String(limit), offset: String(offset) } });
 
-/**
- * The end of the current branch: its newest page, or from where the shown messages
- * start if that is earlier (earlier ones the person loaded stay).
- */
 /** The conversation whose stored messages are shown (a live frame alone does not count). */
 let messagesOf: string | undefined;
 
+/**
+ * The end of the current branch: its newest page, or from where the shown messages
+ * start if that is earlier (earlier ones the person loaded stay). The first page,
+ * read for the count, is kept when what is shown starts there.
+ */
 const loadMessages = async (id: string) => {
   const shownFrom = messagesOf === id ? earlier.value : Number.POSITIVE_INFINITY;
   const first = await readMessages(id, 0);
@@ -264,17 +280,11 @@ const loadMessages = async (id: string) => {
   if (!first.data) return fail(first.error, 'Could not load the messages.');
   const { count } = first.data;
   const from = Math.min(shownFrom, Math.max(0, count - PAGE));
-  let items = first.data.items as Message[];
-  if (count > items.length) {
-    items = [];
-    for (let offset = from; offset < count; offset += PAGE) {
-      const page = await readMessages(id, offset);
-      if (selectedId.value !== id) return;
-      if (!page.data) return fail(page.error, 'Could not load the messages.');
-      items.push(...(page.data.items as Message[]));
-      if (page.data.items.length < PAGE) break;
-    }
-  }
+  const rest =
+    count > PAGE ? await readPages((offset) => readMessages(id, offset), from || PAGE, count) : undefined;
+  if (selectedId.value !== id) return;
+  if (rest && 'error' in rest) return fail(rest.error, 'Could not load the messages.');
+  const items = [...(from === 0 ? first.data.items : []), ...(rest?.items ?? [])] as Message[];
   earlier.value = from;
   messagesOf = id;
   const live = socket?.reply;

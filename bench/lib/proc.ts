@@ -10,16 +10,7 @@ import { readdir, readlink } from 'node:fs/promises';
  * here (Bun's HTTP client, the garbage collector's, the JIT's); one that ended
  * between two readings would take its time with it.
  */
-export const cpuMs = async (pid: number) => {
-  let ns = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const schedstat = await Bun.file(`/proc/${pid}/task/${tid}/schedstat`)
-      .text()
-      .catch(() => '0');
-    ns += Number(schedstat.split(' ')[0]);
-  }
-  return ns / 1e6;
-};
+export const cpuMs = async (pid: number) => (await cpuAndJitMs(pid)).all;
 
 /**
  * CPU time of `pid` (ms) in all and in its JIT compiler's threads (JavaScriptCore's

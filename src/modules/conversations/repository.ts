@@ -148,12 +148,9 @@ export const createConversationRepository = (db: Database) => {
       ).length === 1,
 
     /**
-     * An automatic title, unless the owner chose one or another title came first;
-     * true when stored. It does not bump `updated_at`: nobody wrote anything.
-     */
-    /**
-     * Titles the conversation if it still has `defaultTitle` and its owner chose none;
-     * the conversation as it now is, or undefined when it was not titled.
+     * An automatic title, unless the owner chose one or another title came first: the
+     * conversation as it now is, or undefined when not stored. It does not bump
+     * `updated_at`: nobody wrote anything.
      */
     setAutomaticTitle: async (id: string, title: string, defaultTitle: string) =>
       (
