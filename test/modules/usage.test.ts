@@ -128,6 +128,33 @@ describe('GET /api/usage', () => {
     ws.close();
   });
 
+  test("a user's own limit, given before their socket opens, holds from its first message", async () => {
+    const staff = await staffOf(server, api);
+    const me = await api.signUp();
+    const limit = await api.request('PATCH', `/api/admin/users/${me.user.id}`, {
+      token: staff.access,
+      body: { daily_message_quota: 1 },
+    });
+    expect(limit.status).toBe(200);
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    expect((await say(ws, 'one')).final.done).toBe(true);
+    expect((await say(ws, 'two')).final.code).toBe('QUOTA_EXCEEDED');
+    ws.close();
+  });
+
+  test("an unlimited user's socket knows it from its authentication: the first message's admission reads nothing", async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    // Written behind the server's back (staff would make every instance forget what
+    // it knew): a limit already used up. Admission that read the database would refuse.
+    await server.resources.database.db.execute(
+      sql`update users set daily_message_quota = 1 where id = ${me.user.id}`,
+    );
+    await spentOn(server, me.user.id, 0, 5, 0);
+    expect((await say(ws, 'still admitted')).final.done).toBe(true);
+    ws.close();
+  });
+
   test('days out of range or not an integer is 422; no token is 401', async () => {
     const me = await api.signUp();
     for (const days of ['0', '367', '-1', '1.5', 'abc', '', '1e2'])

@@ -31,7 +31,7 @@ export interface ChatDependencies {
   questions: Questions;
   telemetry: ReplyTelemetry;
   titles: Titler;
-  usage: Pick<UsageService, 'spend'>;
+  usage: Pick<UsageService, 'spend' | 'seen'>;
   log: Logger;
   /** Replies in flight, so shutdown can wait for them. */
   track(reply: Promise<unknown>): void;
@@ -74,6 +74,7 @@ export const createChatService = (deps: ChatDependencies) => {
         return connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
       }
       connection.signIn(user.id);
+      deps.usage.seen(user);
       connection.send(encode.authSuccess(connection.conversationId));
       await deps.rooms.join(connection);
     } catch (error) {

@@ -55,6 +55,18 @@ export const createUsageService = (repo: UsageRepository, defaults: Limits, log:
       return admitted;
     },
 
+    /**
+     * A user row just read (a socket's authentication): when it has no daily limit,
+     * its first message needs no database read at admission either. A socket's first
+     * message is the one a user waits for after opening a conversation; a burst of
+     * them after start-up queued behind one read per message (bench/history.md).
+     */
+    seen: (user: UserRow) => {
+      if (!noDefaults) return;
+      const limits = limitsOf(user);
+      if (limits.messages === 0 && limits.tokens === 0) unlimited.set(user.id, true);
+    },
+
     /** A user's limits changed: read them again at their next message. */
     forget: (userId: string) => {
       unlimited.delete(userId);
