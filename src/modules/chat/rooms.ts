@@ -343,8 +343,10 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       if (bus.hasPeers()) void bus.updated(conversationId, frame);
     },
 
-    /** Staff changed a user's limits: every instance reads them again. */
-    /** Resolves once the other instances were told (or could not be). */
+    /**
+     * Staff changed a user's limits: every instance reads them again. Resolves once the
+     * other instances were told (or could not be).
+     */
     limitsChanged: async (userId: string) => {
       settings.forgetLimits(userId);
       if (bus.hasPeers()) await bus.limits(userId).catch(() => {});
