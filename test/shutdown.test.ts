@@ -118,4 +118,41 @@ describe('graceful shutdown on SIGTERM', () => {
       ['assistant', 'interrupted'],
     ]);
   }, 60_000);
+
+  test('an answer read over HTTP (the AI SDK endpoint) still streaming after the grace period: its stream ends, it is stored interrupted', async () => {
+    const server = await startProcess();
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const response = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: me.conversationId,
+        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'over http [stub:slow:600]' }] }],
+        trigger: 'submit-message',
+      }),
+    });
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
+    let raw = '';
+    while (!raw.includes('"text-delta"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      raw += value;
+    }
+    server.child.kill('SIGTERM');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      raw += value;
+    }
+    expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(await server.child.exited).toBe(0);
+    expect((await storedMessages(me.conversationId)).map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'interrupted'],
+    ]);
+  }, 60_000);
 });
