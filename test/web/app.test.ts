@@ -7,6 +7,7 @@ import { DEFAULT_TOKENS, DRIP_ANSWER, drip, startOpenAIStub } from '../support/o
 import { startProxy } from '../support/proxy';
 import { startServer, type TestServer } from '../support/server';
 import { signUpStaff } from '../support/staff';
+import { until } from '../support/wait';
 import { connectAuthenticated } from '../support/ws';
 
 /**
@@ -296,6 +297,41 @@ describe.if(IN_BROWSER)('long histories', () => {
     await textIs(page.getByRole('article', { name: 'You' }).first().locator('.text'), 'question 0');
     expect(problems).toEqual([]);
     await page.context().close();
+
+    // A reply that ends before the page's first read of the branch has answered: the read
+    // its end starts still shows only the newest page, not the whole branch. The page's
+    // reads are held until the reply (sent from another socket) has ended there.
+    const late = await newPage();
+    let held = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await late.page.route(/\/api\/conversations\/[^/]+\/messages/, async (route) => {
+      held += 1;
+      await released;
+      await route.continue();
+    });
+    await late.page.goto(server.url);
+    await late.page.getByLabel('Username').fill(user.username);
+    await late.page.getByLabel('Password').fill(STRONG_PASSWORD);
+    await late.page.getByRole('button', { name: 'Log in' }).click();
+    await until(() => held >= 1, 'the page read the branch once its socket was open');
+    // Every read the opening makes is held by now; the reply's end makes one more.
+    await Bun.sleep(300);
+    const opening = held;
+    const other = await connectAuthenticated(server.wsUrl, long.body.id as string, access);
+    other.send({ type: 'chat.message', content: 'question 52' });
+    expect((await other.reply()).final.done).toBe(true);
+    other.close();
+    await until(() => held > opening, "the reply's end made the page read the branch again");
+    release();
+    const lateArticles = late.page.getByRole('article');
+    await textIs(late.page.getByRole('article', { name: 'You' }).last().locator('.text'), 'question 52');
+    await countIs(lateArticles, 100);
+    await countIs(late.page.getByRole('button', { name: 'Show earlier messages' }), 1);
+    expect(late.problems).toEqual([]);
+    await late.page.context().close();
   });
 });
 
