@@ -133,20 +133,19 @@ describe('graceful shutdown on SIGTERM', () => {
       }),
     });
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>)
-      .pipeThrough(new TextDecoderStream())
-      .getReader();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
     let raw = '';
     while (!raw.includes('"text-delta"')) {
       const { value, done } = await reader.read();
       if (done) break;
-      raw += value;
+      raw += decoder.decode(value, { stream: true });
     }
     server.child.kill('SIGTERM');
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      raw += value;
+      raw += decoder.decode(value, { stream: true });
     }
     expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await server.child.exited).toBe(0);
