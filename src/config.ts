@@ -214,7 +214,7 @@ type Declared = TSchema & {
 };
 
 /** The schema of one variable, whether optional or not. */
-const declared = (name: string) => VARIABLES.properties[name as keyof Variables] as Declared;
+export const declared = (name: string) => VARIABLES.properties[name as keyof Variables] as Declared;
 
 /** One variable's raw text, checked and converted as its schema says; undefined when unset. */
 const parse = (name: string, raw: string | undefined) => {
@@ -266,21 +266,6 @@ const listOf = (value: string) =>
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean);
-
-/** The README's variable table, from the schema. */
-export const variableTable = () => {
-  const rows = Object.keys(VARIABLES.properties).map((name) => {
-    const schema = declared(name);
-    const fallback =
-      schema.shown ??
-      (schema.default === undefined || schema.default === '' ? '—' : `\`${String(schema.default)}\``);
-    return [`\`${name}\``, schema.description ?? '', fallback];
-  });
-  const all = [['Variable', 'Meaning', 'Default'], ...rows];
-  const widths = [0, 1, 2].map((i) => Math.max(...all.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
-  return [line(all[0] as string[]), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-};
 
 /**
  * The environment the server restarts itself with to run without JavaScriptCore's

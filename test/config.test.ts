@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, loadConfig, VARIABLES, variableTable } from '../src/config';
+import { variableTable } from '../scripts/config-table';
+import { ConfigError, loadConfig, VARIABLES } from '../src/config';
 import { createPasswords } from '../src/modules/auth/password';
 
 const productionEnv = {
