@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { openPglite } from '../src/db/client';
 import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from './support/backends';
-import { createClient } from './support/client';
+import { createClient, postChat } from './support/client';
 import { type OpenAIStub, startOpenAIStub } from './support/openai-stub';
 import { spawnServerProcess } from './support/process';
 import { connectAuthenticated } from './support/ws';
@@ -123,15 +123,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const server = await startProcess();
     const api = createClient(server.url);
     const me = await api.signUp();
-    const response = await fetch(`${server.url}/api/chat`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: me.conversationId,
-        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'over http [stub:slow:600]' }] }],
-        trigger: 'submit-message',
-      }),
-    });
+    const response = await postChat(server.url, me.access, me.conversationId, 'over http [stub:slow:600]');
     expect(response.status).toBe(200);
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();

@@ -65,3 +65,18 @@ export const createClient = (baseUrl: string) => {
 };
 
 export type Client = ReturnType<typeof createClient>;
+
+/**
+ * `POST /api/chat` (SPEC §14) with one new user message, as the AI SDK's transport
+ * sends it: the raw streaming response, for tests that read its bytes themselves.
+ */
+export const postChat = (baseUrl: string, access: string, conversationId: string, text: string) =>
+  fetch(`${baseUrl}/api/chat`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: conversationId,
+      messages: [{ id: crypto.randomUUID(), role: 'user', parts: [{ type: 'text', text }] }],
+      trigger: 'submit-message',
+    }),
+  });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
-import { type Client, createClient } from '../../support/client';
+import { type Client, createClient, postChat } from '../../support/client';
 import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { signUpStaff } from '../../support/staff';
@@ -81,15 +81,7 @@ const post = (me: Me | undefined, body: unknown, conversationId = me?.conversati
 describe('POST /api/chat', () => {
   test('answers in the UI message stream protocol v1, and the answer is stored', async () => {
     const me = await api.signUp();
-    const response = await fetch(`${server.url}/api/chat`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: me.conversationId,
-        messages: [userMessage('hello')],
-        trigger: 'submit-message',
-      }),
-    });
+    const response = await postChat(server.url, me.access, me.conversationId, 'hello');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toStartWith('text/event-stream');
     expect(response.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1');
