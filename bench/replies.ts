@@ -15,8 +15,6 @@ import { percentile } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-const port = freePort;
-
 const CONVERSATIONS = 50;
 const ROUNDS = 3;
 // 60 tokens, 20 ms apart: about the pace of a hosted model.
@@ -57,8 +55,8 @@ const deltas = (frames: Frame[]) => frames.filter((f) => f.type === 'chat.stream
 
 const twoInstances = async () => {
   const stub = await spawnStub(STUB);
-  const first = await spawnServer(stub.url, port());
-  const second = await first.sibling(port());
+  const first = await spawnServer(stub.url, freePort());
+  const second = await first.sibling(freePort());
   const [a, b] = [first.url, second.url].map((url) => url.replace('http', 'ws')) as [string, string];
   const sessions = await prepareSessions(first.url, CONVERSATIONS, 1);
   return {

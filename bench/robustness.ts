@@ -16,8 +16,6 @@ import { percentile, rssKb, timeGets } from './lib/proc';
 import { collectGarbage, spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-const port = freePort;
-
 const CONVERSATIONS = 20_000;
 const LONG_CONVERSATION = 10_000;
 // SPEC §12's tree: 2,000 messages in 50 branches, the current one 1,020 long.
@@ -128,7 +126,7 @@ export const pages = async (): Promise<Row[]> => {
   const stub = await spawnStub({});
   const username = `heavy${Date.now().toString(36)}`;
   let seeded = { longId: '', treeId: '' };
-  const server = await spawnServer(stub.url, port(), {}, 1, undefined, async (url) => {
+  const server = await spawnServer(stub.url, freePort(), {}, 1, undefined, async (url) => {
     seeded = await seedHeavyUser(url, username);
   });
   const { longId, treeId } = seeded;
@@ -200,7 +198,7 @@ const post = async (url: string, size: number, chunked: boolean) => {
 
 export const bodies = async (): Promise<Row[]> => {
   const stub = await spawnStub({});
-  const server = await spawnServer(stub.url, port());
+  const server = await spawnServer(stub.url, freePort());
   try {
     const url = `${server.url}/api/auth/register`;
     await collectGarbage(server);

@@ -17,8 +17,6 @@ export interface Row {
   met?: boolean;
 }
 
-const port = freePort;
-
 export type Target = { child: Child; sessions: Session[] };
 
 export type Side = Target & { stub: Child; stop: () => Promise<void> };
@@ -48,8 +46,8 @@ export const startSide = async (
   const stub = await spawnStub(stubEnv);
   const child =
     which === 'ours'
-      ? await spawnServer(stub.url, port(), serverEnv, instances, cwd)
-      : await spawnBaseline(stub.url, port(), instances, RELAY_ENV[which]);
+      ? await spawnServer(stub.url, freePort(), serverEnv, instances, cwd)
+      : await spawnBaseline(stub.url, freePort(), instances, RELAY_ENV[which]);
   const stop = async () => {
     await child.stop();
     await stub.stop();
@@ -560,7 +558,7 @@ export const idle = async (): Promise<Row[]> => {
 /** (d) REST: list conversations and /me with a real token; login throughput separately. */
 export const rest = async (): Promise<Row[]> => {
   const stub = await spawnStub({});
-  const server = await spawnServer(stub.url, port());
+  const server = await spawnServer(stub.url, freePort());
   try {
     const [session] = await prepareSessions(server.url, 1, 20);
     const token = (session as Session).token;

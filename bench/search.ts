@@ -17,8 +17,6 @@ import { percentile, timeGets } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
-const port = freePort;
-
 const USERS = 100;
 const CONVERSATIONS = 1_000;
 const HEAVY_CONVERSATIONS = 500;
@@ -142,7 +140,7 @@ const login = async (url: string, username: string) => {
 const measure = async (): Promise<Row[]> => {
   const stub = await spawnStub({});
   const prefix = `searcher${Date.now().toString(36)}`;
-  const server = await spawnServer(stub.url, port(), {}, 1, undefined, (url) => seed(url, prefix));
+  const server = await spawnServer(stub.url, freePort(), {}, 1, undefined, (url) => seed(url, prefix));
   try {
     const list = [`${server.url}/api/conversations/?limit=20`];
     const searches = QUERIES.map((q) => `${server.url}/api/conversations/search?q=${encodeURIComponent(q)}`);
