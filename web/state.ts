@@ -285,14 +285,16 @@ const loadMessages = async (id: string) => {
   if (selectedId.value !== id) return;
   if (rest && 'error' in rest) return fail(rest.error, 'Could not load the messages.');
   const items = [...(from === 0 ? first.data.items : []), ...(rest?.items ?? [])] as Message[];
-  earlier.value = from;
   messagesOf = id;
   const live = socket?.reply;
-  // A reply streaming now is not stored yet: shown from what the socket has seen.
-  messages.value =
-    live && !items.some((m) => m.id === live.messageId)
-      ? [...items, streamingMessage(live.messageId, live.parentId, live.text)]
-      : items;
+  batch(() => {
+    earlier.value = from;
+    // A reply streaming now is not stored yet: shown from what the socket has seen.
+    messages.value =
+      live && !items.some((m) => m.id === live.messageId)
+        ? [...items, streamingMessage(live.messageId, live.parentId, live.text)]
+        : items;
+  });
 };
 
 /** The page before the first message shown, above it. */
