@@ -128,17 +128,17 @@ describe('graceful shutdown on SIGTERM', () => {
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
     let raw = '';
-    while (!raw.includes('"text-delta"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      raw += decoder.decode(value, { stream: true });
-    }
+    /** Reads the stream into `raw` until `enough` says so or it ends. */
+    const readUntil = async (enough: () => boolean) => {
+      while (!enough()) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        raw += decoder.decode(value, { stream: true });
+      }
+    };
+    await readUntil(() => raw.includes('"text-delta"'));
     server.child.kill('SIGTERM');
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      raw += decoder.decode(value, { stream: true });
-    }
+    await readUntil(() => false);
     expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await server.child.exited).toBe(0);
     expect((await storedMessages(me.conversationId)).map((m) => [m.role, m.status])).toEqual([
