@@ -14,13 +14,20 @@ afterAll(() => stub.stop());
 const model = (baseUrl = stub.url) => createOpenAIModel({ apiKey: 'sk-unit', baseUrl, model: 'unit-model' });
 
 /** Every event until the stream ends (and the batches they came in), or the error it ended with. */
-const drain = async (content: string, signal = new AbortController().signal, baseUrl?: string) => {
+/** The stream read to its end; `onText` sees the answer so far after each batch. */
+const drain = async (
+  content: string,
+  signal = new AbortController().signal,
+  baseUrl?: string,
+  onText: (text: string) => void = () => {},
+) => {
   const batches: ModelEvent[][] = [];
   const events: ModelEvent[] = [];
   try {
     for await (const batch of model(baseUrl).stream([{ role: 'user', content }], signal)) {
       batches.push(batch);
       events.push(...batch);
+      onText(deltas(events));
     }
     return { events, batches, text: deltas(events), error: undefined };
   } catch (error) {
@@ -106,7 +113,10 @@ describe('OpenAI-compatible provider client', () => {
     ['no final chunk', '[stub:nofinal]', DEFAULT_TOKENS.join(''), 'ended the answer early'],
     ['an event longer than 4 MiB', '[stub:huge]', 'Hello', 'broken response'],
   ])('%s fails after the deltas that came before it', async (_, marker, before, message) => {
-    const { text, error } = await drain(marker);
+    // `drop` waits for the test to cut it, once its tokens have come through.
+    const { text, error } = await drain(marker, undefined, undefined, (sofar) => {
+      if (sofar === before) stub.cut();
+    });
     expect(text).toBe(before);
     expect(error).toBeInstanceOf(ModelError);
     expect(error?.message).toContain(message);

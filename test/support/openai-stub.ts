@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
  *   stall         one token, then silence until the client gives up
  *   silent        headers, then silence
  *   status:CODE   an HTTP error with an OpenAI-style body
- *   drop          two tokens, then the connection is cut
+ *   drop          two tokens, then the connection is cut when the test calls `cut()`
  *   garbage       one token, then a line that is not JSON
  *   null          one token, then a chunk that is JSON but not an object
  *   error         one token, then a chunk carrying an `error` field
@@ -79,6 +79,13 @@ export const DRIP_ANSWER = Array.from({ length: 40 }, (_, i) => ` w${i}`).join('
 export const startOpenAIStub = (options: StubOptions = {}) => {
   const requests: StubRequest[] = [];
   const tokens = options.tokens ?? DEFAULT_TOKENS;
+  /**
+   * Streams of `drop` waiting to be cut. The test cuts them once it has seen their
+   * tokens arrive: cut on a timer, a loaded machine could deliver the tokens and the
+   * cut in one read, and Bun's fetch then rejects the whole response (its headers
+   * and tokens unread), which is another case than the one the test is about.
+   */
+  const dropping: (() => void)[] = [];
 
   // node:http rather than Bun.serve: its writes report TCP backpressure, so `sent`
   // shows how far the server under test has actually read.
@@ -171,7 +178,7 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
         return untilClosed();
       }
       if (mode === 'drop' && i === 1) {
-        await sleep(20);
+        await new Promise<void>((cut) => dropping.push(cut));
         return res.destroy();
       }
     }
@@ -192,6 +199,10 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
       return `http://127.0.0.1:${port()}/v1`;
     },
     requests,
+    /** Cuts the connection of every `drop` stream that has sent its two tokens. */
+    cut: () => {
+      for (const cut of dropping.splice(0)) cut();
+    },
     /** The requests whose last message is `content`. */
     requestsFor: (content: string) => requests.filter((r) => r.messages.at(-1)?.content === content),
     stop: () => {

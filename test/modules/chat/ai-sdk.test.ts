@@ -38,11 +38,18 @@ const userMessage = (text: string, id = crypto.randomUUID()): UIMessage => ({
 });
 
 /** Every chunk of a stream, and the assistant message the SDK builds from them. */
-const read = async (stream: ReadableStream<UIMessageChunk>) => {
+/** The stream read to its end; `onChunk` sees each chunk as it arrives, with those before it. */
+const read = async (
+  stream: ReadableStream<UIMessageChunk>,
+  onChunk: (chunks: UIMessageChunk[]) => void = () => {},
+) => {
   const chunks: UIMessageChunk[] = [];
   const [forChunks, forMessage] = stream.tee();
   const collecting = (async () => {
-    for await (const chunk of forChunks) chunks.push(chunk);
+    for await (const chunk of forChunks) {
+      chunks.push(chunk);
+      onChunk(chunks);
+    }
   })();
   let message: UIMessage | undefined;
   const errors: unknown[] = [];
@@ -184,7 +191,10 @@ describe('POST /api/chat', () => {
 
   test('a failure mid-answer is an error part, after the text that arrived', async () => {
     const me = await api.signUp();
-    const { chunks, errors } = await read(await send(me, 'boom [stub:drop]'));
+    // The stub cuts the connection once both tokens have come through.
+    const { chunks, errors } = await read(await send(me, 'boom [stub:drop]'), (sofar) => {
+      if (sofar.filter((c) => c.type === 'text-delta').length === 2) server.stub.cut();
+    });
     expect(chunks.map((c) => c.type)).toEqual(['start', 'text-start', 'text-delta', 'text-delta', 'error']);
     expect(chunks.at(-1)).toEqual({ type: 'error', errorText: 'The AI provider broke off the answer.' });
     expect(errors.length).toBeGreaterThan(0);

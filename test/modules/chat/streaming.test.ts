@@ -6,7 +6,7 @@ import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { CLEANING_EXAMPLES } from '../../support/spec-examples';
 import { until } from '../../support/wait';
-import { connectAuthenticated } from '../../support/ws';
+import { connectAuthenticated, type WsClient } from '../../support/ws';
 
 let server: TestServer;
 let api: Client;
@@ -44,6 +44,16 @@ const session = async () => {
 };
 
 const lastRequest = () => server.stub.requests.at(-1);
+
+/** A `[stub:drop]` reply: its deltas up to `partial`, then the stub cuts the connection, then the rest. */
+const cutAfter = async (ws: WsClient, partial: string) => {
+  const early: string[] = [];
+  while (early.join('') !== partial)
+    early.push((await ws.next((f) => f.type === 'chat.stream' && !f.done)).content);
+  server.stub.cut();
+  const rest = await ws.reply();
+  return { ...rest, deltas: [...early, ...rest.deltas] };
+};
 
 describe('chat.message → streamed answer', () => {
   test('streams each delta, then done with the id of the stored assistant message', async () => {
@@ -135,7 +145,7 @@ describe('chat.message → streamed answer', () => {
   test('after failures the next request carries exactly what was stored', async () => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: 'cut [stub:drop]' });
-    expect((await ws.reply()).final).toMatchObject({ code: 'AI_ERROR' });
+    expect((await cutAfter(ws, 'Hello,')).final).toMatchObject({ code: 'AI_ERROR' });
     ws.send({ type: 'chat.message', content: 'refused [stub:status:500]' });
     expect((await ws.reply()).final).toMatchObject({ code: 'AI_ERROR' });
     ws.send({ type: 'chat.message', content: 'and now' });
@@ -354,7 +364,7 @@ describe('provider failures', () => {
   ])('%s → AI_ERROR with the partial answer stored as failed', async (_, marker, partial) => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: `go ${marker}` });
-    const { deltas, final } = await ws.reply();
+    const { deltas, final } = marker === '[stub:drop]' ? await cutAfter(ws, partial) : await ws.reply();
     expect(final).toMatchObject({ type: 'chat.error', code: 'AI_ERROR' });
     expect(deltas.join('')).toBe(partial);
     const stored = await messagesOf(me);
