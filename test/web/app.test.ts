@@ -302,13 +302,22 @@ describe.if(IN_BROWSER)('long histories', () => {
     // its end starts still shows only the newest page, not the whole branch. The page's
     // reads are held until the reply (sent from another socket) has ended there.
     const late = await newPage();
-    let held = 0;
+    // When the page's socket got the done frame, and when each read was asked for: the
+    // browser reports both in order, so a read asked for after the done frame is one
+    // the reply's end started (the opening's reads were asked for before).
+    let doneAt = Number.POSITIVE_INFINITY;
+    late.page.on('websocket', (socket) =>
+      socket.on('framereceived', ({ payload }) => {
+        if (String(payload).includes('"done":true')) doneAt = Math.min(doneAt, performance.now());
+      }),
+    );
+    const reads: number[] = [];
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
     await late.page.route(/\/api\/conversations\/[^/]+\/messages/, async (route) => {
-      held += 1;
+      reads.push(performance.now());
       await released;
       await route.continue();
     });
@@ -316,15 +325,15 @@ describe.if(IN_BROWSER)('long histories', () => {
     await late.page.getByLabel('Username').fill(user.username);
     await late.page.getByLabel('Password').fill(STRONG_PASSWORD);
     await late.page.getByRole('button', { name: 'Log in' }).click();
-    await until(() => held >= 1, 'the page read the branch once its socket was open');
-    // Every read the opening makes is held by now; the reply's end makes one more.
-    await Bun.sleep(300);
-    const opening = held;
+    await until(() => reads.length >= 1, 'the page read the branch once its socket was open');
     const other = await connectAuthenticated(server.wsUrl, long.body.id as string, access);
     other.send({ type: 'chat.message', content: 'question 52' });
     expect((await other.reply()).final.done).toBe(true);
     other.close();
-    await until(() => held > opening, "the reply's end made the page read the branch again");
+    await until(
+      () => reads.some((at) => at >= doneAt),
+      "the reply's end made the page read the branch again",
+    );
     release();
     const lateArticles = late.page.getByRole('article');
     await textIs(late.page.getByRole('article', { name: 'You' }).last().locator('.text'), 'question 52');
