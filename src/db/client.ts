@@ -112,17 +112,18 @@ export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'l
     ...options,
     startParams: PGLITE_START_PARAMS,
   });
-  const db = drizzlePglite(client, { schema });
-  const handle: DatabaseHandle = {
-    db,
-    kind: 'embedded',
-    ping: async () => {
-      await client.query('select 1');
-    },
-    close: () => client.close(),
-  };
-  return { handle, client };
+  return { handle: pgliteHandle(client), client };
 };
+
+/** The handle over a PGlite instance; `close` closes it unless told otherwise (test clones are reused). */
+export const pgliteHandle = (client: PGlite, close = () => client.close()): DatabaseHandle => ({
+  db: drizzlePglite(client, { schema }),
+  kind: 'embedded',
+  ping: async () => {
+    await client.query('select 1');
+  },
+  close,
+});
 
 export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHandle> => {
   if (config.kind === 'postgres') return openPostgres(config.url);

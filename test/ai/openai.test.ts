@@ -13,8 +13,10 @@ afterAll(() => stub.stop());
 
 const model = (baseUrl = stub.url) => createOpenAIModel({ apiKey: 'sk-unit', baseUrl, model: 'unit-model' });
 
-/** Every event until the stream ends (and the batches they came in), or the error it ended with. */
-/** The stream read to its end; `onText` sees the answer so far after each batch. */
+/**
+ * Every event until the stream ends (and the batches they came in), or the error it
+ * ended with; `onText` sees the answer so far after each batch.
+ */
 const drain = async (
   content: string,
   signal = new AbortController().signal,

@@ -1,10 +1,8 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import postgres from 'postgres';
-import { type DatabaseHandle, openDatabase, openPglite } from '../../src/db/client';
+import { type DatabaseHandle, openDatabase, openPglite, pgliteHandle } from '../../src/db/client';
 import { migrate } from '../../src/db/migrate';
 import { findSeed } from '../../src/db/pglite-seed';
-import * as schema from '../../src/db/schema';
 import type { Store } from '../../src/store';
 import { MemoryStore } from '../../src/store/memory';
 import { RedisStore } from '../../src/store/redis';
@@ -101,15 +99,7 @@ const lease = (client: PGlite): TestDatabase => {
       await client.close().catch(() => {});
     }
   };
-  const handle: DatabaseHandle = {
-    db: drizzlePglite(guarded, { schema }),
-    kind: 'embedded',
-    ping: async () => {
-      await guarded.query('select 1');
-    },
-    close: giveBack,
-  };
-  return { handle, drop: giveBack };
+  return { handle: pgliteHandle(guarded, giveBack), drop: giveBack };
 };
 
 const withDatabase = (url: string, name: string) => {

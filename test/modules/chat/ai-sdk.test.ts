@@ -37,8 +37,10 @@ const userMessage = (text: string, id = crypto.randomUUID()): UIMessage => ({
   parts: [{ type: 'text', text }],
 });
 
-/** Every chunk of a stream, and the assistant message the SDK builds from them. */
-/** The stream read to its end; `onChunk` sees each chunk as it arrives, with those before it. */
+/**
+ * Every chunk of a stream, and the assistant message the SDK builds from them;
+ * `onChunk` sees the chunks so far as each arrives.
+ */
 const read = async (
   stream: ReadableStream<UIMessageChunk>,
   onChunk: (chunks: UIMessageChunk[]) => void = () => {},
