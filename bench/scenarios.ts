@@ -5,7 +5,14 @@ import { countTexts } from '../src/ai/tokenizer';
 import { openChat, prepareSessions, type Session } from './lib/load';
 import { freePort } from './lib/ports';
 import { cpuAndJitMs, cpuMs, percentile, rssKb, socketInodes } from './lib/proc';
-import { type Child, collectGarbage, spawnBaseline, spawnServer, spawnStub } from './lib/processes';
+import {
+  benchDatabase,
+  type Child,
+  collectGarbage,
+  spawnBaseline,
+  spawnServer,
+  spawnStub,
+} from './lib/processes';
 
 export interface Row {
   scenario: string;
@@ -22,19 +29,24 @@ export type Target = { child: Child; sessions: Session[] };
 export type Side = Target & { stub: Child; stop: () => Promise<void> };
 
 /**
- * The relay or the server, with a stub of its own, and `users` sessions of `perUser`
- * conversations each (the relay takes any token and any conversation id). `cwd`: the
- * checkout whose server runs (`bench:ab` runs another revision's).
+ * The server, the cheapest relay (baseline), or that relay on our provider client,
+ * corking, or storing as SPEC §11 requires (PostgreSQL + Redis only; see baseline-relay.ts).
  */
-/** The server, the cheapest relay (baseline), or that relay on our provider client or corking. */
-export type SideKind = 'baseline' | 'ours' | 'corked relay' | 'relay on our client';
+export type SideKind = 'baseline' | 'ours' | 'corked relay' | 'relay on our client' | 'storing relay';
 
 const RELAY_ENV: Record<Exclude<SideKind, 'ours'>, Record<string, string>> = {
   baseline: {},
   'corked relay': { RELAY_CORK: '1' },
   'relay on our client': { RELAY_CLIENT: 'ours' },
+  // RELAY_DATABASE_URL is added with the database made for it.
+  'storing relay': {},
 };
 
+/**
+ * The relay or the server, with a stub of its own, and `users` sessions of `perUser`
+ * conversations each (the relay takes any token and any conversation id). `cwd`: the
+ * checkout whose server runs (`bench:ab` runs another revision's).
+ */
 export const startSide = async (
   which: SideKind,
   stubEnv: Record<string, string>,
@@ -44,13 +56,18 @@ export const startSide = async (
   cwd?: string,
 ): Promise<Side> => {
   const stub = await spawnStub(stubEnv);
+  const database = which === 'storing relay' ? await benchDatabase() : undefined;
   const child =
     which === 'ours'
       ? await spawnServer(stub.url, freePort(), serverEnv, instances, cwd)
-      : await spawnBaseline(stub.url, freePort(), instances, RELAY_ENV[which]);
+      : await spawnBaseline(stub.url, freePort(), instances, {
+          ...RELAY_ENV[which],
+          ...(database && { RELAY_DATABASE_URL: database.url }),
+        });
   const stop = async () => {
     await child.stop();
     await stub.stop();
+    await database?.drop();
   };
   try {
     const list =
@@ -174,26 +191,22 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
   times = Number(process.env.BENCH_REPEAT ?? 3),
   /** What stands on the `ours` side: the server, or (for scale) the relay corking its writes. */
   oursKind: 'ours' | 'corked relay' = 'ours',
-  /** A third side taking its turns too (for scale), compared with `ours` in `also`. */
-  alsoKind?: 'relay on our client',
+  /** More sides taking their turns too (for scale), each compared with `ours` in `also`. */
+  alsoKinds: Extract<SideKind, 'relay on our client' | 'storing relay'>[] = [],
 ) => {
-  const sides: { baseline?: Side; ours?: Side; also?: Side } = {};
+  const sides = new Map<string, Side>();
   try {
     const maxWarmups = Math.max(1, Number(process.env.BENCH_WARMUP ?? 12));
     // Conversations for the warm-up turns too: every turn chats on fresh ones.
     const all = { users: sessions.users, perUser: sessions.perUser * (times + maxWarmups) };
-    sides.baseline = await startSide('baseline', stubEnv, all);
-    sides.ours = await startSide(oursKind, stubEnv, all);
-    if (alsoKind) sides.also = await startSide(alsoKind, stubEnv, all);
-    const order = (['baseline', 'ours', ...(alsoKind ? ['also'] : [])] as const).slice() as (
-      | 'baseline'
-      | 'ours'
-      | 'also'
-    )[];
-    const server = sides.ours.child.pid;
+    sides.set('baseline', await startSide('baseline', stubEnv, all));
+    sides.set('ours', await startSide(oursKind, stubEnv, all));
+    for (const kind of alsoKinds) sides.set(kind, await startSide(kind, stubEnv, all));
+    const order = [...sides.keys()];
+    const server = (sides.get('ours') as Side).child.pid;
     /** A turn of `which`, with the server's CPU in all and in its JIT when it is the server's. */
-    const turn = async (which: 'baseline' | 'ours' | 'also', i: number) => {
-      const side = sides[which] as Side;
+    const turn = async (which: string, i: number) => {
+      const side = sides.get(which) as Side;
       const before = which === 'ours' ? await cpuAndJitMs(server) : undefined;
       const result = await measure(turnOf(side, i, sessions.perUser), socketUrl(side));
       const after = before && (await cpuAndJitMs(server));
@@ -210,30 +223,33 @@ const interleaved = async <K extends string, T extends Record<K, number>>(
       jit.warmups = w + 1;
       if (share < 0.05) break;
     }
-    const results: { baseline: T[]; ours: T[]; also: T[] } = { baseline: [], ours: [], also: [] };
+    const results = new Map<string, T[]>(order.map((which) => [which, []]));
     const measuredShares: number[] = [];
     for (let i = 0; i < times; i++) {
       for (const which of i % 2 === 0 ? order : [...order].reverse()) {
         const { result, jitShare } = await turn(which, i);
-        results[which].push(result);
+        results.get(which)?.push(result);
         if (which === 'ours') measuredShares.push(jitShare);
       }
     }
     jit.measured = percentile(measuredShares, 50);
-    const against = (other: T[]) =>
+    const against = (which: string) =>
       medianPair(
-        results.ours.map((ours, i) => {
-          const baseline = other[i] as T;
+        (results.get('ours') as T[]).map((ours, i) => {
+          const baseline = (results.get(which) as T[])[i] as T;
           return { baseline, ours, ratio: (ours[key] as number) / (baseline[key] as number) };
         }),
       );
-    return { ...against(results.baseline), also: alsoKind ? against(results.also) : undefined, jit };
+    const also = Object.fromEntries(alsoKinds.map((kind) => [kind, against(kind)]));
+    return { ...against('baseline'), also, jit };
   } finally {
-    await sides.baseline?.stop();
-    await sides.ours?.stop();
-    await sides.also?.stop();
+    for (const side of sides.values()) await side.stop();
   }
 };
+
+/** PostgreSQL and Redis are there to store into (the storing relay's side). */
+export const storable = () =>
+  Boolean(process.env.DATABASE_URL?.startsWith('postgres') && process.env.REDIS_URL);
 
 const chats = async ({ sessions }: Target, wsBase: string) =>
   Promise.all(sessions.flatMap((s) => s.conversationIds.map((id) => openChat(wsBase, id, s.token))));
@@ -354,9 +370,27 @@ export const latency = async (): Promise<Row[]> => {
     // moved between 1.17 and 1.90 from run to run, with nine between 1.14 and 1.93.
     Number(process.env.BENCH_REPEAT ?? 15),
     'ours',
-    'relay on our client',
+    // The storing relay needs PostgreSQL and Redis to store into.
+    storable() ? ['relay on our client', 'storing relay'] : ['relay on our client'],
   );
-  const onOurClient = r.also as NonNullable<typeof r.also>;
+  const onOurClient = r.also['relay on our client'] as NonNullable<(typeof r.also)[string]>;
+  const storing = r.also['storing relay'];
+  const storingRows: Row[] = storing
+    ? [
+        compared(
+          'latency',
+          `for scale: TTFT p99 against the cheapest relay that stores as SPEC §11 requires — a Redis lock and the user message's insert before the first delta, Bun's own clients (${storing.spread})`,
+          storing.baseline.ttft99,
+          storing.ours.ttft99,
+        ),
+        compared(
+          'latency',
+          'for scale: TTFT p50 against that storing relay (the pair above)',
+          storing.baseline.ttft50,
+          storing.ours.ttft50,
+        ),
+      ]
+    : [];
   return [
     compared('latency', 'TTFT over stub pace p50 (ms)', r.baseline.ttft50, r.ours.ttft50),
     {
@@ -370,6 +404,7 @@ export const latency = async (): Promise<Row[]> => {
       onOurClient.baseline.ttft99,
       onOurClient.ours.ttft99,
     ),
+    ...storingRows,
     compared('latency', 'full answer overhead p50 (ms)', r.baseline.full50, r.ours.full50),
     compared('latency', 'full answer overhead p99 (ms)', r.baseline.full99, r.ours.full99),
     jitRow('latency', r.jit),

@@ -123,6 +123,25 @@ const waitListening = async (pid: number, port: number) => {
   throw new Error(`process ${pid} did not listen on ${port}`);
 };
 
+/** A fresh PostgreSQL database on DATABASE_URL's server (PostgreSQL + Redis runs only), and how to drop it. */
+export const benchDatabase = async () => {
+  const pg = process.env.DATABASE_URL;
+  if (!pg?.startsWith('postgres') || !process.env.REDIS_URL)
+    throw new Error('the storing relay needs DATABASE_URL (PostgreSQL) and REDIS_URL');
+  const name = `chatbot_relay_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const admin = postgres(pg, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  const u = new URL(pg);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    },
+  };
+};
+
 /**
  * The real server as its own process, on a fresh database: PostgreSQL + Redis when
  * DATABASE_URL / REDIS_URL are set, embedded PGlite + in-process store otherwise.
