@@ -379,7 +379,7 @@ export const latency = async (): Promise<Row[]> => {
     ? [
         compared(
           'latency',
-          `for scale: TTFT p99 against the cheapest relay that stores as SPEC §11 requires — a Redis lock and the user message's insert before the first delta, Bun's own clients (${storing.spread})`,
+          `for scale: TTFT p99 against a minimal relay that stores as SPEC §11 requires — a Redis lock and the user message's insert before the first delta, one statement per message, Bun's own clients (${storing.spread})`,
           storing.baseline.ttft99,
           storing.ours.ttft99,
         ),
