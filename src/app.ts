@@ -174,7 +174,11 @@ export const createApp = (resources: Resources, services: Services = createServi
         origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
         credentials: true,
         methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-        allowedHeaders: ['Content-Type', 'Authorization'],
+        // A client may send its own request id (SPEC §15), and read it back, a lockout's
+        // Retry-After and an export's file name. Named, because the plugin's default
+        // echoes the request's own header names as the ones exposed.
+        allowedHeaders: ['Content-Type', 'Authorization', 'X-Request-Id'],
+        exposeHeaders: ['X-Request-Id', 'Retry-After', 'Content-Disposition'],
         maxAge: 600,
       }),
     )

@@ -221,6 +221,27 @@ describe('CORS', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
     expect(res.headers.get('access-control-allow-methods')).toContain('POST');
   });
+
+  test('lets a page send its own request id', async () => {
+    const res = await fetch(`${server.url}/api/conversations/`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://app.example.com',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization,x-request-id',
+      },
+    });
+    const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(['authorization', 'x-request-id']));
+  });
+
+  test("exposes the request id, a lockout's Retry-After and an export's file name, and nothing of the request", async () => {
+    const res = await fetch(`${server.url}/api/health/`, {
+      headers: { origin: 'http://app.example.com', 'x-custom-probe': '1' },
+    });
+    const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/);
+    expect(exposed.sort()).toEqual(['content-disposition', 'retry-after', 'x-request-id']);
+  });
 });
 
 describe('security headers', () => {
