@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/client';
+import { exitIfInUse } from '../src/db/data-dir-lock';
 import { migrate } from '../src/db/migrate';
 import { HttpError } from '../src/lib/errors';
 import { createPasswords } from '../src/modules/auth/password';
@@ -49,7 +50,7 @@ if (password === undefined) {
 }
 
 const config = loadConfig();
-const database = await openDatabase(config.database);
+const database = await openDatabase(config.database).catch(exitIfInUse('Cannot create the superuser'));
 try {
   await migrate(database.db);
   const user = await createSuperuser(

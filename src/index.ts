@@ -1,5 +1,6 @@
 import './jit';
 import { ConfigError, loadConfig } from './config';
+import { exitIfInUse } from './db/data-dir-lock';
 import { pgliteAssets } from './db/pglite-assets';
 
 const readConfig = () => {
@@ -39,7 +40,7 @@ const serve = async () => {
     import('./resources'),
   ]);
   const log = createLogger(config.logLevel);
-  const resources = await openResources(config, log);
+  const resources = await openResources(config, log).catch(exitIfInUse('Cannot start'));
   const services = createServices(resources);
   await services.ready;
   const app = createApp(resources, services).listen({ port: config.port, hostname: config.host });

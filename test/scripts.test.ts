@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { eq, sql } from 'drizzle-orm';
 import { openDatabase, openPglite, rowsOf } from '../src/db/client';
+import { lockDataDir } from '../src/db/data-dir-lock';
 import { migrations } from '../src/db/migrations.gen';
 import { findSeed, SEED_PATH } from '../src/db/pglite-seed';
 import { users } from '../src/db/schema';
@@ -80,6 +81,23 @@ describe('bun run db:migrate', () => {
       Bun.spawnSync(['rm', '-rf', dir]);
     }
   }, 60_000);
+
+  test('refuses an embedded database another process has open, saying which', () => {
+    const dir = `/tmp/${uniqueName('pglite')}`;
+    // This test's process holds the directory, as a running server would.
+    const release = lockDataDir(dir);
+    try {
+      const refused = run('scripts/migrate.ts', [], { DATABASE_URL: `file://${dir}` });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr.toString()).toContain(
+        `Cannot migrate: the embedded database in ${dir} is in use by process ${process.pid}`,
+      );
+      expect(existsSync(`${dir}/PG_VERSION`)).toBe(false);
+    } finally {
+      release();
+      Bun.spawnSync(['rm', '-rf', dir]);
+    }
+  });
 
   test('a new embedded database starts from the seed `bun install` prepared: migrated, empty, no initdb', async () => {
     expect(findSeed()).toBeDefined();

@@ -1,4 +1,7 @@
-import { describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, rmSync } from 'node:fs';
+import { uniqueName } from './support/backends';
+import { createClient } from './support/client';
 import { spawnServerProcess } from './support/process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -59,5 +62,47 @@ describe.if(process.platform === 'linux')('the server runs without the FTL compi
       child.kill();
       await child.exited;
     }
+  });
+});
+
+describe('one server per embedded data directory', () => {
+  const dataDir = `/tmp/${uniqueName('lock')}`;
+  const env = { DATABASE_URL: `file://${dataDir}` };
+  const lockFile = `${dataDir}.lock`;
+  let first: Awaited<ReturnType<typeof spawnServerProcess>>;
+  let username: string;
+  beforeAll(async () => {
+    first = await spawnServerProcess(env);
+    username = (await createClient(first.url).register()).username;
+  });
+  afterAll(async () => {
+    first.child.kill('SIGKILL');
+    await first.child.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(lockFile, { force: true });
+  });
+
+  test('a second server on the same directory refuses to start, naming the first, which goes on', async () => {
+    const second = start(env);
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toContain(`in use by process ${first.child.pid}`);
+    expect(second.stderr).toContain(lockFile);
+    expect((await fetch(`${first.url}/api/health/`)).status).toBe(200);
+    expect((await createClient(first.url).login(username)).access).toBeString();
+  });
+
+  test("a killed server's lock is taken over, with its data; a stopped server leaves no lock", async () => {
+    first.child.kill('SIGKILL');
+    await first.child.exited;
+    expect(existsSync(lockFile)).toBe(true);
+    const next = await spawnServerProcess(env);
+    try {
+      expect((await fetch(`${next.url}/api/health/`)).status).toBe(200);
+      expect((await createClient(next.url).login(username)).access).toBeString();
+    } finally {
+      next.child.kill('SIGTERM');
+      await next.child.exited;
+    }
+    expect(existsSync(lockFile)).toBe(false);
   });
 });

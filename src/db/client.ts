@@ -7,6 +7,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config';
 import { createBreaker } from './breaker';
+import { lockDataDir } from './data-dir-lock';
 import { pgliteAssets } from './pglite-assets';
 import { findSeed, needsInitdb, unpackSeed } from './pglite-seed';
 import * as schema from './schema';
@@ -127,10 +128,30 @@ export const pgliteHandle = (client: PGlite, close = () => client.close()): Data
 
 export const openDatabase = async (config: DatabaseConfig): Promise<DatabaseHandle> => {
   if (config.kind === 'postgres') return openPostgres(config.url);
+  const { dataDir } = config;
   // A new database starts from the prepared seed (pglite-seed.ts) rather than initdb.
-  const seed = needsInitdb(config.dataDir) ? findSeed() : undefined;
-  if (!seed) return (await openPglite(config.dataDir)).handle;
-  if (config.dataDir === 'memory://') return (await openPglite(config.dataDir, { loadDataDir: seed })).handle;
-  await unpackSeed(seed, config.dataDir);
-  return (await openPglite(config.dataDir)).handle;
+  if (dataDir === 'memory://') {
+    const seed = findSeed();
+    return (await openPglite(dataDir, seed ? { loadDataDir: seed } : {})).handle;
+  }
+  // One process per data directory (data-dir-lock.ts), taken before the directory is read.
+  const unlock = lockDataDir(dataDir);
+  try {
+    const seed = needsInitdb(dataDir) ? findSeed() : undefined;
+    if (seed) await unpackSeed(seed, dataDir);
+    const { handle } = await openPglite(dataDir);
+    return {
+      ...handle,
+      close: async () => {
+        try {
+          await handle.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
 };
