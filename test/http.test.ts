@@ -139,6 +139,24 @@ describe('errors', () => {
     }
   });
 
+  test('a JSON body that is not an object is 422 and changes nothing', async () => {
+    const me = await api.signUp();
+    const path = `/api/conversations/${me.conversationId}`;
+    const before = (await api.request('GET', path, { token: me.access })).body;
+    for (const raw of ['[1,2]', '[]', '"title"', '5', 'true', 'null']) {
+      const res = await api.request('PATCH', path, { raw, token: me.access });
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toEqual([
+        { loc: ['body'], msg: 'The body must be a JSON object.', type: 'type_error' },
+      ]);
+    }
+    const created = await api.request('POST', '/api/conversations/', { raw: '[]', token: me.access });
+    expect(created.status).toBe(422);
+    expect((await api.request('GET', path, { token: me.access })).body).toEqual(before);
+    const list = await api.request('GET', '/api/conversations/', { token: me.access });
+    expect(list.body.count).toBe(1);
+  });
+
   test('validation failures are 422 with loc/msg/type items', async () => {
     const res = await api.request('POST', '/api/token/pair', { body: { username: 5 } });
     expect(res.status).toBe(422);

@@ -59,11 +59,17 @@ export const requestBody = (limit: number) =>
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
       const text = await readCapped(request, limit);
       if (!contentType?.startsWith('application/json')) return text;
+      let body: unknown;
       try {
-        return JSON.parse(text, reviver);
+        body = JSON.parse(text, reviver);
       } catch (error) {
         throw new ParseError(error as Error);
       }
+      // Every JSON body of ours is an object. Validation takes an array for one (with
+      // nothing required, `[1, 2]` passed as an empty change), so it is refused here.
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw unprocessable([{ loc: ['body'], msg: 'The body must be a JSON object.', type: 'type_error' }]);
+      return body;
     });
 
 /** The path of an absolute URL without parsing all of it (this runs on every request). */
