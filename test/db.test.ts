@@ -1,12 +1,14 @@
 import { describe, expect, test } from 'bun:test';
+import { existsSync, rmSync } from 'node:fs';
 import { eq, sql } from 'drizzle-orm';
 import { renderMigrationsModule } from '../scripts/embed-migrations';
 import { type Database, rowsOf } from '../src/db/client';
+import { lockDataDir } from '../src/db/data-dir-lock';
 import { migrate } from '../src/db/migrate';
 import { migrations as embedded } from '../src/db/migrations.gen';
 import { users } from '../src/db/schema';
 import { createConversationRepository } from '../src/modules/conversations/repository';
-import { createTestDatabase, SERVICES } from './support/backends';
+import { createTestDatabase, SERVICES, uniqueName } from './support/backends';
 
 describe('migrations', () => {
   test('the embedded module matches drizzle/ (run `bun run db:generate` after changing the schema)', async () => {
@@ -263,6 +265,60 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL client', () => {
       expect(statements.filter((r) => r.statement.includes('content_folded'))).toEqual([]);
     } finally {
       await database.drop();
+    }
+  });
+});
+
+describe("the embedded data directory's lock", () => {
+  const dir = () => `/tmp/${uniqueName('locked')}`;
+
+  /** A process that stays up for a few seconds, and a zombie: a child it never reaps. */
+  const holders = async () => {
+    const parent = Bun.spawn(['sh', '-c', 'sleep 0 & echo $!; exec sleep 5'], { stdout: 'pipe' });
+    // The first line only: the stream stays open while `sleep 5` runs.
+    const reader = parent.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    const zombie = Number(new TextDecoder().decode(value).trim());
+    return { parent, zombie };
+  };
+
+  test('refuses a directory whose lock names a running process, takes over one whose process is gone', async () => {
+    const data = dir();
+    const lockFile = `${data}.lock`;
+    const parent = Bun.spawn(['sleep', '5']);
+    try {
+      await Bun.write(lockFile, String(parent.pid));
+      expect(() => lockDataDir(data)).toThrow(`in use by process ${parent.pid}`);
+      parent.kill('SIGKILL');
+      await parent.exited;
+      const release = lockDataDir(data);
+      expect(await Bun.file(lockFile).text()).toBe(String(process.pid));
+      release();
+      expect(existsSync(lockFile)).toBe(false);
+      // Unreadable content names no process.
+      await Bun.write(lockFile, 'not a pid');
+      lockDataDir(data)();
+    } finally {
+      parent.kill('SIGKILL');
+      rmSync(lockFile, { force: true });
+    }
+  });
+
+  test('takes over a lock whose process has ended but was not reaped yet', async () => {
+    const data = dir();
+    const lockFile = `${data}.lock`;
+    const { parent, zombie } = await holders();
+    try {
+      expect(zombie).toBeGreaterThan(0);
+      for (let i = 0; i < 50 && !(await Bun.file(`/proc/${zombie}/stat`).text()).includes(') Z'); i++)
+        await Bun.sleep(20);
+      await Bun.write(lockFile, String(zombie));
+      lockDataDir(data)();
+      expect(existsSync(lockFile)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+      rmSync(lockFile, { force: true });
     }
   });
 });

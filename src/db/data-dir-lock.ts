@@ -20,7 +20,9 @@ const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
 /** A process that has ended but was not reaped yet (Linux): signal 0 still reaches it. */
 const zombie = (pid: number) => {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? false;
+    // "pid (comm) state …": the command name may itself hold ") ".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }
