@@ -43,7 +43,26 @@ const serve = async () => {
   const resources = await openResources(config, log).catch(exitIfInUse('Cannot start'));
   const services = createServices(resources);
   await services.ready;
-  const app = createApp(resources, services).listen({ port: config.port, hostname: config.host });
+  // Several processes may share the port (SO_REUSEPORT, Elysia's default) only with
+  // Redis: on the in-process store each would hold its own locks, rate windows and
+  // replies, and the kernel would spread a user's sockets between them.
+  const shared = config.redisUrl !== undefined;
+  let app: ReturnType<typeof createApp>;
+  try {
+    app = createApp(resources, services).listen({
+      port: config.port,
+      hostname: config.host,
+      reusePort: shared,
+    });
+  } catch (error) {
+    if (shared || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    console.error(
+      `Cannot start: port ${config.port} is in use. Without REDIS_URL the server runs as a single instance; ` +
+        'set DATABASE_URL (PostgreSQL) and REDIS_URL to run several on one port.',
+    );
+    await closeResources(resources);
+    process.exit(1);
+  }
   log.info(
     { port: app.server?.port, host: config.host, env: config.nodeEnv, ai: resources.model.mode },
     'listening',

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, rmSync } from 'node:fs';
 import { uniqueName } from './support/backends';
 import { createClient } from './support/client';
-import { spawnServerProcess } from './support/process';
+import { freePort, spawnServerProcess } from './support/process';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -104,5 +104,21 @@ describe('one server per embedded data directory', () => {
       await next.child.exited;
     }
     expect(existsSync(lockFile)).toBe(false);
+  });
+});
+
+describe('without REDIS_URL the server is a single instance', () => {
+  test('a second server on the same port refuses to start, and the first goes on', async () => {
+    const port = await freePort();
+    const first = await spawnServerProcess({ DATABASE_URL: 'memory://' }, port);
+    try {
+      const second = start({ PORT: String(port) });
+      expect(second.exitCode).toBe(1);
+      expect(second.stderr).toContain(`Cannot start: port ${port} is in use`);
+      expect((await fetch(`${first.url}/api/health/`)).status).toBe(200);
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.child.exited;
+    }
   });
 });
