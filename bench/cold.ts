@@ -84,10 +84,13 @@ export const cold = async (): Promise<Row[]> => {
   const median = (values: number[]) =>
     [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
   const ratios = pairs.map((p) => p.ours.cold / p.baseline.cold);
-  const spread = `median of ${times} runs, ratios ${[...ratios]
-    .sort((a, b) => a - b)
-    .map((r) => r.toFixed(2))
-    .join(' / ')}`;
+  /** How single runs' ratios spread, for a row's label. */
+  const spreadOf = (values: number[]) =>
+    `median of ${times} runs, ratios ${[...values]
+      .sort((a, b) => a - b)
+      .map((r) => r.toFixed(2))
+      .join(' / ')}`;
+  const spread = spreadOf(ratios);
   const baselineCold = median(pairs.map((p) => p.baseline.cold));
   const oursCold = median(pairs.map((p) => p.ours.cold));
   const baselineWarm = median(pairs.map((p) => p.baseline.warm));
@@ -98,12 +101,7 @@ export const cold = async (): Promise<Row[]> => {
         {
           ...compared(
             'cold',
-            `for scale: the first burst against the relay that stores as SPEC §11 requires (see latency; median of ${times} runs, ratios ${[
-              ...againstStoring,
-            ]
-              .sort((a, b) => a - b)
-              .map((r) => r.toFixed(2))
-              .join(' / ')})`,
+            `for scale: the first burst against the relay that stores as SPEC §11 requires (see latency; ${spreadOf(againstStoring)})`,
             median(pairs.map((p) => p['storing relay']?.cold ?? Number.NaN)),
             oursCold,
           ),
