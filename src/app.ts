@@ -91,7 +91,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     store,
     config.login,
     createPasswords(config.passwordHashing),
-    rooms.userGone,
+    rooms.closeUser,
   );
   const titles = createTitler(
     repo,
@@ -126,7 +126,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated },
   );
   const admin = createAdminService(users, usage, {
-    deactivated: rooms.userGone,
+    deactivated: rooms.closeUser,
     limitsChanged: rooms.limitsChanged,
   });
   return {

@@ -54,6 +54,27 @@ describe('POST /api/auth/password', () => {
     expect((await login(NEW_PASSWORD)).status).toBe(200);
   });
 
+  test("the user's open sockets close with 4001 (they authenticated with a voided token); another user's stays open", async () => {
+    const me = await api.signUp();
+    const other = await api.signUp();
+    const mine = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const theirs = await connectAuthenticated(server.wsUrl, other.conversationId, other.access);
+    const res = await api.request('POST', '/api/auth/password', {
+      token: me.access,
+      body: { current_password: STRONG_PASSWORD, new_password: NEW_PASSWORD },
+    });
+    expect(res.status).toBe(200);
+    expect((await mine.closed).code).toBe(4001);
+    expect(mine.frames.at(-1)?.code).toBe('AUTH_FAILED');
+    theirs.send({ type: 'chat.message', content: 'still here' });
+    expect((await theirs.reply()).final.done).toBe(true);
+    const again = await connectAuthenticated(server.wsUrl, me.conversationId, res.body.access);
+    again.send({ type: 'chat.message', content: 'signed in again' });
+    expect((await again.reply()).final.done).toBe(true);
+    theirs.close();
+    again.close();
+  });
+
   test('a wrong current password is 422 on current_password; a weak new one is 422 per rule on new_password; nothing changes', async () => {
     const me = await api.signUp();
     const wrong = await api.request('POST', '/api/auth/password', {

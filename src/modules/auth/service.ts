@@ -25,8 +25,11 @@ export const createAuthService = (
   store: Store,
   lockout: LockoutPolicy,
   passwords: Passwords,
-  /** A user is gone: their sockets close on every instance (wired to the chat module). */
-  onUserGone: (userId: string) => void = () => {},
+  /**
+   * A user's sockets close on every instance (wired to the chat module): the user is
+   * gone, or a new password voided the tokens they authenticated with.
+   */
+  closeSockets: (userId: string) => void = () => {},
 ) => {
   // Verified against when the username does not exist, so a miss costs as much as a hit.
   const decoyHash = passwords.hash('decoy-password-never-matches-Aa1!');
@@ -107,8 +110,9 @@ export const createAuthService = (
 
     /**
      * SPEC §13: a new password (the rules of §4), after the current one. Every token
-     * issued before is refused from now on, WebSocket included; the answer carries a
-     * fresh pair so this client stays signed in.
+     * issued before is refused from now on, WebSocket included: the user's open sockets,
+     * all authenticated with such a token, close with 4001 as a deleted user's do. The
+     * answer carries a fresh pair so this client stays signed in and reconnects.
      */
     changePassword: async (user: UserRow, current: string, next: string) => {
       await confirm(user, current, 'current_password');
@@ -119,6 +123,7 @@ export const createAuthService = (
       if (issues.length) throw unprocessable(issues);
       const generation = await users.changePassword(user.id, await passwords.hash(next));
       if (generation === undefined) throw tokenNotValid('User not found or inactive');
+      closeSockets(user.id);
       return { detail: 'Password changed', ...(await tokens.issuePair(user.id, generation)) };
     },
 
@@ -126,7 +131,7 @@ export const createAuthService = (
     deleteAccount: async (user: UserRow, password: string) => {
       await confirm(user, password, 'password');
       await users.remove(user.id);
-      onUserGone(user.id);
+      closeSockets(user.id);
     },
 
     logout: async (user: UserRow, access: TokenClaims, refreshToken?: string) => {

@@ -30,7 +30,7 @@ export type LifecycleEvent =
   | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
   /** The conversation changed; `f` is its conversation.updated frame. */
   | { t: 'updated'; c: string; f: string; from: string }
-  /** User `u` is gone (deleted): their sockets close everywhere. */
+  /** User `u`'s tokens are void (deleted, deactivated, a new password): their sockets close everywhere. */
   | { t: 'gone'; u: string; from: string }
   /** Staff changed user `u`'s daily limits: what any instance knew of them is stale. */
   | { t: 'limits'; u: string; from: string }

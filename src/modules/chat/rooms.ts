@@ -54,7 +54,7 @@ export interface RoomSettings {
   currentTtlMs: number;
   /** `CHAT_STOP_ON_DISCONNECT`: the sender's socket closing stops its reply. */
   stopOnDisconnect: boolean;
-  /** Closes this instance's sockets of a user who is gone. */
+  /** Closes this instance's sockets of a user whose tokens are void. */
   closeUser(userId: string): void;
   /** Forgets what this instance knew of a user's daily limits. */
   forgetLimits(userId: string): void;
@@ -352,8 +352,11 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       if (bus.hasPeers()) await bus.limits(userId).catch(() => {});
     },
 
-    /** A user is gone: their sockets close here and on every other instance. */
-    userGone: (userId: string) => {
+    /**
+     * A user's tokens are void (deleted, deactivated, a new password): their sockets
+     * close with 4001 here and on every other instance.
+     */
+    closeUser: (userId: string) => {
       settings.closeUser(userId);
       if (bus.hasPeers()) void bus.gone(userId);
     },
