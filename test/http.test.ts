@@ -157,6 +157,27 @@ describe('errors', () => {
     expect(list.body.count).toBe(1);
   });
 
+  test('every Bearer route answers 401 to a missing or bad token before it validates its input', async () => {
+    const doc = (await api.request('GET', '/api/openapi.json')).body;
+    const routes = Object.entries(
+      doc.paths as Record<string, Record<string, { security?: unknown }>>,
+    ).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.security)
+        .map(([method]) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'not-an-id')] as const),
+    );
+    expect(routes.length).toBeGreaterThan(20);
+    // Input every route refuses: no body where one is required, bad paths, out-of-range queries.
+    const query = '?limit=0&offset=-1&days=0&q=&format=pdf';
+    for (const [method, path] of routes)
+      for (const token of [undefined, 'not.a.token']) {
+        const res = await api.request(method, `${path}${query}`, { token });
+        expect({ method, path, token, status: res.status }).toEqual({ method, path, token, status: 401 });
+        expect(res.headers.get('www-authenticate')).toBe('Bearer');
+        expect(res.body.detail).toEqual(expect.any(String));
+      }
+  });
+
   test('validation failures are 422 with loc/msg/type items', async () => {
     const res = await api.request('POST', '/api/token/pair', { body: { username: 5 } });
     expect(res.status).toBe(422);

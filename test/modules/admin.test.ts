@@ -35,6 +35,13 @@ describe('who may call it', () => {
       expect(refused.body.detail).toEqual(expect.any(String));
       expect((await api.request(method, `/api/admin${path}`, { body })).status).toBe(401);
     }
+    // Refused before its input is read: a bad id, body or query is still a 403.
+    for (const [method, path, body] of [
+      ['PATCH', '/users/not-an-id', { is_staff: 'yes' }],
+      ['GET', '/users?limit=0'],
+      ['GET', '/usage?days=0'],
+    ] as const)
+      expect((await admin(method, path, body, me.access)).status).toBe(403);
     // The refused PATCH changed nothing: still not staff, as staff see it.
     expect((await api.request('GET', '/api/admin/users', { token: me.access })).status).toBe(403);
     const [row] = (await admin('GET', `/users?q=${me.user.username}`)).body.items;

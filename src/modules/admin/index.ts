@@ -7,7 +7,7 @@ import { daysOf, OverallUsage, UsageQuery } from '../usage/model';
 import { AdminUser, AdminUserPage, UpdateUserBody, UserParams, UsersQuery } from './model';
 import type { AdminService } from './service';
 
-/** `/api/admin/*` (SPEC §13): staff only; anyone else gets 403. */
+/** `/api/admin/*` (SPEC §13): staff only; anyone else gets 403 (the guard's `staff: true`). */
 export const adminModule = (auth: AuthService, admin: AdminService) =>
   new Elysia({ name: 'admin-module', seed: admin })
     .use(authGuard(auth))
@@ -15,45 +15,30 @@ export const adminModule = (auth: AuthService, admin: AdminService) =>
       app
         .get(
           '/users',
-          ({ user, query }) => {
-            admin.staff(user);
+          ({ query }) => {
             const page = pagination(query);
             return admin.list(query.q, page.limit, page.offset);
           },
           {
-            auth: true,
+            staff: true,
             query: UsersQuery,
-            response: { 200: AdminUserPage, 403: Detail },
+            response: { 200: AdminUserPage },
             detail: { summary: 'List users, newest first; q searches usernames and emails' },
           },
         )
-        .patch(
-          '/users/:id',
-          ({ user, params, body }) => {
-            admin.staff(user);
-            return admin.update(user, params.id, body);
+        .patch('/users/:id', ({ user, params, body }) => admin.update(user, params.id, body), {
+          staff: true,
+          params: UserParams,
+          body: UpdateUserBody,
+          response: { 200: AdminUser, 404: Detail, 422: ValidationDetail },
+          detail: {
+            summary: 'Activate or deactivate a user, set staff status and daily quotas',
           },
-          {
-            auth: true,
-            params: UserParams,
-            body: UpdateUserBody,
-            response: { 200: AdminUser, 403: Detail, 404: Detail, 422: ValidationDetail },
-            detail: {
-              summary: 'Activate or deactivate a user, set staff status and daily quotas',
-            },
-          },
-        )
-        .get(
-          '/usage',
-          ({ user, query }) => {
-            admin.staff(user);
-            return admin.usage(daysOf(query));
-          },
-          {
-            auth: true,
-            query: UsageQuery,
-            response: { 200: OverallUsage, 403: Detail },
-            detail: { summary: 'Usage per UTC day over all users, and the ten who spent the most' },
-          },
-        ),
+        })
+        .get('/usage', ({ query }) => admin.usage(daysOf(query)), {
+          staff: true,
+          query: UsageQuery,
+          response: { 200: OverallUsage },
+          detail: { summary: 'Usage per UTC day over all users, and the ten who spent the most' },
+        }),
     );

@@ -1,6 +1,6 @@
 import type { Static } from 'elysia';
 import type { UserRow } from '../../db/schema';
-import { HttpError, notFound, unprocessable } from '../../lib/errors';
+import { notFound, unprocessable } from '../../lib/errors';
 import type { UserRepository } from '../auth/repository';
 import type { UsageService } from '../usage/service';
 
@@ -20,7 +20,7 @@ const toAdminUserDto = (row: UserRow) => ({
   daily_message_quota: row.dailyMessageQuota,
 });
 
-/** The admin API (SPEC §13): staff only, which the caller proves with `staff()`. */
+/** The admin API (SPEC §13): staff only, which its routes check (`staff: true`). */
 export const createAdminService = (
   users: UserRepository,
   usage: UsageService,
@@ -31,11 +31,6 @@ export const createAdminService = (
     limitsChanged(userId: string): Promise<void>;
   },
 ) => ({
-  /** 403 unless `user` is staff. */
-  staff: (user: UserRow) => {
-    if (!user.isStaff) throw new HttpError(403, 'You do not have permission to perform this action.');
-  },
-
   list: async (q: string | undefined, limit: number, offset: number) => {
     const page = await users.list(q, limit, offset);
     return { items: page.items.map(toAdminUserDto), count: page.count };
