@@ -11,15 +11,27 @@ import {
 import type { Logger } from './logger';
 import { requestIdOf } from './request-log';
 
+/** A schema's own `error` text (e.g. `chars`), which reads better than TypeBox's. */
+const ownMessage = (e: object) => {
+  const schema = 'schema' in e ? (e.schema as { error?: unknown } | undefined) : undefined;
+  return typeof schema?.error === 'string' ? schema.error : undefined;
+};
+
 const toIssues = (error: ValidationError): ValidationIssue[] => {
-  const issues = error.all.map((e) => {
+  const seen = new Set<string>();
+  const issues = error.all.flatMap((e) => {
     const path = 'path' in e && typeof e.path === 'string' ? e.path.split('/').filter(Boolean) : [];
     const value = 'value' in e ? e.value : undefined;
-    return {
+    const issue = {
       loc: [error.type, ...path],
-      msg: ('summary' in e && e.summary) || e.message || 'Invalid value',
+      msg: ownMessage(e) ?? (('summary' in e && e.summary) || e.message || 'Invalid value'),
       type: value === undefined ? 'missing' : 'value_error',
     };
+    // One schema can fail twice (length and pattern); it says so once.
+    const key = JSON.stringify(issue);
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [issue];
   });
   return issues.length ? issues : [{ loc: [error.type], msg: 'Invalid value', type: 'value_error' }];
 };

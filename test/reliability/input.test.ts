@@ -301,6 +301,58 @@ describe('every route, every field, hostile text: never a 5xx', () => {
   });
 });
 
+describe('length limits count characters, as SPEC does, not UTF-16 units', () => {
+  // Each emoji is one character and two UTF-16 units.
+  const emoji = (n: number) => '😀'.repeat(n);
+
+  test('a title, system prompt, feedback comment and username at their limit in emoji are taken whole; one more is 422 saying the limit', async () => {
+    const conversations = `/api/conversations/${me.conversationId}`;
+    const feedback = `/api/conversations/${answer.conversationId}/messages/${answer.id}/feedback`;
+    const cases: [
+      method: string,
+      path: string,
+      field: string,
+      max: number,
+      body: (text: string) => object,
+    ][] = [
+      ['POST', '/api/conversations/', 'title', 255, (title) => ({ title })],
+      ['PATCH', conversations, 'system_prompt', 4000, (system_prompt) => ({ system_prompt })],
+      ['PUT', feedback, 'comment', 2000, (comment) => ({ rating: 'up', comment })],
+    ];
+    for (const [method, path, field, max, body] of cases) {
+      const taken = await api.request(method, path, { token: me.access, body: body(emoji(max)) });
+      expect({ field, status: taken.status }).toEqual({ field, status: method === 'POST' ? 201 : 200 });
+      const stored = field === 'comment' ? taken.body.feedback.comment : taken.body[field];
+      expect(stored).toBe(emoji(max));
+      const refused = await api.request(method, path, { token: me.access, body: body(emoji(max + 1)) });
+      expect(refused.status).toBe(422);
+      expect(refused.body.detail).toEqual([
+        { loc: ['body', field], msg: expect.stringContaining(`${max} characters`), type: 'value_error' },
+      ]);
+    }
+    const unique = uniqueUsername('');
+    const username = '𝒜'.repeat(150 - unique.length) + unique;
+    const registered = await api.request('POST', '/api/auth/register', {
+      body: { username, email: `${crypto.randomUUID()}@example.com`, password: STRONG_PASSWORD },
+    });
+    expect(registered.status).toBe(201);
+    expect(registered.body.username).toBe(username);
+    const login = await api.request('POST', '/api/token/pair', {
+      body: { username, password: STRONG_PASSWORD },
+    });
+    expect(login.status).toBe(200);
+    const tooLong = await api.request('POST', '/api/auth/register', {
+      body: {
+        username: `${username}x`,
+        email: `${crypto.randomUUID()}@example.com`,
+        password: STRONG_PASSWORD,
+      },
+    });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.body.detail[0].loc).toEqual(['body', 'username']);
+  });
+});
+
 describe('request bodies over HTTP_MAX_BODY_BYTES', () => {
   const limit = 65536;
   test('a declared Content-Length over the limit is a 413 with the JSON shape, before the body is read', async () => {

@@ -1,13 +1,14 @@
 import { t } from 'elysia';
+import { chars } from '../../lib/chars';
 
 export const RegisterBody = t.Object({
-  username: t.String({ minLength: 1, maxLength: 150, examples: ['alice'] }),
+  username: chars(1, 150, { examples: ['alice'] }),
   email: t.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] }),
   password: t.String({ minLength: 1, maxLength: 1024, examples: ['Correct-Horse-9-Battery'] }),
 });
 
 export const LoginBody = t.Object({
-  username: t.String({ minLength: 1, maxLength: 150 }),
+  username: chars(1, 150),
   password: t.String({ minLength: 1, maxLength: 1024 }),
 });
 

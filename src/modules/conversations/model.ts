@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { chars, charsMessage } from '../../lib/chars';
 import { unprocessable } from '../../lib/errors';
 
 export const ConversationParams = t.Object({ id: t.String({ format: 'uuid' }) });
@@ -28,12 +29,13 @@ export const pagination = (query: { limit?: string; offset?: string }) => ({
   offset: bounded('offset', query.offset, 0, 0, Number.MAX_SAFE_INTEGER),
 });
 
-const Title = t.String({ minLength: 1, maxLength: 255, examples: ['Trip to Kyoto'] });
+const Title = chars(1, 255, { examples: ['Trip to Kyoto'] });
 const Model = t.Union([t.String({ minLength: 1, maxLength: 200, examples: ['gpt-4o-mini'] }), t.Null()], {
   description: 'One of GET /api/models; null: the default model',
 });
-const SystemPrompt = t.Union([t.String({ maxLength: 4000 }), t.Null()], {
+const SystemPrompt = t.Union([chars(0, 4000), t.Null()], {
   description: 'null: the server default (AI_SYSTEM_PROMPT); "": none',
+  error: charsMessage(0, 4000, true),
 });
 
 export const CreateConversationBody = t.Optional(
@@ -116,7 +118,7 @@ export const MessageParams = t.Object({
 
 export const FeedbackBody = t.Object({
   rating: t.Union([t.Literal('up'), t.Literal('down'), t.Null()]),
-  comment: t.Optional(t.Union([t.String({ maxLength: 2000 }), t.Null()])),
+  comment: t.Optional(t.Union([chars(0, 2000), t.Null()], { error: charsMessage(0, 2000, true) })),
 });
 
 export const ExportQuery = t.Object({
