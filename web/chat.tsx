@@ -4,6 +4,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import { renderMarkdown } from './markdown';
 import {
   connection,
+  create,
   earlier,
   edit,
   loadEarlierMessages,
@@ -186,6 +187,10 @@ export const Chat = () => {
     return (
       <main class="chat empty">
         <p>Start a new chat, or pick one.</p>
+        {/* On a phone the sidebar is behind its menu; this starts one with the default model. */}
+        <button type="button" onClick={() => void create(null)}>
+          Start a chat
+        </button>
         {notice.value && (
           <p class="notice" role="alert">
             {notice.value}
