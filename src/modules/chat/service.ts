@@ -221,8 +221,10 @@ export const createChatService = (deps: ChatDependencies) => {
       connection.lastSeen = Date.now();
       if (isFrameProblem(frame)) {
         if (frame.type === 'auth') return authenticate(connection, undefined);
-        if (frame.type !== 'chat.stop' && frame.type !== 'pong' && !connection.authenticated)
-          return fail(connection, 'AUTH_REQUIRED');
+        // What is not a frame at all (INVALID_JSON, UNKNOWN_TYPE) is said so, signed in or
+        // not (SPEC §6.1's order); a chat frame before auth is AUTH_REQUIRED, whatever its fields.
+        const chatFrame = frame.type !== undefined && frame.type !== 'chat.stop' && frame.type !== 'pong';
+        if (chatFrame && !connection.authenticated) return fail(connection, 'AUTH_REQUIRED');
         return fail(connection, frame.code);
       }
       switch (frame.type) {

@@ -139,6 +139,26 @@ describe('frame errors keep the socket open', () => {
     ws.close();
   });
 
+  test('before auth too, what is not a frame says so; a chat frame with bad fields is AUTH_REQUIRED; the socket stays open for auth', async () => {
+    const me = await api.signUp();
+    const ws = await connect(chatUrl(me.conversationId));
+    for (const [raw, code] of [
+      ['hello', 'INVALID_JSON'],
+      ['[1,2]', 'INVALID_JSON'],
+      ['{"type":"chat.delete"}', 'UNKNOWN_TYPE'],
+      ['{"type":"chat.message","content":5}', 'AUTH_REQUIRED'],
+      ['{"type":"chat.edit"}', 'AUTH_REQUIRED'],
+    ] as const) {
+      ws.sendRaw(raw);
+      expect({ raw, code: (await ws.next()).code }).toEqual({ raw, code });
+    }
+    ws.sendRaw(new Uint8Array([1, 2, 3]));
+    expect((await ws.next()).code).toBe('INVALID_JSON');
+    ws.send({ type: 'auth', token: me.access });
+    expect((await ws.next()).type).toBe('auth.success');
+    ws.close();
+  });
+
   test('a binary frame gets INVALID_JSON', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
