@@ -220,6 +220,22 @@ describe('API documentation', () => {
     expect(res.body.paths['/api/auth/me'].get.security).toEqual([{ bearerAuth: [] }]);
     expect(res.body.paths['/api/auth/me'].get.tags).toEqual(['auth']);
     expect(res.body.paths['/api/auth/register'].post.requestBody).toBeDefined();
+    // Every request body is documented as JSON with its schema (Swagger UI shows the fields).
+    const bodies = Object.entries(
+      res.body.paths as Record<string, Record<string, { requestBody?: any }>>,
+    ).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, operation]) =>
+        operation.requestBody ? [{ route: `${method} ${path}`, body: operation.requestBody }] : [],
+      ),
+    );
+    expect(bodies.length).toBeGreaterThanOrEqual(11);
+    for (const { route, body } of bodies)
+      expect({ route, type: body.content?.['application/json']?.schema?.type }).toEqual({
+        route,
+        type: 'object',
+      });
+    const created = res.body.paths['/api/conversations/'].post.requestBody.content['application/json'].schema;
+    expect(Object.keys(created.properties)).toEqual(['title', 'model', 'system_prompt']);
   });
 
   test('serves Swagger UI and its assets locally, pointing at the absolute spec URL', async () => {

@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from '../auth/guard';
 import { Detail, ValidationDetail } from '../auth/model';
 import type { AuthService } from '../auth/service';
@@ -11,7 +12,7 @@ import type { AdminService } from './service';
 export const adminModule = (auth: AuthService, admin: AdminService) =>
   new Elysia({ name: 'admin-module', seed: admin })
     .use(authGuard(auth))
-    .group('/api/admin', { detail: { tags: ['admin'] } }, (app) =>
+    .group('/api/admin', { detail: { tags: ['admin'] }, parse: JSON_BODIES }, (app) =>
       app
         .get(
           '/users',

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia';
 import { clientIp } from '../../lib/client-ip';
+import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from './guard';
 import {
   ChangePasswordBody,
@@ -25,7 +26,7 @@ export const LOGIN_ROUTE = '/api/token/pair';
 export const authModule = (auth: AuthService, trustProxy: boolean) =>
   new Elysia({ name: 'auth-module', seed: auth })
     .use(authGuard(auth))
-    .group('/api/auth', { detail: { tags: ['auth'] } }, (app) =>
+    .group('/api/auth', { detail: { tags: ['auth'] }, parse: JSON_BODIES }, (app) =>
       app
         .post('/register', async ({ body, status }) => status(201, toUserDto(await auth.register(body))), {
           body: RegisterBody,
@@ -76,7 +77,7 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
           },
         ),
     )
-    .group('/api/token', { detail: { tags: ['token'] } }, (app) =>
+    .group('/api/token', { detail: { tags: ['token'] }, parse: JSON_BODIES }, (app) =>
       app
         .post(
           '/pair',

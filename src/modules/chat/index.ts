@@ -1,5 +1,6 @@
 import type { ServerWebSocket } from 'bun';
 import { Elysia, t } from 'elysia';
+import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from '../auth/guard';
 import { Detail } from '../auth/model';
 import type { AuthService } from '../auth/service';
@@ -73,6 +74,7 @@ export const chatModule = (
     )
     .post('/api/chat', ({ user, body }) => uiChat.send(user.id, body), {
       auth: true,
+      parse: JSON_BODIES,
       body: UiChatBody,
       detail: {
         tags: ['chat'],

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia';
+import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from '../auth/guard';
 import { Detail } from '../auth/model';
 import type { AuthService } from '../auth/service';
@@ -31,7 +32,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
       response: { 200: ModelList },
       detail: { tags: ['conversations'], summary: 'The models a conversation may use' },
     })
-    .group('/api/conversations', { detail: { tags: ['conversations'] } }, (app) =>
+    .group('/api/conversations', { detail: { tags: ['conversations'] }, parse: JSON_BODIES }, (app) =>
       app
         .get(
           '/',
