@@ -7,9 +7,11 @@ type StringOptions = Omit<NonNullable<Parameters<typeof t.String>[0]>, 'minLengt
 const ONE_CHARACTER =
   '[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]|[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|[^\\uD800-\\uDBFF]';
 
+const range = (min: number, max: number) => (min ? `${min} to ${max}` : `at most ${max}`);
+
 /** What a refused `chars(min, max)` answers; `orNull` for a union of it with null. */
 export const charsMessage = (min: number, max: number, orNull = false) =>
-  `Must be a string of ${min ? `${min} to ${max}` : `at most ${max}`} characters${orNull ? ', or null' : ''}.`;
+  `Must be a string of ${range(min, max)} characters${orNull ? ', or null' : ''}.`;
 
 /**
  * A string of `min` to `max` characters, counted as SPEC counts them (code points, as
@@ -17,9 +19,11 @@ export const charsMessage = (min: number, max: number, orNull = false) =>
  * emoji are a 255-character title, not 510. `maxLength` stays as a bound (a character
  * is at most two units) that refuses a huge string before the pattern reads it.
  */
-export const chars = (min: number, max: number, options: StringOptions = {}) =>
+export const chars = (min: number, max: number, { description, ...options }: StringOptions = {}) =>
   t.String({
     ...options,
+    // In words for the OpenAPI document, where maxLength reads twice the limit.
+    description: [description, `${range(min, max)} characters (code points)`].filter(Boolean).join('; '),
     minLength: min,
     maxLength: 2 * max,
     pattern: `^(?:${ONE_CHARACTER}){${min},${max}}$`,
