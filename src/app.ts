@@ -123,7 +123,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
   const conversations = createConversationService(
     repo,
     { models: config.ai.models, defaultModel: config.ai.model },
-    { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated },
+    { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated, removed: rooms.removed },
   );
   const admin = createAdminService(users, usage, {
     deactivated: rooms.closeUser,

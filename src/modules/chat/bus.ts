@@ -30,6 +30,8 @@ export type LifecycleEvent =
   | { t: 'start'; c: string; r: string; p: string; m: string; from: string }
   /** The conversation changed; `f` is its conversation.updated frame. */
   | { t: 'updated'; c: string; f: string; from: string }
+  /** Conversation `c` was deleted: its reply stops and its sockets close everywhere. */
+  | { t: 'removed'; c: string; from: string }
   /** User `u`'s tokens are void (deleted, deactivated, a new password): their sockets close everywhere. */
   | { t: 'gone'; u: string; from: string }
   /** Staff changed user `u`'s daily limits: what any instance knew of them is stale. */
@@ -145,6 +147,7 @@ export const createBus = (store: Store, log: Logger) => {
       publish(LIFECYCLE, { t: 'end', c, r, f, x, from: instance }),
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
+    removed: (c: string) => publish(LIFECYCLE, { t: 'removed', c, from: instance }),
     gone: (u: string) => publish(LIFECYCLE, { t: 'gone', u, from: instance }),
     limits: (u: string) => publish(LIFECYCLE, { t: 'limits', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),

@@ -1,7 +1,7 @@
 import type { Logger } from '../../lib/logger';
 import type { Bus, ReplyEvent } from './bus';
 import { FollowedReply } from './follow';
-import { encode, MESSAGES } from './protocol';
+import { CLOSE, encode, MESSAGES } from './protocol';
 import type { RememberedBranch, Reply, ReplyAudience } from './reply';
 import type { ChatConnection } from './socket';
 
@@ -126,6 +126,21 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     return followed;
   };
 
+  /**
+   * The conversation is deleted: its reply here stops (the provider sees its request
+   * closed; storing what arrived then fails, and nothing is kept), and its sockets here
+   * are told NO_CONVERSATION and closed with 4004, as a socket asking for it would be.
+   */
+  const close = (room: Room) => {
+    room.reply?.stop('stopped');
+    const frame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
+    for (const socket of room.sockets) {
+      socket.send(frame);
+      socket.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
+    }
+    unfollow(room);
+  };
+
   const onLifecycle = (event: ReplyEvent) => {
     if (event.t === 'gone') return settings.closeUser(event.u);
     if (event.t === 'limits') return settings.forgetLimits(event.u);
@@ -151,6 +166,9 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       }
       case 'stop':
         room.reply?.stop('stopped');
+        return;
+      case 'removed':
+        close(room);
         return;
       case 'follow':
         if (room.reply?.id === event.r) mirror(room, room.reply);
@@ -364,7 +382,14 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     /** The replies streaming here (shutdown stops those still running after the grace period). */
     replies: () => [...rooms.values()].flatMap((room) => (room.reply ? [room.reply] : [])),
 
-    /** Every socket of a conversation here (a deleted conversation closes them all). */
+    /** The conversation is deleted: its reply stops and its sockets close, here and on every other instance. */
+    removed: (conversationId: string) => {
+      const room = rooms.get(conversationId);
+      if (room) close(room);
+      if (bus.hasPeers()) void bus.removed(conversationId);
+    },
+
+    /** Every socket of a conversation here (a reply that finds it deleted closes them all). */
     socketsOf: (conversationId: string) => [...(rooms.get(conversationId)?.sockets ?? [])],
 
     close: async () => {

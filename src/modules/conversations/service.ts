@@ -24,6 +24,8 @@ export interface ConversationEvents {
   changed(conversationId: string): Promise<void>;
   /** Tells every socket of the conversation (`conversation` is its JSON). */
   updated(conversationId: string, conversation: string): void;
+  /** The conversation is deleted: its reply stops and its sockets close, on every instance. */
+  removed(conversationId: string): void;
 }
 
 export interface ConversationSettings {
@@ -134,6 +136,7 @@ export const createConversationService = (
 
     remove: async (userId: string, id: string) => {
       if (!(await repo.remove(userId, id))) throw missing();
+      events.removed(id);
     },
 
     /** The current branch, root first (SPEC §12). */

@@ -383,6 +383,25 @@ describe('conversation changes across instances (SPEC §12)', () => {
     expect(res.status).toBe(204);
     expect((await ws.closed).code).toBe(4001);
   });
+
+  test('a conversation deleted through the other instance mid-reply: the provider request is aborted, every socket gets NO_CONVERSATION and 4004', async () => {
+    const { me, all } = await sockets([a, b]);
+    const content = drip('delete me mid-reply');
+    all[0]?.send({ type: 'chat.message', content });
+    for (const ws of all) await ws.next((f) => f.type === 'chat.stream');
+    const res = await createClient(b.url).request('DELETE', `/api/conversations/${me.conversationId}`, {
+      token: me.access,
+    });
+    expect(res.status).toBe(204);
+    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
+    for (const ws of all) {
+      expect((await ws.closed).code).toBe(4004);
+      expect(ws.frames.at(-1)).toMatchObject({ type: 'chat.error', code: 'NO_CONVERSATION' });
+      expect(ws.frames.some((f) => f.done === true)).toBe(false);
+    }
+    const left = await api.request('GET', `/api/conversations/${me.conversationId}`, { token: me.access });
+    expect(left.status).toBe(404);
+  });
 });
 
 describe('the AI SDK endpoint across instances (SPEC §14)', () => {
