@@ -91,7 +91,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     store,
     config.login,
     createPasswords(config.passwordHashing),
-    rooms.closeUser,
+    rooms,
   );
   const titles = createTitler(
     repo,
@@ -126,7 +126,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     { whileIdle: gate.whileIdle, changed: gate.changed, updated: rooms.updated, removed: rooms.removed },
   );
   const admin = createAdminService(users, usage, {
-    deactivated: rooms.closeUser,
+    deactivated: rooms.shutOut,
     limitsChanged: rooms.limitsChanged,
   });
   return {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { type Client, createClient, STRONG_PASSWORD } from '../support/client';
+import { DRIP_ANSWER, drip } from '../support/openai-stub';
 import { startServer, type TestServer } from '../support/server';
+import { until } from '../support/wait';
 import { connect, connectAuthenticated } from '../support/ws';
 
 /** SPEC §13, accounts: changing the password and deleting the account. */
@@ -54,11 +56,13 @@ describe('POST /api/auth/password', () => {
     expect((await login(NEW_PASSWORD)).status).toBe(200);
   });
 
-  test("the user's open sockets close with 4001 (they authenticated with a voided token); another user's stays open", async () => {
+  test("the user's open sockets close with 4001 (they authenticated with a voided token), their reply goes on; another user's socket stays open", async () => {
     const me = await api.signUp();
     const other = await api.signUp();
     const mine = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
     const theirs = await connectAuthenticated(server.wsUrl, other.conversationId, other.access);
+    mine.send({ type: 'chat.message', content: drip('change my password mid-reply', 10) });
+    await mine.next((f) => f.type === 'chat.stream');
     const res = await api.request('POST', '/api/auth/password', {
       token: me.access,
       body: { current_password: STRONG_PASSWORD, new_password: NEW_PASSWORD },
@@ -68,6 +72,14 @@ describe('POST /api/auth/password', () => {
     expect(mine.frames.at(-1)?.code).toBe('AUTH_FAILED');
     theirs.send({ type: 'chat.message', content: 'still here' });
     expect((await theirs.reply()).final.done).toBe(true);
+    const messages = async () =>
+      (
+        await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+          token: res.body.access,
+        })
+      ).body.items;
+    await until(async () => (await messages()).length === 2, 'the answer stored');
+    expect((await messages())[1]).toMatchObject({ status: 'complete', content: DRIP_ANSWER });
     const again = await connectAuthenticated(server.wsUrl, me.conversationId, res.body.access);
     again.send({ type: 'chat.message', content: 'signed in again' });
     expect((await again.reply()).final.done).toBe(true);

@@ -25,7 +25,7 @@ export const createAdminService = (
   users: UserRepository,
   usage: UsageService,
   events: {
-    /** A user was deactivated: their sockets close on every instance. */
+    /** A user was deactivated: their sockets close and their replies stop, on every instance. */
     deactivated(userId: string): void;
     /** A user's daily limits changed: every instance reads them again. */
     limitsChanged(userId: string): Promise<void>;

@@ -18,6 +18,14 @@ export const invalidCredentials = () =>
 const tokenNotValid = (detail = 'Token is invalid or expired') =>
   new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
 
+/** The chat module's part when a user's tokens are void. */
+export interface UserSockets {
+  /** A new password: their sockets close with 4001; their replies go on. */
+  signOut(userId: string): void;
+  /** Deleted: their sockets close with 4001 and their replies stop. */
+  shutOut(userId: string): void;
+}
+
 /** Registration, login with lockout, token rotation and logout (SPEC §4). */
 export const createAuthService = (
   users: UserRepository,
@@ -25,11 +33,8 @@ export const createAuthService = (
   store: Store,
   lockout: LockoutPolicy,
   passwords: Passwords,
-  /**
-   * A user's sockets close on every instance (wired to the chat module): the user is
-   * gone, or a new password voided the tokens they authenticated with.
-   */
-  closeSockets: (userId: string) => void = () => {},
+  /** What the chat module does on every instance when a user's tokens are void. */
+  sockets: UserSockets = { signOut: () => {}, shutOut: () => {} },
 ) => {
   // Verified against when the username does not exist, so a miss costs as much as a hit.
   const decoyHash = passwords.hash('decoy-password-never-matches-Aa1!');
@@ -123,7 +128,7 @@ export const createAuthService = (
       if (issues.length) throw unprocessable(issues);
       const generation = await users.changePassword(user.id, await passwords.hash(next));
       if (generation === undefined) throw tokenNotValid('User not found or inactive');
-      closeSockets(user.id);
+      sockets.signOut(user.id);
       return { detail: 'Password changed', ...(await tokens.issuePair(user.id, generation)) };
     },
 
@@ -131,7 +136,7 @@ export const createAuthService = (
     deleteAccount: async (user: UserRow, password: string) => {
       await confirm(user, password, 'password');
       await users.remove(user.id);
-      closeSockets(user.id);
+      sockets.shutOut(user.id);
     },
 
     logout: async (user: UserRow, access: TokenClaims, refreshToken?: string) => {

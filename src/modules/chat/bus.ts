@@ -32,8 +32,11 @@ export type LifecycleEvent =
   | { t: 'updated'; c: string; f: string; from: string }
   /** Conversation `c` was deleted: its reply stops and its sockets close everywhere. */
   | { t: 'removed'; c: string; from: string }
-  /** User `u`'s tokens are void (deleted, deactivated, a new password): their sockets close everywhere. */
-  | { t: 'gone'; u: string; from: string }
+  /**
+   * User `u`'s tokens are void (deleted, deactivated, a new password): their sockets
+   * close everywhere, and with `s` (deleted, deactivated) their replies stop.
+   */
+  | { t: 'gone'; u: string; s?: true; from: string }
   /** Staff changed user `u`'s daily limits: what any instance knew of them is stale. */
   | { t: 'limits'; u: string; from: string }
   /**
@@ -148,7 +151,11 @@ export const createBus = (store: Store, log: Logger) => {
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
     removed: (c: string) => publish(LIFECYCLE, { t: 'removed', c, from: instance }),
-    gone: (u: string) => publish(LIFECYCLE, { t: 'gone', u, from: instance }),
+    gone: (u: string, stopReplies: boolean) =>
+      publish(
+        LIFECYCLE,
+        stopReplies ? { t: 'gone', u, s: true, from: instance } : { t: 'gone', u, from: instance },
+      ),
     limits: (u: string) => publish(LIFECYCLE, { t: 'limits', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 

@@ -145,6 +145,8 @@ export class Reply {
     readonly conversationId: string,
     /** The socket that asked, which `CHAT_STOP_ON_DISCONNECT` ties it to. */
     readonly sender: object,
+    /** Whose it is: a user deleted or deactivated has their replies stopped. */
+    readonly userId: string,
   ) {}
 
   /** Ends the reply early: the provider request is aborted, the answer so far kept. */

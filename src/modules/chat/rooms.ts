@@ -141,8 +141,15 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     unfollow(room);
   };
 
+  /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
+  const shutOut = (userId: string, stopReplies: boolean) => {
+    settings.closeUser(userId);
+    if (stopReplies)
+      for (const room of rooms.values()) if (room.reply?.userId === userId) room.reply.stop('stopped');
+  };
+
   const onLifecycle = (event: ReplyEvent) => {
-    if (event.t === 'gone') return settings.closeUser(event.u);
+    if (event.t === 'gone') return shutOut(event.u, event.s === true);
     if (event.t === 'limits') return settings.forgetLimits(event.u);
     const room = rooms.get(event.c);
     if (!room) return;
@@ -371,12 +378,21 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     },
 
     /**
-     * A user's tokens are void (deleted, deactivated, a new password): their sockets
-     * close with 4001 here and on every other instance.
+     * A user's tokens are void (a new password): their sockets close with 4001 here and
+     * on every other instance. Their replies go on, stored for when they sign in again.
      */
-    closeUser: (userId: string) => {
-      settings.closeUser(userId);
-      if (bus.hasPeers()) void bus.gone(userId);
+    signOut: (userId: string) => {
+      shutOut(userId, false);
+      if (bus.hasPeers()) void bus.gone(userId, false);
+    },
+
+    /**
+     * A user is deleted or deactivated: their sockets close with 4001 and their replies
+     * stop (the provider sees its request closed), here and on every other instance.
+     */
+    shutOut: (userId: string) => {
+      shutOut(userId, true);
+      if (bus.hasPeers()) void bus.gone(userId, true);
     },
 
     /** The replies streaming here (shutdown stops those still running after the grace period). */

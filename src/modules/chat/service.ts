@@ -124,7 +124,7 @@ export const createChatService = (deps: ChatDependencies) => {
     const known = remembered?.stamp === stamp ? remembered : undefined;
     // An early request built on a branch that has since moved on is resent.
     if (early && !known) early.cancel();
-    const reply = new Reply(conversationId, connection);
+    const reply = new Reply(conversationId, connection, userId);
     const audience = deps.rooms.begin(room, reply);
     const telemetry = deps.telemetry.begin();
     let errorCode: ErrorCode | undefined;

@@ -372,9 +372,12 @@ describe('conversation changes across instances (SPEC §12)', () => {
     ws.close();
   });
 
-  test('a user deleted through the other instance has their sockets here closed with 4001', async () => {
+  test('a user deleted through the other instance mid-reply: their sockets here close with 4001, their reply here stops', async () => {
     const { me, all } = await sockets([a]);
     const [ws] = all as [WsClient];
+    const content = drip('delete my account mid-reply');
+    ws.send({ type: 'chat.message', content });
+    await ws.next((f) => f.type === 'chat.stream');
     const viaB = createClient(b.url);
     const res = await viaB.request('DELETE', '/api/auth/me', {
       token: me.access,
@@ -382,6 +385,7 @@ describe('conversation changes across instances (SPEC §12)', () => {
     });
     expect(res.status).toBe(204);
     expect((await ws.closed).code).toBe(4001);
+    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
   });
 
   test('a conversation deleted through the other instance mid-reply: the provider request is aborted, every socket gets NO_CONVERSATION and 4004', async () => {
