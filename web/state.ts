@@ -234,17 +234,24 @@ export const rename = async (id: string, title: string) => {
 
 export const remove = async (id: string) => {
   changes++;
-  const { error } = await api.conversations({ id }).delete();
-  if (error) return fail(error, 'Could not delete the conversation.');
-  conversations.value = conversations.value.filter((c) => c.id !== id);
-  if (selectedId.value === id) {
+  const shown = selectedId.value === id;
+  // Closed first: the server closes a deleted conversation's sockets (NO_CONVERSATION),
+  // which this tab need not be told about.
+  if (shown) {
     socket?.close();
     socket = undefined;
+  }
+  const { error } = await api.conversations({ id }).delete();
+  if (error) {
+    if (shown && selectedId.value === id) await open(id);
+    return fail(error, 'Could not delete the conversation.');
+  }
+  conversations.value = conversations.value.filter((c) => c.id !== id);
+  if (selectedId.value === id)
     batch(() => {
       selectedId.value = undefined;
       messages.value = [];
     });
-  }
 };
 
 export const search = async (q: string) => {
