@@ -178,6 +178,19 @@ describe('errors', () => {
       }
   });
 
+  test('an array index in a 422 loc is a number, as Django Ninja gives it', async () => {
+    const me = await api.signUp();
+    const res = await api.request('POST', '/api/chat', {
+      token: me.access,
+      body: {
+        id: me.conversationId,
+        messages: [{ id: 'm', role: 'user', parts: [{ type: 'text', text: 5 }] }],
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.detail[0].loc).toEqual(['body', 'messages', 0, 'parts', 0, 'text']);
+  });
+
   test('validation failures are 422 with loc/msg/type items', async () => {
     const res = await api.request('POST', '/api/token/pair', { body: { username: 5 } });
     expect(res.status).toBe(422);

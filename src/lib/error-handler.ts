@@ -20,7 +20,14 @@ const ownMessage = (e: object) => {
 const toIssues = (error: ValidationError): ValidationIssue[] => {
   const seen = new Set<string>();
   const issues = error.all.flatMap((e) => {
-    const path = 'path' in e && typeof e.path === 'string' ? e.path.split('/').filter(Boolean) : [];
+    // Array indexes as numbers, as Django Ninja puts them: ["body", "messages", 0, "parts"].
+    const path =
+      'path' in e && typeof e.path === 'string'
+        ? e.path
+            .split('/')
+            .filter(Boolean)
+            .map((part) => (/^\d+$/.test(part) ? Number(part) : part))
+        : [];
     const value = 'value' in e ? e.value : undefined;
     const issue = {
       loc: [error.type, ...path],
