@@ -131,7 +131,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
    * closed; storing what arrived then fails, and nothing is kept), and its sockets here
    * are told NO_CONVERSATION and closed with 4004, as a socket asking for it would be.
    */
-  const close = (room: Room) => {
+  const closeDeleted = (room: Room) => {
     room.reply?.stop('stopped');
     const frame = encode.error('NO_CONVERSATION', MESSAGES.NO_CONVERSATION);
     for (const socket of room.sockets) {
@@ -142,14 +142,14 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   };
 
   /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
-  const shutOut = (userId: string, stopReplies: boolean) => {
+  const closeUserHere = (userId: string, stopReplies: boolean) => {
     settings.closeUser(userId);
     if (stopReplies)
       for (const room of rooms.values()) if (room.reply?.userId === userId) room.reply.stop('stopped');
   };
 
   const onLifecycle = (event: ReplyEvent) => {
-    if (event.t === 'gone') return shutOut(event.u, event.s === true);
+    if (event.t === 'gone') return closeUserHere(event.u, event.s === true);
     if (event.t === 'limits') return settings.forgetLimits(event.u);
     const room = rooms.get(event.c);
     if (!room) return;
@@ -175,7 +175,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         room.reply?.stop('stopped');
         return;
       case 'removed':
-        close(room);
+        closeDeleted(room);
         return;
       case 'follow':
         if (room.reply?.id === event.r) mirror(room, room.reply);
@@ -382,7 +382,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
      * on every other instance. Their replies go on, stored for when they sign in again.
      */
     signOut: (userId: string) => {
-      shutOut(userId, false);
+      closeUserHere(userId, false);
       if (bus.hasPeers()) void bus.gone(userId, false);
     },
 
@@ -391,7 +391,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
      * stop (the provider sees its request closed), here and on every other instance.
      */
     shutOut: (userId: string) => {
-      shutOut(userId, true);
+      closeUserHere(userId, true);
       if (bus.hasPeers()) void bus.gone(userId, true);
     },
 
@@ -401,7 +401,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     /** The conversation is deleted: its reply stops and its sockets close, here and on every other instance. */
     removed: (conversationId: string) => {
       const room = rooms.get(conversationId);
-      if (room) close(room);
+      if (room) closeDeleted(room);
       if (bus.hasPeers()) void bus.removed(conversationId);
     },
 
