@@ -235,7 +235,10 @@ describe('API documentation', () => {
     expect(res.body.paths['/api/auth/register'].post.requestBody).toBeDefined();
     // Every request body is documented as JSON with its schema (Swagger UI shows the fields).
     const bodies = Object.entries(
-      res.body.paths as Record<string, Record<string, { requestBody?: any }>>,
+      res.body.paths as Record<
+        string,
+        Record<string, { requestBody?: { content?: Record<string, { schema?: { type?: string } }> } }>
+      >,
     ).flatMap(([path, operations]) =>
       Object.entries(operations).flatMap(([method, operation]) =>
         operation.requestBody ? [{ route: `${method} ${path}`, body: operation.requestBody }] : [],
