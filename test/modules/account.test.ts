@@ -61,7 +61,7 @@ describe('POST /api/auth/password', () => {
     const other = await api.signUp();
     const mine = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
     const theirs = await connectAuthenticated(server.wsUrl, other.conversationId, other.access);
-    mine.send({ type: 'chat.message', content: drip('change my password mid-reply', 10) });
+    mine.send({ type: 'chat.message', content: drip('change my password mid-reply', 50) });
     await mine.next((f) => f.type === 'chat.stream');
     const res = await api.request('POST', '/api/auth/password', {
       token: me.access,
@@ -78,7 +78,7 @@ describe('POST /api/auth/password', () => {
           token: res.body.access,
         })
       ).body.items;
-    await until(async () => (await messages()).length === 2, 'the answer stored');
+    await until(async () => (await messages()).length === 2, 'the answer stored', 10_000);
     expect((await messages())[1]).toMatchObject({ status: 'complete', content: DRIP_ANSWER });
     const again = await connectAuthenticated(server.wsUrl, me.conversationId, res.body.access);
     again.send({ type: 'chat.message', content: 'signed in again' });

@@ -103,18 +103,18 @@ describe('PATCH /api/admin/users/{id}', () => {
   test('deactivating refuses the tokens at once, closes the sockets with 4001 and stops the reply streaming; activating lets the user back in', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
-    const content = drip('deactivate me mid-reply');
+    const content = drip('deactivate me mid-reply', 100);
     ws.send({ type: 'chat.message', content });
     await ws.next((f) => f.type === 'chat.stream');
     const res = await admin('PATCH', `/users/${me.user.id}`, { is_active: false });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: me.user.id, is_active: false });
     expect((await ws.closed).code).toBe(4001);
-    await until(() => server.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
+    await until(() => server.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 3000);
     // What had arrived is kept, as for any stopped reply.
     const repo = createConversationRepository(server.resources.database.db);
     const answer = async () => (await repo.branch(me.conversationId, 10, 0)).items[1];
-    await until(async () => (await answer()) !== undefined, 'the answer stored', 2000);
+    await until(async () => (await answer()) !== undefined, 'the answer stored', 5000);
     expect((await answer())?.status).toBe('interrupted');
     expect((await api.request('GET', '/api/auth/me', { token: me.access })).status).toBe(401);
     const refused = await connect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);

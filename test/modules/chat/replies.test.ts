@@ -375,7 +375,7 @@ describe('conversation changes across instances (SPEC §12)', () => {
   test('a user deleted through the other instance mid-reply: their sockets here close with 4001, their reply here stops', async () => {
     const { me, all } = await sockets([a]);
     const [ws] = all as [WsClient];
-    const content = drip('delete my account mid-reply');
+    const content = drip('delete my account mid-reply', 100);
     ws.send({ type: 'chat.message', content });
     await ws.next((f) => f.type === 'chat.stream');
     const viaB = createClient(b.url);
@@ -385,19 +385,19 @@ describe('conversation changes across instances (SPEC §12)', () => {
     });
     expect(res.status).toBe(204);
     expect((await ws.closed).code).toBe(4001);
-    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
+    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 3000);
   });
 
   test('a conversation deleted through the other instance mid-reply: the provider request is aborted, every socket gets NO_CONVERSATION and 4004', async () => {
     const { me, all } = await sockets([a, b]);
-    const content = drip('delete me mid-reply');
+    const content = drip('delete me mid-reply', 100);
     all[0]?.send({ type: 'chat.message', content });
     for (const ws of all) await ws.next((f) => f.type === 'chat.stream');
     const res = await createClient(b.url).request('DELETE', `/api/conversations/${me.conversationId}`, {
       token: me.access,
     });
     expect(res.status).toBe(204);
-    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 1000);
+    await until(() => pair.stub.requestsFor(content)[0]?.aborted === true, 'aborted', 3000);
     for (const ws of all) {
       expect((await ws.closed).code).toBe(4004);
       expect(ws.frames.at(-1)).toMatchObject({ type: 'chat.error', code: 'NO_CONVERSATION' });
