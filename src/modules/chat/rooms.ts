@@ -4,6 +4,7 @@ import { FollowedReply } from './follow';
 import { CLOSE, encode, MESSAGES } from './protocol';
 import type { RememberedBranch, Reply, ReplyAudience } from './reply';
 import type { ChatConnection } from './socket';
+import { createUserEvents, type UserSettings } from './users';
 
 /** The sockets of one conversation on this instance, and the reply they see. */
 class Room {
@@ -48,16 +49,12 @@ const startFrames = (message: string, replyId: string, parentId: string) =>
     ? [encode.messageCreated(message), encode.start(replyId, parentId)]
     : [encode.start(replyId, parentId)];
 
-export interface RoomSettings {
+export interface RoomSettings extends UserSettings {
   aiTimeoutMs: number;
   /** Time-to-live of the conversation's current-reply key, renewed while it streams. */
   currentTtlMs: number;
   /** `CHAT_STOP_ON_DISCONNECT`: the sender's socket closing stops its reply. */
   stopOnDisconnect: boolean;
-  /** Closes this instance's sockets of a user whose tokens are void. */
-  closeUser(userId: string): void;
-  /** Forgets what this instance knew of a user's daily limits. */
-  forgetLimits(userId: string): void;
 }
 
 /**
@@ -141,16 +138,11 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     unfollow(room);
   };
 
-  /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
-  const closeUserHere = (userId: string, stopReplies: boolean) => {
-    settings.closeUser(userId);
-    if (stopReplies)
-      for (const room of rooms.values()) if (room.reply?.userId === userId) room.reply.stop('stopped');
-  };
+  const replies = () => [...rooms.values()].flatMap((room) => (room.reply ? [room.reply] : []));
+  const users = createUserEvents(bus, settings, replies);
 
   const onLifecycle = (event: ReplyEvent) => {
-    if (event.t === 'gone') return closeUserHere(event.u, event.s === true);
-    if (event.t === 'limits') return settings.forgetLimits(event.u);
+    if (event.t === 'gone' || event.t === 'limits') return users.heard(event);
     const room = rooms.get(event.c);
     if (!room) return;
     switch (event.t) {
@@ -368,35 +360,13 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       if (bus.hasPeers()) void bus.updated(conversationId, frame);
     },
 
-    /**
-     * Staff changed a user's limits: every instance reads them again. Resolves once the
-     * other instances were told (or could not be).
-     */
-    limitsChanged: async (userId: string) => {
-      settings.forgetLimits(userId);
-      if (bus.hasPeers()) await bus.limits(userId).catch(() => {});
-    },
-
-    /**
-     * A user's tokens are void (a new password): their sockets close with 4001 here and
-     * on every other instance. Their replies go on, stored for when they sign in again.
-     */
-    signOut: (userId: string) => {
-      closeUserHere(userId, false);
-      if (bus.hasPeers()) void bus.gone(userId, false);
-    },
-
-    /**
-     * A user is deleted or deactivated: their sockets close with 4001 and their replies
-     * stop (the provider sees its request closed), here and on every other instance.
-     */
-    shutOut: (userId: string) => {
-      closeUserHere(userId, true);
-      if (bus.hasPeers()) void bus.gone(userId, true);
-    },
+    /** What reaches a user on every instance (users.ts). */
+    limitsChanged: users.limitsChanged,
+    signOut: users.signOut,
+    shutOut: users.shutOut,
 
     /** The replies streaming here (shutdown stops those still running after the grace period). */
-    replies: () => [...rooms.values()].flatMap((room) => (room.reply ? [room.reply] : [])),
+    replies,
 
     /** The conversation is deleted: its reply stops and its sockets close, here and on every other instance. */
     removed: (conversationId: string) => {

@@ -1,0 +1,61 @@
+import type { Bus, ReplyEvent } from './bus';
+import type { Reply } from './reply';
+
+/** The lifecycle events about a user rather than a conversation. */
+export type UserEvent = Extract<ReplyEvent, { t: 'gone' | 'limits' }>;
+
+export interface UserSettings {
+  /** Closes this instance's sockets of a user whose tokens are void. */
+  closeUser(userId: string): void;
+  /** Forgets what this instance knew of a user's daily limits. */
+  forgetLimits(userId: string): void;
+}
+
+/**
+ * What reaches a user rather than a conversation, on every instance, over the bus's
+ * lifecycle channel: staff changed their limits; their tokens are void, so their
+ * sockets close; and when they are deleted or deactivated, their replies stop.
+ * `replies` lists the replies streaming on this instance.
+ */
+export const createUserEvents = (bus: Bus, settings: UserSettings, replies: () => Reply[]) => {
+  /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
+  const closeHere = (userId: string, stopReplies: boolean) => {
+    settings.closeUser(userId);
+    if (stopReplies) for (const reply of replies()) if (reply.userId === userId) reply.stop('stopped');
+  };
+
+  return {
+    /** A lifecycle event about a user, from another instance. */
+    heard: (event: UserEvent) => {
+      if (event.t === 'gone') closeHere(event.u, event.s === true);
+      else settings.forgetLimits(event.u);
+    },
+
+    /**
+     * Staff changed a user's limits: every instance reads them again. Resolves once the
+     * other instances were told (or could not be).
+     */
+    limitsChanged: async (userId: string) => {
+      settings.forgetLimits(userId);
+      if (bus.hasPeers()) await bus.limits(userId).catch(() => {});
+    },
+
+    /**
+     * A user's tokens are void (a new password): their sockets close with 4001 here and
+     * on every other instance. Their replies go on, stored for when they sign in again.
+     */
+    signOut: (userId: string) => {
+      closeHere(userId, false);
+      if (bus.hasPeers()) void bus.gone(userId, false);
+    },
+
+    /**
+     * A user is deleted or deactivated: their sockets close with 4001 and their replies
+     * stop (the provider sees its request closed), here and on every other instance.
+     */
+    shutOut: (userId: string) => {
+      closeHere(userId, true);
+      if (bus.hasPeers()) void bus.gone(userId, true);
+    },
+  };
+};
