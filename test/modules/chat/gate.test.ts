@@ -10,8 +10,9 @@ let api: Client;
 
 beforeAll(async () => {
   // Short, so the backpressure test can outwait it; not so short that a loaded machine's
-  // scheduling pause between two provider chunks reads as the provider going silent.
-  server = await startServer({ AI_TIMEOUT_SECONDS: '2' });
+  // scheduling pause between two provider chunks reads as the provider going silent
+  // (2 s expired once, after the client resumed, in a suite run on a slow hour).
+  server = await startServer({ AI_TIMEOUT_SECONDS: '3' });
   api = createClient(server.url);
 });
 afterAll(() => server.stop());
