@@ -2,13 +2,10 @@ import { Elysia } from 'elysia';
 import type { UserRow } from '../../db/schema';
 import { HttpError } from '../../lib/errors';
 import { Detail } from './model';
-import type { AuthService } from './service';
+import { type AuthService, unauthenticated } from './service';
 import type { TokenClaims } from './tokens';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
-
-const unauthenticated = (detail: string, code?: string) =>
-  new HttpError(401, detail, code, { 'WWW-Authenticate': 'Bearer' });
 
 const forbidden = () => new HttpError(403, 'You do not have permission to perform this action.');
 
@@ -27,16 +24,10 @@ export const authGuard = (auth: AuthService) => {
   const check = async (request: Request, authorization: string | undefined, staffOnly: boolean) => {
     const token = BEARER.exec(authorization ?? '')?.[1];
     if (!token) throw unauthenticated('Authentication credentials were not provided.');
-    let found: Awaited<ReturnType<AuthService['authenticate']>>;
-    try {
-      found = await auth.authenticate(token, 'access');
-    } catch (error) {
-      if (error instanceof HttpError && error.status === 401)
-        throw unauthenticated(String(error.detail), error.code);
-      throw error;
-    }
-    if (staffOnly && !found.user.isStaff) throw forbidden();
-    signedIn.set(request, { user: found.user, token: found.claims });
+    // Its refusals are already 401s asking for a Bearer token; a store away is a 503.
+    const { user, claims } = await auth.authenticate(token, 'access');
+    if (staffOnly && !user.isStaff) throw forbidden();
+    signedIn.set(request, { user, token: claims });
   };
 
   const resolve = ({ request }: { request: Request }) => {

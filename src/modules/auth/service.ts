@@ -15,8 +15,11 @@ export interface LockoutPolicy {
 export const invalidCredentials = () =>
   new HttpError(401, 'No active account found with the given credentials', 'authentication_failed');
 
-const tokenNotValid = (detail = 'Token is invalid or expired') =>
-  new HttpError(401, detail, 'token_not_valid', { 'WWW-Authenticate': 'Bearer' });
+/** A 401 asking for a Bearer token (`WWW-Authenticate`). */
+export const unauthenticated = (detail: string, code?: string) =>
+  new HttpError(401, detail, code, { 'WWW-Authenticate': 'Bearer' });
+
+const tokenNotValid = (detail = 'Token is invalid or expired') => unauthenticated(detail, 'token_not_valid');
 
 /** The chat module's part when a user's tokens are void. */
 export interface UserSockets {

@@ -152,10 +152,7 @@ export const createBus = (store: Store, log: Logger) => {
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
     removed: (c: string) => publish(LIFECYCLE, { t: 'removed', c, from: instance }),
     gone: (u: string, stopReplies: boolean) =>
-      publish(
-        LIFECYCLE,
-        stopReplies ? { t: 'gone', u, s: true, from: instance } : { t: 'gone', u, from: instance },
-      ),
+      publish(LIFECYCLE, { t: 'gone', u, ...(stopReplies && { s: true as const }), from: instance }),
     limits: (u: string) => publish(LIFECYCLE, { t: 'limits', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 
