@@ -9,8 +9,8 @@ const ONE_CHARACTER =
 
 const range = (min: number, max: number) => (min ? `${min} to ${max}` : `at most ${max}`);
 
-/** What a refused `chars(min, max)` answers; `orNull` for a union of it with null. */
-export const charsMessage = (min: number, max: number, orNull = false) =>
+/** What a refused `chars(min, max)` answers; `orNull` for `charsOrNull`. */
+const charsMessage = (min: number, max: number, orNull = false) =>
   `Must be a string of ${range(min, max)} characters${orNull ? ', or null' : ''}.`;
 
 /**
@@ -29,3 +29,7 @@ export const chars = (min: number, max: number, { description, ...options }: Str
     pattern: `^(?:${ONE_CHARACTER}){${min},${max}}$`,
     error: charsMessage(min, max),
   });
+
+/** `chars(0, max)` or null, refused with the same words. */
+export const charsOrNull = (max: number, options: Parameters<typeof t.Union>[1] = {}) =>
+  t.Union([chars(0, max), t.Null()], { ...options, error: charsMessage(0, max, true) });

@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { chars, charsMessage } from '../../lib/chars';
+import { chars, charsOrNull } from '../../lib/chars';
 import { unprocessable } from '../../lib/errors';
 
 export const ConversationParams = t.Object({ id: t.String({ format: 'uuid' }) });
@@ -33,9 +33,8 @@ const Title = chars(1, 255, { examples: ['Trip to Kyoto'] });
 const Model = t.Union([t.String({ minLength: 1, maxLength: 200, examples: ['gpt-4o-mini'] }), t.Null()], {
   description: 'One of GET /api/models; null: the default model',
 });
-const SystemPrompt = t.Union([chars(0, 4000), t.Null()], {
+const SystemPrompt = charsOrNull(4000, {
   description: 'null: the server default (AI_SYSTEM_PROMPT); "": none',
-  error: charsMessage(0, 4000, true),
 });
 
 export const CreateConversationBody = t.Optional(
@@ -118,7 +117,7 @@ export const MessageParams = t.Object({
 
 export const FeedbackBody = t.Object({
   rating: t.Union([t.Literal('up'), t.Literal('down'), t.Null()]),
-  comment: t.Optional(t.Union([chars(0, 2000), t.Null()], { error: charsMessage(0, 2000, true) })),
+  comment: t.Optional(charsOrNull(2000)),
 });
 
 export const ExportQuery = t.Object({
