@@ -131,9 +131,11 @@ export const register = async (name: string, email: string, password: string) =>
 
 export const logOut = async () => {
   const refresh = client.session.get()?.refresh;
-  if (refresh) await api.auth.logout.post({ refresh });
+  // The server closes the sockets of a logged-out token; this one goes first, so that it
+  // does not take that for an expired token and try to renew it.
   socket?.close();
   socket = undefined;
+  if (refresh) await api.auth.logout.post({ refresh });
   client.session.set(undefined);
   batch(() => {
     conversations.value = [];

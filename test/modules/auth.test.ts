@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema';
 import { type Client, createClient, STRONG_PASSWORD, uniqueUsername } from '../support/client';
+import { DRIP_ANSWER, drip } from '../support/openai-stub';
 import { startServer, type TestServer } from '../support/server';
+import { connectAuthenticated } from '../support/ws';
 
 let server: TestServer;
 let api: Client;
@@ -351,6 +353,28 @@ describe('POST /api/auth/logout', () => {
 
   test('requires a bearer token', async () => {
     expect((await api.request('POST', '/api/auth/logout', { body: {} })).status).toBe(401);
+  });
+
+  test("closes the sockets that token opened (4001), while its reply goes on; the same user's other token keeps its socket", async () => {
+    const me = await api.signUp();
+    const device = await api.login(me.user.username);
+    const opened = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const other = await connectAuthenticated(server.wsUrl, me.conversationId, device.access);
+    opened.send({ type: 'chat.message', content: drip('log me out mid-reply', 50) });
+    await opened.next((f) => f.type === 'chat.stream');
+    expect((await api.request('POST', '/api/auth/logout', { token: me.access })).status).toBe(200);
+    expect((await opened.closed).code).toBe(4001);
+    expect(opened.frames.at(-1)).toMatchObject({ type: 'chat.error', code: 'AUTH_FAILED' });
+    // The other device follows the reply to its end, and it is stored whole.
+    const done = await other.next((f) => f.type === 'chat.stream' && f.done === true, 15_000);
+    expect(done.status).toBeUndefined();
+    const stored = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+      token: device.access,
+    });
+    expect(stored.body.items.at(-1)).toMatchObject({ status: 'complete', content: DRIP_ANSWER });
+    other.send({ type: 'chat.message', content: 'still signed in' });
+    expect((await other.reply()).final.done).toBe(true);
+    other.close();
   });
 
   test("refuses someone else's refresh token", async () => {

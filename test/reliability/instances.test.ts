@@ -118,12 +118,21 @@ describe('two instances sharing PostgreSQL and Redis', () => {
     onB.close();
   });
 
-  test('a token blacklisted through one instance is refused by the other', async () => {
+  test('a token blacklisted through one instance is refused by the other, and the sockets it opened there close', async () => {
     const apiA = createClient(a.url);
     const apiB = createClient(b.url);
     const me = await apiA.signUp();
     expect((await apiB.request('GET', '/api/auth/me', { token: me.access })).status).toBe(200);
+    // The same user on another device: a token of its own, which the logout leaves alone.
+    const device = await apiB.login(me.user.username);
+    const opened = await connectAuthenticated(b.wsUrl, me.conversationId, me.access);
+    const other = await connectAuthenticated(b.wsUrl, me.conversationId, device.access);
     await apiA.request('POST', '/api/auth/logout', { token: me.access, body: { refresh: me.refresh } });
+    expect((await opened.closed).code).toBe(4001);
+    expect(opened.frames.at(-1)?.code).toBe('AUTH_FAILED');
+    other.send({ type: 'chat.message', content: 'the other device goes on' });
+    expect((await other.reply()).final.done).toBe(true);
+    other.close();
     expect((await apiB.request('GET', '/api/auth/me', { token: me.access })).status).toBe(401);
     expect((await apiB.request('POST', '/api/token/refresh', { body: { refresh: me.refresh } })).status).toBe(
       401,

@@ -23,8 +23,11 @@ const tokenNotValid = (detail = 'Token is invalid or expired') => unauthenticate
 
 /** The chat module's part when a user's tokens are void. */
 export interface UserSockets {
-  /** A new password: their sockets close with 4001; their replies go on. */
-  signOut(userId: string): void;
+  /**
+   * A new password: their sockets close with 4001; their replies go on. With `tokenId`
+   * (a logout), only the sockets that authenticated with that access token.
+   */
+  signOut(userId: string, tokenId?: string): void;
   /** Deleted: their sockets close with 4001 and their replies stop. */
   shutOut(userId: string): void;
 }
@@ -147,6 +150,8 @@ export const createAuthService = (
       if (refresh === null || (refresh && refresh.sub !== user.id)) throw tokenNotValid();
       await tokens.blacklist(access);
       if (refresh) await tokens.blacklist(refresh);
+      // SPEC §4: refused everywhere, WebSocket included: the sockets it opened close.
+      sockets.signOut(user.id, access.jti);
     },
   };
 };

@@ -34,9 +34,10 @@ export type LifecycleEvent =
   | { t: 'removed'; c: string; from: string }
   /**
    * User `u`'s tokens are void (deleted, deactivated, a new password): their sockets
-   * close everywhere, and with `s` (deleted, deactivated) their replies stop.
+   * close everywhere, and with `s` (deleted, deactivated) their replies stop. With `j`
+   * (a logout) only that access token is void: the sockets it authenticated close.
    */
-  | { t: 'gone'; u: string; s?: true; from: string }
+  | { t: 'gone'; u: string; s?: true; j?: string; from: string }
   /** Staff changed user `u`'s daily limits: what any instance knew of them is stale. */
   | { t: 'limits'; u: string; from: string }
   /**
@@ -151,8 +152,14 @@ export const createBus = (store: Store, log: Logger) => {
     stop: (c: string) => publish(LIFECYCLE, { t: 'stop', c, from: instance }),
     updated: (c: string, f: string) => publish(LIFECYCLE, { t: 'updated', c, f, from: instance }),
     removed: (c: string) => publish(LIFECYCLE, { t: 'removed', c, from: instance }),
-    gone: (u: string, stopReplies: boolean) =>
-      publish(LIFECYCLE, { t: 'gone', u, ...(stopReplies && { s: true as const }), from: instance }),
+    gone: (u: string, stopReplies: boolean, tokenId?: string) =>
+      publish(LIFECYCLE, {
+        t: 'gone',
+        u,
+        ...(stopReplies && { s: true as const }),
+        ...(tokenId !== undefined && { j: tokenId }),
+        from: instance,
+      }),
     limits: (u: string) => publish(LIFECYCLE, { t: 'limits', u, from: instance }),
     follow: (c: string, r: string) => publish(LIFECYCLE, { t: 'follow', c, r, from: instance }),
 

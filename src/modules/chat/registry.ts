@@ -58,10 +58,14 @@ export const createConnectionRegistry = (heartbeatMs: number) => {
   return {
     add,
     remove,
-    /** Closes every socket of `userId` (a deleted user) with 4001. */
-    closeUser: (userId: string) =>
+    /**
+     * Closes with 4001 every socket of `userId` (their tokens are void), or with `tokenId`
+     * only those that authenticated with that access token (it was logged out).
+     */
+    closeUser: (userId: string, tokenId?: string) =>
       forEach((connection) => {
         if (connection.userId !== userId) return;
+        if (tokenId !== undefined && connection.tokenId !== tokenId) return;
         connection.send(encode.error('AUTH_FAILED', MESSAGES.AUTH_FAILED));
         connection.disconnect(CLOSE.authFailed, 'AUTH_FAILED');
       }),

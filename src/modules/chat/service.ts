@@ -64,7 +64,7 @@ export const createChatService = (deps: ChatDependencies) => {
     connection.authenticating = true;
     try {
       if (!token) throw new HttpError(401, 'missing token');
-      const { user } = await deps.auth.authenticate(token, 'access');
+      const { user, claims } = await deps.auth.authenticate(token, 'access');
       if (connection.closed) return;
       const owns =
         isUuid(connection.conversationId) && (await repo.isOwner(user.id, connection.conversationId));
@@ -73,7 +73,7 @@ export const createChatService = (deps: ChatDependencies) => {
         fail(connection, 'NO_CONVERSATION');
         return connection.disconnect(CLOSE.noConversation, 'NO_CONVERSATION');
       }
-      connection.signIn(user.id);
+      connection.signIn(user.id, claims.jti);
       deps.usage.seen(user);
       connection.send(encode.authSuccess(connection.conversationId));
       await deps.rooms.join(connection);

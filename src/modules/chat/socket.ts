@@ -23,7 +23,11 @@ export class ChatConnection {
   // (nine to twelve take 112 bytes); the fields only a chatting socket sets are
   // declared without an initialiser below, so an idle socket has no slots for them.
   userId: string | undefined;
-  authenticating = false;
+  /**
+   * The id (`jti`) of the access token the socket authenticated with, so that logging
+   * that token out closes it; `''` while its auth is being checked.
+   */
+  tokenId: string | undefined;
   lastSeen = Date.now();
   authTimer: Timer | undefined;
   /** Unset once the socket has closed. */
@@ -41,10 +45,21 @@ export class ChatConnection {
     this.conversationId = detached(conversationId);
   }
 
-  /** Authenticated as `userId` from now on. */
-  signIn(userId: string) {
+  /** Authenticated as `userId` from now on, with the access token `tokenId` when it has one. */
+  signIn(userId: string, tokenId?: string) {
     this.clearAuthTimer();
     this.userId = userId;
+    this.tokenId = tokenId;
+  }
+
+  /** Its auth is being checked: a second `auth` meanwhile is ignored. */
+  get authenticating() {
+    return this.tokenId === '';
+  }
+
+  set authenticating(checking: boolean) {
+    if (checking) this.tokenId = '';
+    else if (this.tokenId === '') this.tokenId = undefined;
   }
 
   attach(socket: Socket) {

@@ -5,8 +5,8 @@ import type { Reply } from './reply';
 export type UserEvent = Extract<ReplyEvent, { t: 'gone' | 'limits' }>;
 
 export interface UserSettings {
-  /** Closes this instance's sockets of a user whose tokens are void. */
-  closeUser(userId: string): void;
+  /** Closes this instance's sockets of a user whose tokens (or whose token `tokenId`) are void. */
+  closeUser(userId: string, tokenId?: string): void;
   /** Forgets what this instance knew of a user's daily limits. */
   forgetLimits(userId: string): void;
 }
@@ -14,20 +14,21 @@ export interface UserSettings {
 /**
  * What reaches a user rather than a conversation, on every instance, over the bus's
  * lifecycle channel: staff changed their limits; their tokens are void, so their
- * sockets close; and when they are deleted or deactivated, their replies stop.
+ * sockets close (a logout: only those of the logged-out token); and when they are
+ * deleted or deactivated, their replies stop.
  * `replies` lists the replies streaming on this instance.
  */
 export const createUserEvents = (bus: Bus, settings: UserSettings, replies: () => Reply[]) => {
   /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
-  const closeHere = (userId: string, stopReplies: boolean) => {
-    settings.closeUser(userId);
+  const closeHere = (userId: string, stopReplies: boolean, tokenId?: string) => {
+    settings.closeUser(userId, tokenId);
     if (stopReplies) for (const reply of replies()) if (reply.userId === userId) reply.stop('stopped');
   };
 
   return {
     /** A lifecycle event about a user, from another instance. */
     heard: (event: UserEvent) => {
-      if (event.t === 'gone') closeHere(event.u, event.s === true);
+      if (event.t === 'gone') closeHere(event.u, event.s === true, event.j);
       else settings.forgetLimits(event.u);
     },
 
@@ -41,12 +42,13 @@ export const createUserEvents = (bus: Bus, settings: UserSettings, replies: () =
     },
 
     /**
-     * A user's tokens are void (a new password): their sockets close with 4001 here and
-     * on every other instance. Their replies go on, stored for when they sign in again.
+     * A user's tokens are void (a new password), or with `tokenId` that one access token
+     * (a logout): the sockets they authenticated close with 4001 here and on every other
+     * instance. Their replies go on, stored for when they sign in again.
      */
-    signOut: (userId: string) => {
-      closeHere(userId, false);
-      if (bus.hasPeers()) void bus.gone(userId, false);
+    signOut: (userId: string, tokenId?: string) => {
+      closeHere(userId, false, tokenId);
+      if (bus.hasPeers()) void bus.gone(userId, false, tokenId);
     },
 
     /**
