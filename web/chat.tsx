@@ -65,7 +65,7 @@ const Editor = ({ message, done }: { message: Message; done: () => void }) => {
       class="editor"
       onSubmit={(event) => {
         event.preventDefault();
-        if (text.value.trim() && edit(message.id, text.value)) done();
+        if (text.value.trim()) void edit(message.id, text.value).then((sent) => sent && done());
       }}
     >
       <textarea
@@ -124,16 +124,23 @@ const MessageView = ({ message }: { message: Message }) => {
 
 const Composer = () => {
   const text = useSignal('');
-  const submit = () => {
-    if (!text.value.trim() || streaming.value) return;
-    if (send(text.value)) text.value = '';
+  /** A message waiting for the socket to connect: Enter again does not send it twice. */
+  const sending = useSignal(false);
+  const submit = async () => {
+    const content = text.value;
+    if (!content.trim() || streaming.value || sending.value) return;
+    sending.value = true;
+    const sent = await send(content);
+    sending.value = false;
+    // What was typed meanwhile stays.
+    if (sent && text.value === content) text.value = '';
   };
   return (
     <form
       class="composer"
       onSubmit={(event) => {
         event.preventDefault();
-        submit();
+        void submit();
       }}
     >
       <textarea
@@ -144,12 +151,12 @@ const Composer = () => {
         onKeyDown={(event) => {
           if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
             event.preventDefault();
-            submit();
+            void submit();
           }
         }}
       />
       {streaming.value ? (
-        <button type="button" class="stop" onClick={stop}>
+        <button type="button" class="stop" onClick={() => void stop()}>
           Stop
         </button>
       ) : (

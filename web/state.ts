@@ -390,16 +390,43 @@ export const open = async (id: string) => {
   });
 };
 
-const sendOrSay = (sent: boolean | undefined) => {
+/** How long a frame waits for a conversation's socket that is still connecting. */
+const CONNECTING_WAIT_MS = 10_000;
+
+/** Resolves once `chat` is no longer connecting for the first time (or the wait is over). */
+const settled = (chat: ChatSocket) =>
+  new Promise<void>((resolve) => {
+    if (chat.status !== 'connecting') return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, CONNECTING_WAIT_MS);
+    const off = chat.onStatus((status) => {
+      if (status !== 'connecting') done();
+    });
+  });
+
+/**
+ * Sends through the conversation's socket. Sent while that socket is still making its
+ * first connection (a chat just opened), the frame waits for it instead of being
+ * refused; a socket that is reconnecting refuses it, and the person is told.
+ */
+const sendWhenOpen = async (frame: (chat: ChatSocket) => boolean) => {
+  const chat = socket;
+  if (chat) await settled(chat);
+  const sent = chat !== undefined && socket === chat && frame(chat);
   if (sent) notice.value = undefined;
   else notice.value = 'Not connected. Reconnecting…';
-  return Boolean(sent);
+  return sent;
 };
 
-export const send = (content: string) => sendOrSay(socket?.message(content));
-export const stop = () => sendOrSay(socket?.stop());
-export const regenerate = (messageId: string) => sendOrSay(socket?.regenerate(messageId));
-export const edit = (messageId: string, content: string) => sendOrSay(socket?.edit(messageId, content));
+export const send = (content: string) => sendWhenOpen((chat) => chat.message(content));
+export const stop = () => sendWhenOpen((chat) => chat.stop());
+export const regenerate = (messageId: string) => sendWhenOpen((chat) => chat.regenerate(messageId));
+export const edit = (messageId: string, content: string) =>
+  sendWhenOpen((chat) => chat.edit(messageId, content));
 
 /** Shows the branch through `messageId` (one of a message's siblings). */
 export const switchBranch = async (messageId: string) => {
