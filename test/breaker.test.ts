@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import type postgres from 'postgres';
 import { createBreaker } from '../src/db/breaker';
 import { isDatabaseDown } from '../src/lib/failures';
-import { until } from './support/wait';
+import { rejection, until } from './support/wait';
 
 /** A stand-in for a postgres.js query: a promise with `values()`, settled by the test. */
 const query = (settle: (resolve: (rows: unknown[]) => void, reject: (e: unknown) => void) => void) => {
@@ -18,7 +18,7 @@ describe('the database breaker', () => {
     const breaker = createBreaker(async () => {}, timing);
     expect(await breaker.guard(query((resolve) => resolve([{ n: 1 }]))).values()).toEqual([{ n: 1 }]);
     const syntax = Object.assign(new Error('syntax'), { code: '42601' });
-    await expect(Promise.resolve(breaker.guard(query((_, reject) => reject(syntax))))).rejects.toBe(syntax);
+    expect(await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(syntax)))))).toBe(syntax);
     expect(breaker.down).toBe(false);
     breaker.stop();
   });
@@ -30,7 +30,9 @@ describe('the database breaker', () => {
       probes++;
       if (!probeAnswers) throw refused();
     }, timing);
-    await expect(Promise.resolve(breaker.guard(query((_, reject) => reject(refused()))))).rejects.toThrow();
+    expect(await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(refused())))))).toBeInstanceOf(
+      Error,
+    );
     expect(breaker.down).toBe(true);
     let ran = false;
     const started = performance.now();

@@ -4,6 +4,7 @@ import { type Store, StoreUnavailableError } from '../src/store';
 import { MemoryStore } from '../src/store/memory';
 import { RedisStore } from '../src/store/redis';
 import { SERVICES, uniqueName } from './support/backends';
+import { rejection } from './support/wait';
 
 // The same contract for both adapters; Redis runs when REDIS_URL is set.
 const adapters: [string, () => Store][] = [['in-process', () => new MemoryStore()]];
@@ -290,7 +291,7 @@ describe('redis store while Redis is unreachable', () => {
       () => store.release('l', 'o'),
       () => store.ping(),
     ])
-      await expect(op()).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(await rejection(op())).toBeInstanceOf(StoreUnavailableError);
     expect(performance.now() - started).toBeLessThan(1000);
     await store.close();
   });

@@ -4,7 +4,7 @@ import { type Client, createClient, postChat } from '../../support/client';
 import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { signUpStaff } from '../../support/staff';
-import { until } from '../../support/wait';
+import { rejection, until } from '../../support/wait';
 import { connectAuthenticated } from '../../support/ws';
 
 /**
@@ -345,7 +345,7 @@ describe('refusals before the answer are plain HTTP errors', () => {
     expect(second.status).toBe(409);
     expect(second.body).toEqual({ detail: expect.any(String), code: 'already_processing' });
     // The AI SDK surfaces it as an error of the request.
-    await expect(send(me, 'again')).rejects.toThrow();
+    expect(await rejection(send(me, 'again'))).toBeInstanceOf(Error);
     expect((await reading).text).toBe(DRIP_ANSWER);
   });
 
