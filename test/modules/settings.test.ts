@@ -219,6 +219,13 @@ describe('GET /{id}/export', () => {
     );
   });
 
+  test('an accented title keeps its letters in the ASCII file name, without its accents', async () => {
+    const me = await exported('Naïve café in Zürich');
+    const disposition = (await download(me)).headers.get('content-disposition') ?? '';
+    expect(disposition).toStartWith('attachment; filename="naive-cafe-in-zurich.md"');
+    expect(disposition).toContain(`filename*=UTF-8''${encodeURIComponent('Naïve café in Zürich.md')}`);
+  });
+
   test('json: the conversation and its messages as the API shows them', async () => {
     const me = await exported('日本語のタイトル');
     const res = await download(me, '?format=json');

@@ -40,10 +40,14 @@ export interface SettingsInput {
   system_prompt?: string | null;
 }
 
-/** A title as a file name: ASCII letters, digits and dashes, never empty. */
+/**
+ * A title as a file name: ASCII letters, digits and dashes, never empty. Accents go
+ * with their combining marks ("naïve café" is `naive-cafe`).
+ */
 const slug = (title: string) =>
   title
     .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
