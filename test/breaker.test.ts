@@ -18,7 +18,9 @@ describe('the database breaker', () => {
     const breaker = createBreaker(async () => {}, timing);
     expect(await breaker.guard(query((resolve) => resolve([{ n: 1 }]))).values()).toEqual([{ n: 1 }]);
     const syntax = Object.assign(new Error('syntax'), { code: '42601' });
-    expect(await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(syntax)))))).toBe(syntax);
+    expect(await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(syntax)))))).toBe(
+      syntax,
+    );
     expect(breaker.down).toBe(false);
     breaker.stop();
   });
@@ -30,9 +32,9 @@ describe('the database breaker', () => {
       probes++;
       if (!probeAnswers) throw refused();
     }, timing);
-    expect(await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(refused())))))).toBeInstanceOf(
-      Error,
-    );
+    expect(
+      await rejection(Promise.resolve(breaker.guard(query((_, reject) => reject(refused()))))),
+    ).toBeInstanceOf(Error);
     expect(breaker.down).toBe(true);
     let ran = false;
     const started = performance.now();

@@ -336,26 +336,29 @@ describe('long histories', () => {
 });
 
 describe('live', () => {
-  browserTest('a message sent while a new chat is still connecting waits for it, and is answered', async () => {
-    const { page, problems } = await newPage();
-    await registerThrough(page);
-    // The chat's socket takes a second and a half to reach the server.
-    let routed = 0;
-    await page.routeWebSocket(/\/ws\/chat\//, async (ws) => {
-      routed++;
-      await Bun.sleep(1500);
-      ws.connectToServer();
-    });
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await sendMessage(page, 'typed at once');
-    await textIs(lastAnswer(page).locator('.markdown'), answer);
-    expect(routed).toBe(1);
-    expect(await page.getByLabel('Message').inputValue()).toBe('');
-    expect(await page.getByText('Not connected').count()).toBe(0);
-    expect(server.stub.requestsFor('typed at once')).toHaveLength(1);
-    expect(problems).toEqual([]);
-    await page.context().close();
-  });
+  browserTest(
+    'a message sent while a new chat is still connecting waits for it, and is answered',
+    async () => {
+      const { page, problems } = await newPage();
+      await registerThrough(page);
+      // The chat's socket takes a second and a half to reach the server.
+      let routed = 0;
+      await page.routeWebSocket(/\/ws\/chat\//, async (ws) => {
+        routed++;
+        await Bun.sleep(1500);
+        ws.connectToServer();
+      });
+      await page.getByRole('button', { name: 'New chat' }).click();
+      await sendMessage(page, 'typed at once');
+      await textIs(lastAnswer(page).locator('.markdown'), answer);
+      expect(routed).toBe(1);
+      expect(await page.getByLabel('Message').inputValue()).toBe('');
+      expect(await page.getByText('Not connected').count()).toBe(0);
+      expect(server.stub.requestsFor('typed at once')).toHaveLength(1);
+      expect(problems).toEqual([]);
+      await page.context().close();
+    },
+  );
 
   browserTest('a second tab follows the answer as it streams', async () => {
     const { page, context, problems } = await newPage();
