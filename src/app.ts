@@ -6,7 +6,7 @@ import type { Config } from './config';
 import type { DatabaseHandle } from './db/client';
 import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
-import { decodableUrl, requestBody, storableText } from './lib/input';
+import { canonicalIds, decodableUrl, requestBody, storableText } from './lib/input';
 import type { Logger } from './lib/logger';
 import { createMetrics } from './lib/metrics';
 import { requestLog } from './lib/request-log';
@@ -167,6 +167,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(errorHandler(log, config.debug))
     .use(security(config))
     .use(decodableUrl())
+    .use(canonicalIds())
     .use(requestBody(config.http.maxBodyBytes))
     .use(storableText({ [LOGIN_ROUTE]: invalidCredentials }))
     .use(

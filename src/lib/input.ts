@@ -104,6 +104,23 @@ export const decodableUrl = () =>
       return Response.json({ detail: 'Malformed URL' }, { status: 400 });
   });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Ids in paths are UUIDs, which name the same row in any letter case; they are
+ * lower-cased before anything reads them, so that a conversation reached through
+ * `/api/conversations/01A2…/stop` is the one whose reply, lock and sockets are kept
+ * under `01a2…`.
+ */
+export const canonicalIds = () =>
+  new Elysia({ name: 'canonical-ids' }).onTransform({ as: 'global' }, ({ params }) => {
+    const values = params as Record<string, string> | undefined;
+    for (const key in values) {
+      const value = values[key];
+      if (value !== undefined && UUID.test(value)) values[key] = value.toLowerCase();
+    }
+  });
+
 // NUL, which PostgreSQL refuses in text, and UTF-16 surrogates that pair with
 // nothing, which cannot be encoded as UTF-8 at all (they would be stored as U+FFFD).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is refused

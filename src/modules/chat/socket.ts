@@ -42,7 +42,9 @@ export class ChatConnection {
   declare private drainWaiters: (() => void)[] | undefined;
 
   constructor(conversationId: string) {
-    this.conversationId = detached(conversationId);
+    // Lower-cased: a conversation's room, lock and replies are kept under its id as the
+    // database writes it, whatever case the path or the AI SDK's body gave it in.
+    this.conversationId = detached(conversationId.toLowerCase());
   }
 
   /** Authenticated as `userId` from now on, with the access token `tokenId` when it has one. */

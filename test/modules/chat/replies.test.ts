@@ -178,6 +178,27 @@ describe('stop', () => {
     all[0]?.close();
   });
 
+  test('the conversation id in capitals names the same conversation: one room, one lock, one stop', async () => {
+    const { me, all } = await sockets([a]);
+    const upper = me.conversationId.toUpperCase();
+    const shouting = await connectAuthenticated(b.wsUrl, upper, me.access);
+    expect(shouting.frames[0]).toEqual({ type: 'auth.success', conversation_id: me.conversationId });
+    const content = drip('one conversation, any case');
+    all[0]?.send({ type: 'chat.message', content });
+    // The socket on the capitalised path follows the reply and is refused a second one.
+    await shouting.next((f) => f.type === 'chat.stream');
+    shouting.send({ type: 'chat.message', content: 'a second reply at once?' });
+    expect((await shouting.next((f) => f.type === 'chat.error')).code).toBe('ALREADY_PROCESSING');
+    const res = await createClient(b.url).request('POST', `/api/conversations/${upper}/stop`, {
+      token: me.access,
+    });
+    expect(res.body).toEqual({ stopped: true });
+    for (const ws of [all[0], shouting]) expect((await ws?.reply())?.final.status).toBe('interrupted');
+    expect(pair.stub.requestsFor('a second reply at once?')).toHaveLength(0);
+    all[0]?.close();
+    shouting.close();
+  });
+
   test('a stop before the first token stores no answer and ends with message_id null', async () => {
     const { me, all } = await sockets([a, b]);
     const content = 'never mind [stub:silent]';
