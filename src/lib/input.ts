@@ -1,5 +1,6 @@
 import { Elysia, ParseError } from 'elysia';
 import { HttpError, unprocessable, type ValidationIssue } from './errors';
+import { isUuid } from './uuid';
 
 /**
  * The edge where hostile input is refused as a class, once for every route, present
@@ -104,8 +105,6 @@ export const decodableUrl = () =>
       return Response.json({ detail: 'Malformed URL' }, { status: 400 });
   });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Ids in paths are UUIDs, which name the same row in any letter case; they are
  * lower-cased before anything reads them, so that a conversation reached through
@@ -117,7 +116,7 @@ export const canonicalIds = () =>
     const values = params as Record<string, string> | undefined;
     for (const key in values) {
       const value = values[key];
-      if (value !== undefined && UUID.test(value)) values[key] = value.toLowerCase();
+      if (value !== undefined && isUuid(value)) values[key] = value.toLowerCase();
     }
   });
 

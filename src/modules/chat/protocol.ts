@@ -46,10 +46,8 @@ export const ServerFrame = t.Union([
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** A conversation id as the database stores them (anything else names no conversation). */
-export const isUuid = (id: string) => UUID.test(id);
+export { isUuid } from '../../lib/uuid';
 
 /** Every `chat.error` code of SPEC §6.1. */
 export type ErrorCode = keyof typeof MESSAGES;

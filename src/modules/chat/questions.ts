@@ -1,11 +1,10 @@
 import type { ChatTurn } from '../../ai';
 import type { MessageRole } from '../../db/schema';
 import { cleanContent, codePointLength } from '../../lib/sanitize';
+import { isUuid } from '../../lib/uuid';
 import type { ConversationRepository } from '../conversations/repository';
 import { type ErrorCode, MESSAGES } from './protocol';
 import { HISTORY_ROWS, type RememberedBranch, type ReplyBasis, type ReplyQuestion } from './reply';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The conversation was deleted (through REST) while its socket was open. */
 export class ConversationGone extends Error {}
@@ -58,7 +57,7 @@ export const createQuestions = (repo: ConversationRepository, settings: Question
   /** A message of this conversation with the given role, or MESSAGE_NOT_FOUND. */
   const messageOf = async (conversationId: string, messageId: string | undefined, role: MessageRole) => {
     const message =
-      messageId !== undefined && UUID.test(messageId)
+      messageId !== undefined && isUuid(messageId)
         ? await repo.message(conversationId, messageId)
         : undefined;
     if (!message || message.role !== role) throw new Refusal('MESSAGE_NOT_FOUND');
