@@ -134,6 +134,55 @@ describe('POST /api/auth/register', () => {
   });
 });
 
+describe('usernames in Unicode', () => {
+  /** The same characters in their full-width forms (U+FF01–FF5E), which NFKC maps back. */
+  const fullWidth = (text: string) =>
+    [...text].map((c) => String.fromCodePoint((c.codePointAt(0) as number) + 0xfee0)).join('');
+  const register = (username: string) =>
+    api.request('POST', '/api/auth/register', { body: registerBody({ username }) });
+  const login = (username: string) =>
+    api.request('POST', '/api/token/pair', { body: { username, password: STRONG_PASSWORD } });
+
+  test('are stored in NFKC form, as Django does: look-alike spellings are one user, and log in as it', async () => {
+    const name = uniqueUsername('wide').toUpperCase();
+    const created = await register(fullWidth(name));
+    expect(created.status).toBe(201);
+    expect(created.body.username).toBe(name);
+    // Taken in every spelling, any case.
+    for (const spelling of [name, name.toLowerCase(), fullWidth(name.toLowerCase())])
+      expect((await register(spelling)).status).toBe(409);
+    for (const spelling of [name, fullWidth(name.toLowerCase())]) {
+      const res = await login(spelling);
+      expect(res.status).toBe(200);
+      expect(res.body.username).toBe(name);
+    }
+
+    // An accent typed as a separate mark is the accented letter.
+    const jose = uniqueUsername('jose');
+    const decomposed = await register(`${jose}e\u0301`);
+    expect(decomposed.status).toBe(201);
+    expect(decomposed.body.username).toBe(`${jose}\u00e9`);
+    expect((await register(`${jose}\u00e9`)).status).toBe(409);
+    expect((await login(`${jose}e\u0301`)).status).toBe(200);
+  });
+
+  test('a user stored before names were normalized still logs in with the name as stored', async () => {
+    const name = `${uniqueUsername('old')}e\u0301`;
+    await server.resources.database.db.insert(users).values({
+      username: name,
+      email: `${uniqueUsername('old')}@example.com`,
+      password: await Bun.password.hash(STRONG_PASSWORD, {
+        algorithm: 'argon2id',
+        memoryCost: 1024,
+        timeCost: 1,
+      }),
+    });
+    const res = await login(name);
+    expect(res.status).toBe(200);
+    expect(res.body.username).toBe(name);
+  });
+});
+
 describe('POST /api/token/pair', () => {
   test('returns username, access and refresh tokens with the SPEC claims', async () => {
     const user = await api.register();

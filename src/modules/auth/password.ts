@@ -9,6 +9,13 @@ const issue = (field: string, msg: string, type = 'value_error'): ValidationIssu
   type,
 });
 
+/**
+ * A username as it is stored and looked up: in Unicode's NFKC form, as Django's
+ * `normalize_username` makes it, so that spellings that look alike (full-width
+ * letters, an accent as a separate mark) name one user rather than two.
+ */
+export const normalizeUsername = (username: string) => username.normalize('NFKC');
+
 export const usernameIssues = (username: string): ValidationIssue[] =>
   USERNAME.test(username)
     ? []

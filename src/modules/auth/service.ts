@@ -2,7 +2,7 @@ import type { UserRow } from '../../db/schema';
 import { HttpError, unprocessable } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
-import { type Passwords, passwordIssues, usernameIssues } from './password';
+import { normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 import type { TokenClaims, TokenService, TokenType } from './tokens';
 
@@ -78,21 +78,22 @@ export const createAuthService = (
     authenticate,
 
     register: async (input: { username: string; email: string; password: string }) => {
-      const issues = [...usernameIssues(input.username), ...passwordIssues(input.password, input.username)];
+      const username = normalizeUsername(input.username);
+      const issues = [...usernameIssues(username), ...passwordIssues(input.password, username)];
       if (issues.length) throw unprocessable(issues);
-      const taken = await users.taken(input.username, input.email);
+      const taken = await users.taken(username, input.email);
       if (taken.username || taken.email) throw conflict(taken);
       const passwordHash = await passwords.hash(input.password);
       try {
-        return await users.insert({ username: input.username, email: input.email, passwordHash });
+        return await users.insert({ username, email: input.email, passwordHash });
       } catch (error) {
-        if (hasSqlState(error, UNIQUE_VIOLATION))
-          throw conflict(await users.taken(input.username, input.email));
+        if (hasSqlState(error, UNIQUE_VIOLATION)) throw conflict(await users.taken(username, input.email));
         throw error;
       }
     },
 
-    login: async (username: string, password: string, ip: string) => {
+    login: async (typed: string, password: string, ip: string) => {
+      const username = normalizeUsername(typed);
       const key = failuresKey(username, ip);
       const failures = Number((await store.get(key)) ?? 0);
       if (failures >= lockout.maxFailures) {
@@ -101,7 +102,10 @@ export const createAuthService = (
           'Retry-After': String(retryAfter),
         });
       }
-      const user = await users.findByUsername(username);
+      // A name stored before usernames were normalized is found as it was typed.
+      const user =
+        (await users.findByUsername(username)) ??
+        (typed !== username ? await users.findByUsername(typed) : undefined);
       const valid = await passwords.verify(password, user?.password ?? (await decoyHash));
       if (!user || !valid || !user.isActive) {
         await store.increment(key, lockout.lockoutMinutes * 60_000);

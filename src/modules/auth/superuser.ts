@@ -1,5 +1,5 @@
 import { HttpError } from '../../lib/errors';
-import { type Passwords, passwordIssues, usernameIssues } from './password';
+import { normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 
 /**
@@ -11,16 +11,17 @@ export const createSuperuser = async (
   passwords: Passwords,
   input: { username: string; email: string; password: string },
 ) => {
-  const problems = [...usernameIssues(input.username), ...passwordIssues(input.password, input.username)].map(
+  const username = normalizeUsername(input.username);
+  const problems = [...usernameIssues(username), ...passwordIssues(input.password, username)].map(
     (issue) => issue.msg,
   );
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(input.email)) problems.push('Enter a valid email address.');
-  const taken = await users.taken(input.username, input.email);
+  const taken = await users.taken(username, input.email);
   if (taken.username) problems.push('A user with that username already exists.');
   if (taken.email) problems.push('A user with that email already exists.');
   if (problems.length) throw new HttpError(422, problems.join('\n'));
   return users.insert({
-    username: input.username,
+    username,
     email: input.email,
     passwordHash: await passwords.hash(input.password),
     isStaff: true,
