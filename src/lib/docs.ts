@@ -4,6 +4,7 @@ import { Elysia } from 'elysia';
 import { fullFormats } from 'elysia/type-system/format';
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
+import { isUuid } from './uuid';
 
 /**
  * The string formats put back after @elysiajs/openapi is loaded. The plugin bundles
@@ -15,17 +16,20 @@ import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'f
  * registers only where nothing is registered yet. `date-time` keeps Elysia's own
  * lenient check (the plugin does not touch it); `date` and the formats Elysia has no
  * check for (`cuid`, `emoji`, `jwt`, …) stay as the plugin set them: nothing here
- * uses them.
+ * uses them. `uuid` is stricter than Elysia's, which also takes a `urn:uuid:` prefix
+ * that PostgreSQL cannot read (src/lib/uuid.ts).
  */
 export const restoredFormats = new Map<string, (value: string) => boolean>();
 for (const [name, format] of Object.entries(fullFormats)) {
   if (name === 'date' || name === 'date-time') continue;
   const check =
-    format instanceof RegExp
-      ? (value: string) => format.test(value)
-      : typeof format === 'function'
-        ? (format as (value: string) => boolean)
-        : undefined;
+    name === 'uuid'
+      ? isUuid
+      : format instanceof RegExp
+        ? (value: string) => format.test(value)
+        : typeof format === 'function'
+          ? (format as (value: string) => boolean)
+          : undefined;
   if (!check) continue;
   FormatRegistry.Set(name, check);
   restoredFormats.set(name, check);
