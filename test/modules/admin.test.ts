@@ -152,13 +152,15 @@ describe('PATCH /api/admin/users/{id}', () => {
   });
 
   test('staff cannot deactivate or un-staff themselves (422); other changes to themselves are fine', async () => {
-    for (const body of [{ is_active: false }, { is_staff: false }, { is_active: false, is_staff: false }]) {
-      const res = await admin('PATCH', `/users/${staff.id}`, body);
-      expect(res.status).toBe(422);
-      expect(res.body.detail.map((d: { loc: string[] }) => d.loc[1]).sort()).toEqual(
-        Object.keys(body).sort(),
-      );
-    }
+    // Their id in capitals is still their id.
+    for (const id of [staff.id, staff.id.toUpperCase()])
+      for (const body of [{ is_active: false }, { is_staff: false }, { is_active: false, is_staff: false }]) {
+        const res = await admin('PATCH', `/users/${id}`, body);
+        expect(res.status).toBe(422);
+        expect(res.body.detail.map((d: { loc: string[] }) => d.loc[1]).sort()).toEqual(
+          Object.keys(body).sort(),
+        );
+      }
     expect((await admin('GET', '/users?limit=1')).status).toBe(200);
     const quota = await admin('PATCH', `/users/${staff.id}`, { daily_message_quota: 50, is_active: true });
     expect(quota.body).toMatchObject({ is_active: true, is_staff: true, daily_message_quota: 50 });
