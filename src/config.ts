@@ -83,7 +83,7 @@ export const VARIABLES = t.Object({
   JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int('access token lifetime, minutes', 15, 1),
   JWT_REFRESH_TOKEN_EXPIRE_DAYS: int('refresh token lifetime, days', 7, 1),
   ALLOWED_HOSTS: list(
-    'comma-separated `Host` names accepted in production (`*` for any)',
+    'comma-separated `Host` names accepted in production, as Django reads them: `*` for any, `.example.com` for that domain and its subdomains',
     'localhost,127.0.0.1',
   ),
   CORS_ALLOWED_ORIGINS: list(

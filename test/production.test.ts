@@ -36,6 +36,18 @@ describe('Host check', () => {
     expect((await get(server.url, '/api/auth/me', { host: 'evil.example.com' })).status).toBe(400);
   });
 
+  test("takes ALLOWED_HOSTS as Django does: '.example.org' is that domain and its subdomains; a trailing dot is ignored", async () => {
+    const wildcard = await startServer({ ...PRODUCTION, ALLOWED_HOSTS: '.example.org,api.example.com' });
+    try {
+      for (const host of ['example.org', 'chat.example.org', 'a.b.example.org:8443', 'api.example.com.'])
+        expect((await get(wildcard.url, '/api/auth/me', { host })).status).toBe(308);
+      for (const host of ['evilexample.org', 'example.org.evil.com', 'example.com', 'sub.api.example.com'])
+        expect((await get(wildcard.url, '/api/auth/me', { host })).status).toBe(400);
+    } finally {
+      await wildcard.stop();
+    }
+  });
+
   test('ignores the port of the Host header', async () => {
     const res = await get(server.url, '/api/auth/me', { host: 'api.example.com:8443' });
     expect(res.status).toBe(308);

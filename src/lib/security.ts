@@ -43,9 +43,24 @@ const json = (status: number, detail: string) => Response.json({ detail }, { sta
  * Host check, then WebSocket Origin check or HTTPS redirect. Health and metrics are
  * exempt so load balancers and Prometheus can reach them by IP over plain HTTP.
  */
+/**
+ * Whether `host` (a Host header's name, lower case) is allowed, by Django's rules for
+ * `ALLOWED_HOSTS`, so that a Django deployment's setting means the same here: `*` is
+ * any host, `.example.com` is example.com and every subdomain of it, anything else
+ * the name itself. A fully qualified name's trailing dot is ignored.
+ */
+const hostCheck = (allowed: string[]) => {
+  const exact = new Set(allowed.filter((pattern) => !pattern.startsWith('.')));
+  const domains = allowed.filter((pattern) => pattern.startsWith('.') && pattern.length > 1);
+  if (exact.has('*')) return () => true;
+  return (host: string) => {
+    const name = host.endsWith('.') ? host.slice(0, -1) : host;
+    return exact.has(name) || domains.some((domain) => name.endsWith(domain) || name === domain.slice(1));
+  };
+};
+
 export const security = (settings: SecuritySettings) => {
-  const hosts = new Set(settings.allowedHosts);
-  const anyHost = hosts.has('*');
+  const allowedHost = hostCheck(settings.allowedHosts);
   const origins = new Set(settings.corsOrigins);
 
   return new Elysia({ name: 'security' }).onRequest(({ request, set }) => {
@@ -63,7 +78,7 @@ export const security = (settings: SecuritySettings) => {
     if (PROBES.has(path)) return;
 
     const host = request.headers.get('host') ?? '';
-    if (!anyHost && !hosts.has(hostname(host))) return json(400, 'Invalid Host header');
+    if (!allowedHost(hostname(host))) return json(400, 'Invalid Host header');
 
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
       const origin = request.headers.get('origin');
