@@ -61,7 +61,7 @@ export const createChatService = (deps: ChatDependencies) => {
 
   const authenticate = async (connection: ChatConnection, token: string | undefined) => {
     if (connection.authenticated || connection.authenticating) return; // SPEC: a second auth is ignored
-    connection.authenticating = true;
+    connection.beginAuth();
     try {
       if (!token) throw new HttpError(401, 'missing token');
       const { user, claims } = await deps.auth.authenticate(token, 'access');
@@ -87,7 +87,7 @@ export const createChatService = (deps: ChatDependencies) => {
       fail(connection, 'INTERNAL_ERROR');
       connection.disconnect(CLOSE.internalError, 'INTERNAL_ERROR');
     } finally {
-      connection.authenticating = false;
+      connection.endAuth();
     }
   };
 

@@ -43,7 +43,8 @@ export class ChatConnection {
 
   constructor(conversationId: string) {
     // Lower-cased: a conversation's room, lock and replies are kept under its id as the
-    // database writes it, whatever case the path or the AI SDK's body gave it in.
+    // database writes it. Path ids already are (canonicalIds, src/lib/input.ts); the AI
+    // SDK endpoint's body `id` is not a path id.
     this.conversationId = detached(conversationId.toLowerCase());
   }
 
@@ -59,9 +60,14 @@ export class ChatConnection {
     return this.tokenId === '';
   }
 
-  set authenticating(checking: boolean) {
-    if (checking) this.tokenId = '';
-    else if (this.tokenId === '') this.tokenId = undefined;
+  /** Its auth is being checked from now on. */
+  beginAuth() {
+    this.tokenId = '';
+  }
+
+  /** Its auth was checked: signed in (`signIn` set the token), or refused. */
+  endAuth() {
+    if (this.tokenId === '') this.tokenId = undefined;
   }
 
   attach(socket: Socket) {
