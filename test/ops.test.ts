@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'bun:test';
+import { afterEach, describe, expect, test } from 'bun:test';
 import { type Client, createClient, STRONG_PASSWORD } from './support/client';
 import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from './support/openai-stub';
 import { startOtlpReceiver } from './support/otlp-receiver';
@@ -9,7 +9,9 @@ import { connectAuthenticated } from './support/ws';
 /** SPEC §15: metrics, traces and request ids. */
 
 const servers: TestServer[] = [];
-afterAll(() => Promise.all(servers.map((s) => s.stop())));
+// Each test's server stops when the test ends, so that the next test reuses its
+// emptied database instead of cloning a new one (~350 ms of CPU each).
+afterEach(() => Promise.all(servers.splice(0).map((s) => s.stop())));
 const start = async (env: Record<string, string> = {}) => {
   const server = await startServer(env);
   servers.push(server);

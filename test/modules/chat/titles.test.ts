@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'bun:test';
+import { afterEach, describe, expect, test } from 'bun:test';
 import { tidyTitle } from '../../../src/modules/chat/titles';
 import { type Client, createClient } from '../../support/client';
 import { DEFAULT_TOKENS } from '../../support/openai-stub';
@@ -13,7 +13,9 @@ import { connectAuthenticated } from '../../support/ws';
  */
 
 const servers: TestServer[] = [];
-afterAll(() => Promise.all(servers.map((s) => s.stop())));
+// Each test's server stops when the test ends, so that the next test reuses its
+// emptied database instead of cloning a new one (~350 ms of CPU each).
+afterEach(() => Promise.all(servers.splice(0).map((s) => s.stop())));
 
 const start = async (env: Record<string, string> = {}, options: { offline?: boolean } = {}) => {
   const server = await startServer({ AI_TITLES: 'true', CHAT_RATE_LIMIT: '1000', ...env }, options);
