@@ -20,6 +20,10 @@ const registerBody = (overrides: Record<string, unknown> = {}) => {
   return { username, email: `${username}@example.com`, password: STRONG_PASSWORD, ...overrides };
 };
 
+// PostgreSQL's lower() takes each letter on its own: a word-final Σ is σ, as the
+// unique index sees it. JavaScript's toLowerCase makes it ς.
+const greek = () => `${uniqueUsername('x')}ασ`;
+
 const decode = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString());
 
 describe('POST /api/auth/register', () => {
@@ -69,6 +73,16 @@ describe('POST /api/auth/register', () => {
     expect(res.body.detail).toMatch(/username/);
   });
 
+  test('refuses a username that is one with another to the database, however JavaScript lowers it (409 on the username)', async () => {
+    const body = registerBody({ username: greek() });
+    expect((await api.request('POST', '/api/auth/register', { body })).status).toBe(201);
+    const res = await api.request('POST', '/api/auth/register', {
+      body: registerBody({ username: body.username.toUpperCase() }),
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(/username/);
+  });
+
   test('refuses a duplicate email in another case (409)', async () => {
     const body = registerBody();
     await api.request('POST', '/api/auth/register', { body });
@@ -107,6 +121,15 @@ describe('POST /api/auth/register', () => {
       const username = uniqueUsername('Max');
       const res = await api.request('POST', '/api/auth/register', {
         body: registerBody({ username, password: `X1!${username.toUpperCase()}` }),
+      });
+      expect(res.status).toBe(422);
+      expect(res.body.detail.map((d: { msg: string }) => d.msg).join()).toMatch(/username/);
+    });
+
+    test('refuses a password containing the username in capitals, a final Σ included', async () => {
+      const username = greek();
+      const res = await api.request('POST', '/api/auth/register', {
+        body: registerBody({ username, password: `X1!a${username.toUpperCase()}` }),
       });
       expect(res.status).toBe(422);
       expect(res.body.detail.map((d: { msg: string }) => d.msg).join()).toMatch(/username/);
@@ -249,6 +272,22 @@ describe('POST /api/token/pair', () => {
       const retryAfter = Number(locked.headers.get('retry-after'));
       expect(retryAfter).toBeGreaterThan(0);
       expect(retryAfter).toBeLessThanOrEqual(60);
+    });
+
+    test('counts the failures of every spelling the database reads as the same username', async () => {
+      const user = registerBody({ username: greek(), email: `${uniqueUsername()}@example.com` });
+      expect((await api.request('POST', '/api/auth/register', { body: user })).status).toBe(201);
+      const spellings = [user.username, user.username.toUpperCase(), user.username];
+      for (const username of spellings) {
+        const res = await api.request('POST', '/api/token/pair', {
+          body: { username, password: 'Wrong-pass-123!' },
+        });
+        expect(res.status).toBe(401);
+      }
+      const locked = await api.request('POST', '/api/token/pair', {
+        body: { username: user.username.toUpperCase(), password: STRONG_PASSWORD },
+      });
+      expect(locked.status).toBe(429);
     });
 
     test('a successful login resets the failure count', async () => {

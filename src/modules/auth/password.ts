@@ -16,6 +16,15 @@ const issue = (field: string, msg: string, type = 'value_error'): ValidationIssu
  */
 export const normalizeUsername = (username: string) => username.normalize('NFKC');
 
+/**
+ * Lower case as PostgreSQL's `lower()` makes it, which decides when two usernames are
+ * one user: each character on its own, so Σ is σ even at the end of a word and İ is i.
+ * `toLowerCase()` follows context (a word-final Σ becomes ς, İ becomes i and a combining
+ * dot), so "ΣΑΣ" and "σασ", one user to the database, were two lockout counters.
+ */
+export const foldCase = (text: string) =>
+  Array.from(text, (c) => (c === 'İ' ? 'i' : c.toLowerCase())).join('');
+
 export const usernameIssues = (username: string): ValidationIssue[] =>
   USERNAME.test(username)
     ? []
@@ -36,7 +45,7 @@ export const passwordIssues = (password: string, username: string): ValidationIs
   if (!/\p{Ll}/u.test(password)) broken('Password must contain at least one lower-case letter.');
   if (!/\p{Nd}/u.test(password)) broken('Password must contain at least one digit.');
   if (!/[^\p{L}\p{M}\p{Nd}]/u.test(password)) broken('Password must contain at least one special character.');
-  if (username && password.toLowerCase().includes(username.toLowerCase()))
+  if (username && foldCase(password).includes(foldCase(username)))
     broken('Password must not be or contain the username.');
   return issues;
 };

@@ -37,14 +37,14 @@ export const createUserRepository = (db: Database) => {
 
     /** Which of username/email are already taken (case-insensitively). */
     taken: async (username: string, email: string) => {
+      // Compared by the database's own lower(), the one its unique indexes use.
+      const sameName = sql<boolean>`lower(${users.username}) = lower(${username})`;
+      const sameEmail = sql<boolean>`lower(${users.email}) = lower(${email})`;
       const rows = await db
-        .select({ username: users.username, email: users.email })
+        .select({ username: sameName, email: sameEmail })
         .from(users)
-        .where(sql`lower(${users.username}) = lower(${username}) or lower(${users.email}) = lower(${email})`);
-      return {
-        username: rows.some((r) => r.username.toLowerCase() === username.toLowerCase()),
-        email: rows.some((r) => r.email.toLowerCase() === email.toLowerCase()),
-      };
+        .where(sql`${sameName} or ${sameEmail}`);
+      return { username: rows.some((r) => r.username), email: rows.some((r) => r.email) };
     },
 
     insert: async (user: NewUser): Promise<UserRow> => {

@@ -2,7 +2,7 @@ import type { UserRow } from '../../db/schema';
 import { HttpError, unprocessable } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
-import { normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
+import { foldCase, normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 import type { TokenClaims, TokenService, TokenType } from './tokens';
 
@@ -45,7 +45,7 @@ export const createAuthService = (
   // Verified against when the username does not exist, so a miss costs as much as a hit.
   const decoyHash = passwords.hash('decoy-password-never-matches-Aa1!');
 
-  const failuresKey = (username: string, ip: string) => `login:failures:${username.toLowerCase()}:${ip}`;
+  const failuresKey = (username: string, ip: string) => `login:failures:${foldCase(username)}:${ip}`;
 
   const conflict = (taken: { username: boolean; email: boolean }) =>
     new HttpError(
