@@ -139,6 +139,44 @@ describe('errors', () => {
     }
   });
 
+  test('a body is read as JSON whatever its Content-Type says, as Django Ninja reads it; an empty one is {}', async () => {
+    const me = await api.signUp();
+    const path = `/api/conversations/${me.conversationId}`;
+    const types = [
+      'text/plain',
+      'application/x-www-form-urlencoded', // curl -d's default
+      'APPLICATION/JSON',
+      'application/merge-patch+json',
+    ];
+    for (const type of types) {
+      const res = await fetch(`${server.url}${path}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${me.access}`, 'content-type': type },
+        body: JSON.stringify({ title: type }),
+      });
+      expect(res.status).toBe(200);
+      expect((await res.json()).title).toBe(type);
+    }
+    // Not JSON: a form's fields are a malformed body, not a change of nothing.
+    const form = await fetch(`${server.url}${path}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'title=form',
+    });
+    expect(form.status).toBe(400);
+    expect((await api.request('GET', path, { token: me.access })).body.title).toBe(types.at(-1));
+    // A JSON Content-Type with no body: nothing to change, nothing malformed.
+    const json = { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' };
+    const created = await fetch(`${server.url}/api/conversations/`, { method: 'POST', headers: json });
+    expect(created.status).toBe(201);
+    const unchanged = await fetch(`${server.url}${path}`, { method: 'PATCH', headers: json });
+    expect(unchanged.status).toBe(200);
+    const register = await fetch(`${server.url}/api/auth/register`, { method: 'POST', headers: json });
+    expect(register.status).toBe(422);
+    const loggedOut = await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: json });
+    expect(loggedOut.status).toBe(200);
+  });
+
   test('a JSON body that is not an object is 422 and changes nothing', async () => {
     const me = await api.signUp();
     const path = `/api/conversations/${me.conversationId}`;
