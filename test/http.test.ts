@@ -155,7 +155,7 @@ describe('errors', () => {
         body: JSON.stringify({ title: type }),
       });
       expect(res.status).toBe(200);
-      expect((await res.json()).title).toBe(type);
+      expect(((await res.json()) as { title: string }).title).toBe(type);
     }
     // Not JSON: a form's fields are a malformed body, not a change of nothing.
     const form = await fetch(`${server.url}${path}`, {
