@@ -14,9 +14,30 @@ import { createPasswords } from '../src/modules/auth/password';
 import { createUserRepository } from '../src/modules/auth/repository';
 import { createSuperuser } from '../src/modules/auth/superuser';
 
-const { values } = parseArgs({
-  options: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' } },
-});
+const USAGE = `Usage: bun run createsuperuser [--username U] [--email E] [--password P]
+
+Creates an active staff superuser, asking for whatever is not given (the password
+without echo in a terminal). Non-interactive use: pass every flag.`;
+
+const values = (() => {
+  try {
+    return parseArgs({
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        password: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const ask = (question: string) => {
   const answer = prompt(question);

@@ -60,6 +60,19 @@ describe('bun run createsuperuser', () => {
       await Bun.$`rm -rf ${dir}`.quiet();
     }
   }, 60_000);
+
+  test('--help prints its usage; an unknown flag or a stray argument is refused with it, exit 2, no stack trace', () => {
+    const help = run('scripts/createsuperuser.ts', ['--help'], {});
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout.toString()).toStartWith('Usage: bun run createsuperuser');
+    for (const args of [['--nope'], ['extra'], ['--username']]) {
+      const refused = run('scripts/createsuperuser.ts', args, {});
+      expect(refused.exitCode).toBe(2);
+      const stderr = refused.stderr.toString();
+      expect(stderr).toContain('Usage: bun run createsuperuser');
+      expect(stderr).not.toContain(' at ');
+    }
+  });
 });
 
 describe('bun run db:migrate', () => {
