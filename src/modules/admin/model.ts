@@ -37,6 +37,7 @@ export const AdminUserPage = t.Object({ items: t.Array(AdminUser), count: t.Inte
 // TypeBox's own integer: Elysia's `t.Integer` would take "5" for 5.
 const QuotaInput = t.Union([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), t.Null()], {
   description: 'Per UTC day: 0 unlimited, null the server default (QUOTA_DAILY_*)',
+  error: 'Must be a whole number from 0 (unlimited) to 2147483647, or null for the default.',
 });
 
 /** Fields it does not name are ignored. */
