@@ -92,6 +92,21 @@ describe('JWT attacks are refused over REST and WebSocket', async () => {
       'a signature that is not base64url',
       async (sub) => `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub })}.%%%`,
     ],
+    // Signed with the real key, but `sub` is no user id: the database reads it as a
+    // UUID (another system's token sharing the key, or a forged dev token was a 500).
+    [
+      'a sub that is not a UUID',
+      () => forge({ sub: 'admin', jti: 'x', type: 'access', iat: now(), exp: now() + 600 }),
+    ],
+    ['a numeric sub', () => forge({ sub: '42', jti: 'x', type: 'access', iat: now(), exp: now() + 600 })],
+    [
+      'a sub with a urn:uuid: prefix',
+      (sub) => forge({ sub: `urn:uuid:${sub}`, jti: 'x', type: 'access', iat: now(), exp: now() + 600 }),
+    ],
+    [
+      'a sub with a NUL',
+      (sub) => forge({ sub: `${sub}\u0000`, jti: 'x', type: 'access', iat: now(), exp: now() + 600 }),
+    ],
     [
       'a user that does not exist',
       () => forge({ sub: crypto.randomUUID(), jti: 'x', type: 'access', iat: now(), exp: now() + 600 }),
@@ -118,6 +133,28 @@ describe('JWT attacks are refused over REST and WebSocket', async () => {
     ws.send({ type: 'auth', token });
     expect((await ws.next()).code).toBe('AUTH_FAILED');
     expect((await ws.closed).code).toBe(4001);
+  });
+
+  test('a refresh or a logout with a validly signed token whose sub is not a UUID is 401, not 500', async () => {
+    const me = await api.signUp();
+    const refresh = await forge({
+      sub: 'admin',
+      jti: crypto.randomUUID(),
+      type: 'refresh',
+      iat: now(),
+      exp: now() + 600,
+    });
+    expect((await api.request('POST', '/api/token/refresh', { body: { refresh } })).status).toBe(401);
+    const logout = await api.request('POST', '/api/auth/logout', { token: me.access, body: { refresh } });
+    expect(logout.status).toBe(401); // a refresh token that is not theirs, as any other
+    const access = await forge({
+      sub: 'admin',
+      jti: crypto.randomUUID(),
+      type: 'access',
+      iat: now(),
+      exp: now() + 600,
+    });
+    expect((await api.request('POST', '/api/auth/logout', { token: access })).status).toBe(401);
   });
 
   test('a tampered payload is refused', async () => {
