@@ -116,6 +116,31 @@ describe('security headers', () => {
   });
 });
 
+describe('login lockout behind the proxy (TRUST_PROXY)', () => {
+  test('counts by the address the proxy appended last: addresses the client put before it change nothing', async () => {
+    const api = createClient(proxied.url);
+    const https = { host: 'api.example.com', 'x-forwarded-proto': 'https' };
+    const username = `lock${Date.now().toString(36)}`;
+    const password = 'Correct-Horse-9-Battery';
+    const registered = await api.request('POST', '/api/auth/register', {
+      headers: https,
+      body: { username, email: `${username}@example.com`, password },
+    });
+    expect(registered.status).toBe(201);
+    const login = (forwardedFor: string, secret: string) =>
+      api.request('POST', '/api/token/pair', {
+        headers: { ...https, 'x-forwarded-for': forwardedFor },
+        body: { username, password: secret },
+      });
+    // Five failures (the default), each claiming another address before the proxy's.
+    for (let i = 0; i < 5; i++)
+      expect((await login(`10.0.0.${i}, 203.0.113.7`, 'Wrong-pass-123!')).status).toBe(401);
+    expect((await login('10.9.9.9, 203.0.113.7', password)).status).toBe(429);
+    // Another client, as the proxy saw it, is not locked out.
+    expect((await login('203.0.113.8', password)).status).toBe(200);
+  });
+});
+
 describe('WebSocket Origin check', () => {
   test('refuses an upgrade from an Origin not in CORS_ALLOWED_ORIGINS with 403', async () => {
     const res = await fetch(`${server.url}/ws/chat/${crypto.randomUUID()}/`, {

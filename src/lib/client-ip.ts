@@ -1,8 +1,11 @@
 import type { Server } from 'bun';
 
 /**
- * The client's address: the connection's own, or with TRUST_PROXY the first
- * X-Forwarded-For hop (the one the proxy saw). Without a proxy in front the
+ * The client's address: the connection's own, or with TRUST_PROXY the address the
+ * proxy in front of us saw, which it appended last to X-Forwarded-For. The entries
+ * before it are whatever the client sent: taking the first let anyone pick a new
+ * address per attempt, and so escape the login lockout. One proxy is trusted; behind
+ * several, the last one's neighbour is the address used. Without a proxy in front the
  * header is attacker-controlled, which is why it is opt-in.
  */
 export const clientIp = (
@@ -11,8 +14,9 @@ export const clientIp = (
   trustProxy: boolean,
 ): string => {
   if (trustProxy) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
+    const forwarded = request.headers.get('x-forwarded-for');
+    const last = forwarded?.slice(forwarded.lastIndexOf(',') + 1).trim();
+    if (last) return last;
   }
   return server?.requestIP(request)?.address ?? 'unknown';
 };
