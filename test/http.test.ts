@@ -165,11 +165,33 @@ describe('errors', () => {
     });
     expect(form.status).toBe(400);
     expect((await api.request('GET', path, { token: me.access })).body.title).toBe(types.at(-1));
+    // A JSON value that is not an object is refused whatever the label; text that is
+    // not JSON is malformed on a route with a body and ignored on one without.
+    const number = await fetch(`${server.url}${path}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${me.access}`, 'content-type': 'text/plain' },
+      body: '5',
+    });
+    expect(number.status).toBe(422);
+    const bearer = { authorization: `Bearer ${me.access}` };
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const headers = { ...bearer, 'content-type': type };
+      const stop = await fetch(`${server.url}${path}/stop`, { method: 'POST', headers, body: 'now please' });
+      expect(stop.status).toBe(200);
+    }
+    const gone = await fetch(`${server.url}${path}`, {
+      method: 'DELETE',
+      headers: { ...bearer, 'content-type': 'text/plain' },
+      body: 'bye',
+    });
+    expect(gone.status).toBe(204);
+    expect((await api.request('GET', path, { token: me.access })).status).toBe(404);
     // A JSON Content-Type with no body: nothing to change, nothing malformed.
     const json = { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' };
     const created = await fetch(`${server.url}/api/conversations/`, { method: 'POST', headers: json });
     expect(created.status).toBe(201);
-    const unchanged = await fetch(`${server.url}${path}`, { method: 'PATCH', headers: json });
+    const fresh = `/api/conversations/${((await created.json()) as { id: string }).id}`;
+    const unchanged = await fetch(`${server.url}${fresh}`, { method: 'PATCH', headers: json });
     expect(unchanged.status).toBe(200);
     const register = await fetch(`${server.url}/api/auth/register`, { method: 'POST', headers: json });
     expect(register.status).toBe(422);

@@ -54,13 +54,24 @@ const readCapped = async (request: Request, limit: number) => {
  */
 export const JSON_BODIES = 'json';
 
+/** `application/json`, `application/merge-patch+json`, `APPLICATION/JSON; charset=utf-8`… */
+const labelledJson = (contentType: string | undefined) => {
+  const type = contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || type.endsWith('+json');
+};
+
+const isObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /**
  * Bodies: a declared `Content-Length` over `limit` is a 413 before anything is read;
  * any other body is read through `readCapped` and parsed as JSON without the keys
- * above, whatever its `Content-Type` says, as Django Ninja reads a body. Every body
- * of ours is JSON: read as text, a JSON body sent as `text/plain`, as curl's default
- * form type or as `APPLICATION/JSON` was refused with its fields "missing", and a PATCH
- * answered 200 having changed nothing.
+ * above. A body labelled JSON (`application/json`, any `+json`, in any letter case)
+ * must be a JSON object. A body labelled otherwise that parses as JSON is taken as
+ * JSON (an object too), as Django Ninja reads a body whatever its Content-Type says; read as text, a
+ * JSON body sent as `text/plain` or as curl's default form type had its fields
+ * "missing", and a PATCH answered 200 having changed nothing. A body that is not JSON
+ * at all is malformed (400) on a route that takes a body and ignored on one that does
+ * not (a DELETE, a stop).
  */
 export const requestBody = (limit: number) =>
   new Elysia({ name: 'request-body' })
@@ -68,8 +79,11 @@ export const requestBody = (limit: number) =>
       const declared = request.headers.get('content-length');
       if (declared !== null && Number(declared) > limit) return tooLarge(limit).toResponse();
     })
-    .onParse({ as: 'global' }, async ({ request }) => {
-      const text = await readCapped(request, limit);
+    .onParse({ as: 'global' }, async ({ request, contentType }) => {
+      const json = labelledJson(contentType);
+      // A body labelled otherwise is read from a copy, so that one which is not JSON
+      // can be left, untouched, to the route's own parser (below).
+      const text = await readCapped(json ? request : request.clone(), limit);
       // No body at all is an empty one, as Django reads it: `POST /api/conversations/`
       // or a logout with a JSON Content-Type and nothing after it is not malformed.
       if (text === '') return {};
@@ -77,11 +91,14 @@ export const requestBody = (limit: number) =>
       try {
         body = JSON.parse(text, reviver);
       } catch (error) {
+        // Not JSON and not labelled JSON: a route with a body (`parse: JSON_BODIES`)
+        // refuses it as malformed (400); one without ignores it, as it always did.
+        if (!json) return;
         throw new ParseError(error as Error);
       }
       // Every JSON body of ours is an object. Validation takes an array for one (with
       // nothing required, `[1, 2]` passed as an empty change), so it is refused here.
-      if (typeof body !== 'object' || body === null || Array.isArray(body))
+      if (!isObject(body))
         throw unprocessable([{ loc: ['body'], msg: 'The body must be a JSON object.', type: 'type_error' }]);
       return body;
     });

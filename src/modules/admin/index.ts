@@ -12,7 +12,7 @@ import type { AdminService } from './service';
 export const adminModule = (auth: AuthService, admin: AdminService) =>
   new Elysia({ name: 'admin-module', seed: admin })
     .use(authGuard(auth))
-    .group('/api/admin', { detail: { tags: ['admin'] }, parse: JSON_BODIES }, (app) =>
+    .group('/api/admin', { detail: { tags: ['admin'] } }, (app) =>
       app
         .get(
           '/users',
@@ -30,6 +30,7 @@ export const adminModule = (auth: AuthService, admin: AdminService) =>
         .patch('/users/:id', ({ user, params, body }) => admin.update(user, params.id, body), {
           staff: true,
           params: UserParams,
+          parse: JSON_BODIES,
           body: UpdateUserBody,
           response: { 200: AdminUser, 404: Detail, 422: ValidationDetail },
           detail: {

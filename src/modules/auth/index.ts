@@ -26,9 +26,10 @@ export const LOGIN_ROUTE = '/api/token/pair';
 export const authModule = (auth: AuthService, trustProxy: boolean) =>
   new Elysia({ name: 'auth-module', seed: auth })
     .use(authGuard(auth))
-    .group('/api/auth', { detail: { tags: ['auth'] }, parse: JSON_BODIES }, (app) =>
+    .group('/api/auth', { detail: { tags: ['auth'] } }, (app) =>
       app
         .post('/register', async ({ body, status }) => status(201, toUserDto(await auth.register(body))), {
+          parse: JSON_BODIES,
           body: RegisterBody,
           response: { 201: User, 409: Detail, 422: ValidationDetail },
           detail: { summary: 'Create an account' },
@@ -41,6 +42,7 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
           },
           {
             auth: true,
+            parse: JSON_BODIES,
             body: LogoutBody,
             response: { 200: Detail },
             detail: { summary: 'Blacklist the access token and, if given, the refresh token' },
@@ -59,6 +61,7 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
           },
           {
             auth: true,
+            parse: JSON_BODIES,
             body: DeleteAccountBody,
             response: { 204: t.Void(), 422: ValidationDetail },
             detail: {
@@ -71,25 +74,28 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
           ({ user, body }) => auth.changePassword(user, body.current_password, body.new_password),
           {
             auth: true,
+            parse: JSON_BODIES,
             body: ChangePasswordBody,
             response: { 200: ChangePasswordResponse, 422: ValidationDetail },
             detail: { summary: 'Change the password: every token issued before is refused from now on' },
           },
         ),
     )
-    .group('/api/token', { detail: { tags: ['token'] }, parse: JSON_BODIES }, (app) =>
+    .group('/api/token', { detail: { tags: ['token'] } }, (app) =>
       app
         .post(
           '/pair',
           ({ body, request, server }) =>
             auth.login(body.username, body.password, clientIp(request, server, trustProxy)),
           {
+            parse: JSON_BODIES,
             body: LoginBody,
             response: { 200: TokenPairResponse, 401: Detail, 429: Detail },
             detail: { summary: 'Log in: obtain an access and a refresh token' },
           },
         )
         .post('/refresh', ({ body }) => auth.refresh(body.refresh), {
+          parse: JSON_BODIES,
           body: RefreshBody,
           response: { 200: RefreshResponse, 401: Detail },
           detail: { summary: 'Rotate the refresh token and obtain a new access token' },

@@ -32,7 +32,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
       response: { 200: ModelList },
       detail: { tags: ['conversations'], summary: 'The models a conversation may use' },
     })
-    .group('/api/conversations', { detail: { tags: ['conversations'] }, parse: JSON_BODIES }, (app) =>
+    .group('/api/conversations', { detail: { tags: ['conversations'] } }, (app) =>
       app
         .get(
           '/',
@@ -66,6 +66,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
             status(201, await conversations.create(user.id, body ?? undefined)),
           {
             auth: true,
+            parse: JSON_BODIES,
             body: CreateConversationBody,
             response: { 201: Conversation },
             detail: { summary: 'Start a conversation, optionally with a model and a system prompt' },
@@ -80,6 +81,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
         .patch('/:id', ({ user, params, body }) => conversations.update(user.id, params.id, body), {
           auth: true,
           params: ConversationParams,
+          parse: JSON_BODIES,
           body: UpdateConversationBody,
           response: { 200: Conversation, 404: Detail, 409: Detail },
           detail: {
@@ -119,6 +121,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
           {
             auth: true,
             params: MessageParams,
+            parse: JSON_BODIES,
             body: FeedbackBody,
             response: { 200: Message, 404: Detail },
             detail: { summary: 'Rate an answer (rating null removes the rating)' },
