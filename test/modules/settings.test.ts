@@ -226,6 +226,17 @@ describe('GET /{id}/export', () => {
     expect(disposition).toContain(`filename*=UTF-8''${encodeURIComponent('Naïve café in Zürich.md')}`);
   });
 
+  test('a title with line breaks is one heading line and one file name', async () => {
+    const me = await exported('Plans\nfor\n\tMonday ');
+    const res = await download(me);
+    const disposition = res.headers.get('content-disposition') ?? '';
+    expect(disposition).toStartWith('attachment; filename="plans-for-monday.md"');
+    expect(disposition).toContain(`filename*=UTF-8''${encodeURIComponent('Plans for Monday.md')}`);
+    expect((await res.text()).split('\n\n')[0]).toBe('# Plans for Monday');
+    const json = (await (await download(me, '?format=json')).json()) as { conversation: { title: string } };
+    expect(json.conversation.title).toBe('Plans\nfor\n\tMonday'); // stored as set, trimmed
+  });
+
   test('json: the conversation and its messages as the API shows them', async () => {
     const me = await exported('日本語のタイトル');
     const res = await download(me, '?format=json');

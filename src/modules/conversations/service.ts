@@ -54,9 +54,15 @@ const slug = (title: string) =>
     .slice(0, 80)
     .replace(/-+$/, '') || 'conversation';
 
+/**
+ * A title on one line: an owner's title may hold line breaks and tabs, which would end
+ * the Markdown heading early (the rest read as body text) or vanish from a file name.
+ */
+const oneLine = (title: string) => title.replace(/\s+/gu, ' ').trim();
+
 const markdownOf = (conversation: ConversationDto, messages: MessageDto[]) =>
   `${[
-    `# ${conversation.title}`,
+    `# ${oneLine(conversation.title)}`,
     ...messages.map((m) => `## ${m.role === 'user' ? 'User' : 'Assistant'}\n\n${m.content}`),
   ].join('\n\n')}\n`;
 
@@ -175,7 +181,7 @@ export const createConversationService = (
       const messages = page.items.map(toMessageDto);
       const extension = kind === 'json' ? 'json' : 'md';
       // The ASCII name for every client, the title itself for those that read filename*.
-      const readable = [...conversation.title]
+      const readable = [...oneLine(conversation.title)]
         .filter((c) => c >= ' ' && c !== '\u007f' && !'"\\/:*?<>|'.includes(c))
         .join('')
         .trim();
