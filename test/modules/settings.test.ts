@@ -125,6 +125,8 @@ describe('model and system_prompt', () => {
       ]) {
         expect({ body, status: res.status }).toEqual({ body, status: 422 });
         expect(JSON.stringify(res.body.detail)).toContain(field);
+        // Each says what the field may be, not TypeBox's "should be one of: 'string', 'null'".
+        expect(JSON.stringify(res.body.detail)).not.toContain('should be');
       }
     }
     const conversation = (
@@ -189,6 +191,10 @@ describe('PUT /{id}/messages/{message_id}/feedback', () => {
       { rating: 'up', comment: 5 },
     ])
       expect({ body, status: (await put(me, answer, body)).status }).toEqual({ body, status: 422 });
+    expect((await put(me, answer, { rating: 'meh' })).body.detail[0]).toMatchObject({
+      loc: ['body', 'rating'],
+      msg: 'Must be "up", "down" or null (no feedback).',
+    });
     expect((await listed(me)).feedback).toBeNull();
   });
 });

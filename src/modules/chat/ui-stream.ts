@@ -14,7 +14,11 @@ export const UiChatBody = t.Object({
       parts: t.Array(t.Object({ type: t.String(), text: t.Optional(t.String()) })),
     }),
   ),
-  trigger: t.Optional(t.Union([t.Literal('submit-message'), t.Literal('regenerate-message')])),
+  trigger: t.Optional(
+    t.Union([t.Literal('submit-message'), t.Literal('regenerate-message')], {
+      error: 'Must be "submit-message" or "regenerate-message".',
+    }),
+  ),
   messageId: t.Optional(t.String()),
 });
 export type UiChatBody = Static<typeof UiChatBody>;

@@ -32,6 +32,7 @@ export const pagination = (query: { limit?: string; offset?: string }) => ({
 const Title = chars(1, 255, { examples: ['Trip to Kyoto'] });
 const Model = t.Union([t.String({ minLength: 1, maxLength: 200, examples: ['gpt-4o-mini'] }), t.Null()], {
   description: 'One of GET /api/models; null: the default model',
+  error: 'Must be one of the models GET /api/models lists, or null for the default.',
 });
 const SystemPrompt = charsOrNull(4000, {
   description: 'null: the server default (AI_SYSTEM_PROMPT); "": none',
@@ -116,7 +117,9 @@ export const MessageParams = t.Object({
 });
 
 export const FeedbackBody = t.Object({
-  rating: t.Union([t.Literal('up'), t.Literal('down'), t.Null()]),
+  rating: t.Union([t.Literal('up'), t.Literal('down'), t.Null()], {
+    error: 'Must be "up", "down" or null (no feedback).',
+  }),
   comment: t.Optional(charsOrNull(2000)),
 });
 

@@ -362,6 +362,10 @@ describe('refusals before the answer are plain HTTP errors', () => {
     expect(malformed.status).toBe(422);
     const badTrigger = await post(me, { id: me.conversationId, messages: [], trigger: 'explode' });
     expect(badTrigger.status).toBe(422);
+    expect(badTrigger.body.detail[0]).toMatchObject({
+      loc: ['body', 'trigger'],
+      msg: 'Must be "submit-message" or "regenerate-message".',
+    });
     expect(await messagesOf(me)).toEqual([]);
   });
 
