@@ -27,8 +27,7 @@ const tooLarge = (limit: number) =>
  * Reads a body up to `limit` bytes and no further: a chunked body that goes over is
  * cancelled at the limit, so a stream of huge bodies never grows memory.
  */
-const readCapped = async (request: Request, limit: number) => {
-  const body = request.body;
+const readCapped = async (body: ReadableStream<Uint8Array> | null, limit: number) => {
   if (!body) return '';
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -83,7 +82,7 @@ export const requestBody = (limit: number) =>
       const json = labelledJson(contentType);
       // A body labelled otherwise is read from a copy, so that one which is not JSON
       // can be left, untouched, to the route's own parser (below).
-      const text = await readCapped(json ? request : request.clone(), limit);
+      const text = await readCapped((json ? request : request.clone()).body, limit);
       // No body at all is an empty one, as Django reads it: `POST /api/conversations/`
       // or a logout with a JSON Content-Type and nothing after it is not malformed.
       if (text === '') return {};
