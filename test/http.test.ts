@@ -165,6 +165,19 @@ describe('errors', () => {
     });
     expect(form.status).toBe(400);
     expect((await api.request('GET', path, { token: me.access })).body.title).toBe(types.at(-1));
+    // The same on the two routes whose body may be left out: a form is not "no body".
+    const before = (await api.request('GET', '/api/conversations/', { token: me.access })).body.count;
+    for (const route of ['/api/conversations/', '/api/auth/logout']) {
+      const res = await fetch(`${server.url}${route}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'title=form&refresh=token',
+      });
+      expect(res.status).toBe(400);
+    }
+    const after = await api.request('GET', '/api/conversations/', { token: me.access });
+    expect(after.status).toBe(200); // still signed in: the refused logout did nothing
+    expect(after.body.count).toBe(before);
     // A JSON value that is not an object is refused whatever the label; text that is
     // not JSON is malformed on a route with a body and ignored on one without.
     const number = await fetch(`${server.url}${path}`, {

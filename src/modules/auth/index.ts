@@ -37,7 +37,7 @@ export const authModule = (auth: AuthService, trustProxy: boolean) =>
         .post(
           '/logout',
           async ({ user, token, body }) => {
-            await auth.logout(user, token, body?.refresh);
+            await auth.logout(user, token, body.refresh);
             return { detail: 'Successfully logged out' };
           },
           {

@@ -14,9 +14,7 @@ export const LoginBody = t.Object({
 
 export const RefreshBody = t.Object({ refresh: t.String({ minLength: 1, maxLength: 4096 }) });
 
-export const LogoutBody = t.Optional(
-  t.Object({ refresh: t.Optional(t.String({ minLength: 1, maxLength: 4096 })) }),
-);
+export const LogoutBody = t.Object({ refresh: t.Optional(t.String({ minLength: 1, maxLength: 4096 })) });
 
 export const ChangePasswordBody = t.Object({
   current_password: t.String({ minLength: 1, maxLength: 1024 }),

@@ -63,7 +63,7 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
         .post(
           '/',
           async ({ user, body, status }) =>
-            status(201, await conversations.create(user.id, body ?? undefined)),
+            status(201, await conversations.create(user.id, body)),
           {
             auth: true,
             parse: JSON_BODIES,

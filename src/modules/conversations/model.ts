@@ -38,9 +38,11 @@ const SystemPrompt = charsOrNull(4000, {
   description: 'null: the server default (AI_SYSTEM_PROMPT); "": none',
 });
 
-export const CreateConversationBody = t.Optional(
-  t.Object({ title: t.Optional(Title), model: t.Optional(Model), system_prompt: t.Optional(SystemPrompt) }),
-);
+export const CreateConversationBody = t.Object({
+  title: t.Optional(Title),
+  model: t.Optional(Model),
+  system_prompt: t.Optional(SystemPrompt),
+});
 export const UpdateConversationBody = t.Object({
   title: t.Optional(Title),
   model: t.Optional(Model),
