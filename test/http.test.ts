@@ -170,7 +170,10 @@ describe('errors', () => {
     for (const route of ['/api/conversations/', '/api/auth/logout']) {
       const res = await fetch(`${server.url}${route}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${me.access}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: `Bearer ${me.access}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         body: 'title=form&refresh=token',
       });
       expect(res.status).toBe(400);

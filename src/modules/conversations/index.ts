@@ -60,18 +60,13 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
             detail: { summary: 'Find conversations by their title or any message, newest first' },
           },
         )
-        .post(
-          '/',
-          async ({ user, body, status }) =>
-            status(201, await conversations.create(user.id, body)),
-          {
-            auth: true,
-            parse: JSON_BODIES,
-            body: CreateConversationBody,
-            response: { 201: Conversation },
-            detail: { summary: 'Start a conversation, optionally with a model and a system prompt' },
-          },
-        )
+        .post('/', async ({ user, body, status }) => status(201, await conversations.create(user.id, body)), {
+          auth: true,
+          parse: JSON_BODIES,
+          body: CreateConversationBody,
+          response: { 201: Conversation },
+          detail: { summary: 'Start a conversation, optionally with a model and a system prompt' },
+        })
         .get('/:id', ({ user, params }) => conversations.get(user.id, params.id), {
           auth: true,
           params: ConversationParams,
