@@ -201,6 +201,14 @@ describe('errors', () => {
       body: 'bye',
     });
     expect(gone.status).toBe(204);
+    // Labelled JSON or not, a route that takes no body does not read one.
+    const other = (await api.request('POST', '/api/conversations/', { token: me.access, body: {} })).body.id;
+    const labelled = await fetch(`${server.url}/api/conversations/${other}`, {
+      method: 'DELETE',
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: '{"confirm": ',
+    });
+    expect(labelled.status).toBe(204);
     expect((await api.request('GET', path, { token: me.access })).status).toBe(404);
     // A JSON Content-Type with no body: nothing to change, nothing malformed.
     const json = { authorization: `Bearer ${me.access}`, 'content-type': 'application/json' };
@@ -243,15 +251,18 @@ describe('errors', () => {
         .map(([method]) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'not-an-id')] as const),
     );
     expect(routes.length).toBeGreaterThan(20);
-    // Input every route refuses: no body where one is required, bad paths, out-of-range queries.
+    // Input every route refuses: no body where one is required, a body that is not JSON
+    // or not an object, bad paths, out-of-range queries.
     const query = '?limit=0&offset=-1&days=0&q=&format=pdf';
     for (const [method, path] of routes)
-      for (const token of [undefined, 'not.a.token']) {
-        const res = await api.request(method, `${path}${query}`, { token });
-        expect({ method, path, token, status: res.status }).toEqual({ method, path, token, status: 401 });
-        expect(res.headers.get('www-authenticate')).toBe('Bearer');
-        expect(res.body.detail).toEqual(expect.any(String));
-      }
+      for (const token of [undefined, 'not.a.token'])
+        for (const raw of method === 'GET' ? [undefined] : [undefined, '{"title": ', '[1, 2]']) {
+          const res = await api.request(method, `${path}${query}`, { token, raw });
+          const seen = { method, path, token, raw, status: res.status };
+          expect(seen).toEqual({ ...seen, status: 401 });
+          expect(res.headers.get('www-authenticate')).toBe('Bearer');
+          expect(res.body.detail).toEqual(expect.any(String));
+        }
   });
 
   test('an array index in a 422 loc is a number, as Django Ninja gives it', async () => {

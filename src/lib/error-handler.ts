@@ -8,6 +8,7 @@ import {
   isDatabaseDown,
   UNTRANSLATABLE_CHARACTER,
 } from './failures';
+import { refusedBodyOf } from './input';
 import type { Logger } from './logger';
 import { requestIdOf } from './request-log';
 
@@ -70,8 +71,16 @@ export const errorHandler = (log: Logger, debug: boolean) =>
         });
       // A response that fails its own schema is our bug, not the client's.
       const ourFault = error instanceof ValidationError && error.type === 'response';
-      if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION'))
+      if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION')) {
+        // A body refused at parsing (not JSON, not an object) answers for itself here,
+        // once the route has authenticated the request (lib/input.ts).
+        const refused = refusedBodyOf(request);
+        if (refused) {
+          set.status = refused.status;
+          return refused.toResponse();
+        }
         return reply(422, { detail: toIssues(error as ValidationError) });
+      }
       if (code === 'PARSE') return reply(400, { detail: 'Malformed request body' });
       if (code === 'NOT_FOUND') return reply(404, { detail: 'Not found' });
       if (code === 'INVALID_COOKIE_SIGNATURE' || code === 'INVALID_FILE_TYPE')

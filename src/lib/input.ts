@@ -1,4 +1,4 @@
-import { Elysia, ParseError } from 'elysia';
+import { Elysia } from 'elysia';
 import { HttpError, unprocessable, type ValidationIssue } from './errors';
 import { isUuid } from './uuid';
 
@@ -53,24 +53,42 @@ const readCapped = async (body: ReadableStream<Uint8Array> | null, limit: number
  */
 export const JSON_BODIES = 'json';
 
-/** `application/json`, `application/merge-patch+json`, `APPLICATION/JSON; charset=utf-8`… */
-const labelledJson = (contentType: string | undefined) => {
-  const type = contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
-  return type === 'application/json' || type.endsWith('+json');
-};
-
 const isObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const refusedBodies = new WeakMap<Request, HttpError>();
+
+/**
+ * Why this request's body was refused, if it was. The error handler answers with it
+ * when the route's body validation fails on `REFUSED` (below), which is after the
+ * route has authenticated the request.
+ */
+export const refusedBodyOf = (request: Request) => refusedBodies.get(request);
+
+/**
+ * What a refused body parses to: it fails every route's body schema (all are
+ * objects), and a route that takes no body never reads it. Not any other value:
+ * Elysia's validation cleans a string, a number, an array or an object of unknown
+ * keys into `{}` for a schema whose fields are all optional (a PATCH), and lets it pass.
+ */
+const REFUSED = null;
+
+const refuse = (request: Request, error: HttpError) => {
+  refusedBodies.set(request, error);
+  return REFUSED;
+};
 
 /**
  * Bodies: a declared `Content-Length` over `limit` is a 413 before anything is read;
  * any other body is read through `readCapped` and parsed as JSON without the keys
- * above. A body labelled JSON (`application/json`, any `+json`, in any letter case)
- * must be a JSON object. A body labelled otherwise that parses as JSON is taken as
- * JSON (an object too), as Django Ninja reads a body whatever its Content-Type says; read as text, a
- * JSON body sent as `text/plain` or as curl's default form type had its fields
- * "missing", and a PATCH answered 200 having changed nothing. A body that is not JSON
- * at all is malformed (400) on a route that takes a body and ignored on one that does
- * not (a DELETE, a stop).
+ * above, whatever its Content-Type says, as Django Ninja reads a body (read as text,
+ * a JSON body sent as `text/plain` or as curl's default form type had its fields
+ * "missing", and a PATCH answered 200 having changed nothing).
+ *
+ * A body that is not JSON (400) or not a JSON object (422) is refused, but not here:
+ * parsing runs before any hook can authenticate, and a Bearer route answers 401 to a
+ * request without a valid token whatever it sent, as Django Ninja authenticates before
+ * it reads the body. So the body parses to `REFUSED` and the refusal is kept for the
+ * error handler; a route that takes no body (a delete, a stop) never looks at it.
  */
 export const requestBody = (limit: number) =>
   new Elysia({ name: 'request-body' })
@@ -78,27 +96,24 @@ export const requestBody = (limit: number) =>
       const declared = request.headers.get('content-length');
       if (declared !== null && Number(declared) > limit) return tooLarge(limit).toResponse();
     })
-    .onParse({ as: 'global' }, async ({ request, contentType }) => {
-      const json = labelledJson(contentType);
-      // A body labelled otherwise is read from a copy, so that one which is not JSON
-      // can be left, untouched, to the route's own parser (below).
-      const text = await readCapped((json ? request : request.clone()).body, limit);
+    .onParse({ as: 'global' }, async ({ request }) => {
+      const text = await readCapped(request.body, limit);
       // No body at all is an empty one, as Django reads it: `POST /api/conversations/`
       // or a logout with a JSON Content-Type and nothing after it is not malformed.
       if (text === '') return {};
       let body: unknown;
       try {
         body = JSON.parse(text, reviver);
-      } catch (error) {
-        // Not JSON and not labelled JSON: a route with a body (`parse: JSON_BODIES`)
-        // refuses it as malformed (400); one without ignores it, as it always did.
-        if (!json) return;
-        throw new ParseError(error as Error);
+      } catch {
+        return refuse(request, new HttpError(400, 'Malformed request body'));
       }
       // Every JSON body of ours is an object. Validation takes an array for one (with
-      // nothing required, `[1, 2]` passed as an empty change), so it is refused here.
+      // nothing required, `[1, 2]` passed as an empty change), so it is refused too.
       if (!isObject(body))
-        throw unprocessable([{ loc: ['body'], msg: 'The body must be a JSON object.', type: 'type_error' }]);
+        return refuse(
+          request,
+          unprocessable([{ loc: ['body'], msg: 'The body must be a JSON object.', type: 'type_error' }]),
+        );
       return body;
     });
 

@@ -44,6 +44,10 @@ describe('who may call it', () => {
       ['GET', '/usage?days=0'],
     ] as const)
       expect((await admin(method, path, body, me.access)).status).toBe(403);
+    for (const raw of ['{"is_staff": tru', '[true]']) {
+      const patch = await api.request('PATCH', `/api/admin/users/${me.user.id}`, { token: me.access, raw });
+      expect(patch.status).toBe(403);
+    }
     // The refused PATCH changed nothing: still not staff, as staff see it.
     expect((await api.request('GET', '/api/admin/users', { token: me.access })).status).toBe(403);
     const [row] = (await admin('GET', `/users?q=${me.user.username}`)).body.items;
