@@ -86,15 +86,20 @@ describe('GET /api/conversations/', () => {
     expect(res.body.count).toBe(22);
   });
 
-  test.each([['limit=0'], ['limit=101'], ['offset=-1'], ['limit=abc']])(
-    'refuses %s with 422',
-    async (query) => {
-      const token = await signIn();
-      const res = await api.request('GET', `/api/conversations/?${query}`, { token });
-      expect(res.status).toBe(422);
-      expect(res.body.detail[0].loc[0]).toBe('query');
-    },
-  );
+  test.each([
+    ['limit=0', 'limit', 'Must be a whole number from 1 to 100.'],
+    ['limit=101', 'limit', 'Must be a whole number from 1 to 100.'],
+    ['limit=abc', 'limit', 'Must be a whole number from 1 to 100.'],
+    ['limit=1.5', 'limit', 'Must be a whole number from 1 to 100.'],
+    ['limit=', 'limit', 'Must be a whole number from 1 to 100.'],
+    ['offset=-1', 'offset', 'Must be a whole number, 0 or more.'],
+    ['offset=99999999999999999999', 'offset', 'Must be a whole number, 0 or more.'],
+  ])('refuses %s with 422 naming the parameter and its range', async (query, name, msg) => {
+    const token = await signIn();
+    const res = await api.request('GET', `/api/conversations/?${query}`, { token });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toEqual([{ loc: ['query', name], msg, type: 'value_error' }]);
+  });
 
   test('accepts the bounds limit=1 and limit=100', async () => {
     const token = await signIn();

@@ -59,6 +59,13 @@ describe('GET /api/usage', () => {
     });
     expect((await usage(me, '?days=1')).days.map((d: { date: string }) => d.date)).toEqual([utcDay()]);
     expect((await usage(me, '?days=366')).days).toHaveLength(366);
+    for (const days of ['0', '367', '1.5', '-1', '', 'x']) {
+      const refused = await api.request('GET', `/api/usage?days=${days}`, { token: me.access });
+      expect(refused.status).toBe(422);
+      expect(refused.body.detail).toEqual([
+        { loc: ['query', 'days'], msg: 'Must be a whole number from 1 to 366.', type: 'value_error' },
+      ]);
+    }
   });
 
   test('counts accepted messages (regenerates and edits included) and the tokens of stored answers; refusals count nothing', async () => {

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { t } from 'elysia';
+import { Pagination } from '../conversations/model';
 
 export const UserParams = t.Object({ id: t.String({ format: 'uuid' }) });
 
 export const UsersQuery = t.Object({
-  limit: t.Optional(t.String({ pattern: '^[0-9]+$', description: 'Page size, 1–100 (default 20)' })),
-  offset: t.Optional(t.String({ pattern: '^[0-9]+$', description: 'Items to skip, ≥ 0 (default 0)' })),
+  ...Pagination.properties,
   q: t.Optional(
     t.String({
       minLength: 1,

@@ -1,32 +1,23 @@
 import { t } from 'elysia';
 import { chars, charsOrNull } from '../../lib/chars';
 import { unprocessable } from '../../lib/errors';
+import { wholeNumber, wholeNumberIn } from '../../lib/whole-number';
 
 export const ConversationParams = t.Object({ id: t.String({ format: 'uuid' }) });
 
-// Taken as digit strings and range-checked by `pagination()`: Elysia's own numeric
-// coercion reports failures without naming the parameter.
 export const Pagination = t.Object({
-  limit: t.Optional(
-    t.String({ pattern: '^[0-9]+$', description: 'Page size, 1–100 (default 20)', examples: ['20'] }),
-  ),
+  limit: t.Optional(wholeNumber(1, 100, { description: 'Page size, 1–100 (default 20)', examples: ['20'] })),
   offset: t.Optional(
-    t.String({ pattern: '^[0-9]+$', description: 'Items to skip, ≥ 0 (default 0)', examples: ['0'] }),
+    wholeNumber(0, Number.MAX_SAFE_INTEGER, {
+      description: 'Items to skip, ≥ 0 (default 0)',
+      examples: ['0'],
+    }),
   ),
 });
 
-const bounded = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (value >= min && value <= max) return value;
-  throw unprocessable([
-    { loc: ['query', name], msg: `Must be between ${min} and ${max}.`, type: 'value_error' },
-  ]);
-};
-
 export const pagination = (query: { limit?: string; offset?: string }) => ({
-  limit: bounded('limit', query.limit, 20, 1, 100),
-  offset: bounded('offset', query.offset, 0, 0, Number.MAX_SAFE_INTEGER),
+  limit: wholeNumberIn('limit', query.limit, 20, 1, 100),
+  offset: wholeNumberIn('offset', query.offset, 0, 0, Number.MAX_SAFE_INTEGER),
 });
 
 const Title = chars(1, 255, { examples: ['Trip to Kyoto'] });

@@ -1,19 +1,11 @@
 import { t } from 'elysia';
-import { unprocessable } from '../../lib/errors';
+import { wholeNumber, wholeNumberIn } from '../../lib/whole-number';
 
-// A digit string range-checked by `daysOf`, as pagination does: the 422 names the parameter.
 export const UsageQuery = t.Object({
-  days: t.Optional(
-    t.String({ pattern: '^[0-9]+$', description: 'UTC days back from today, 1–366 (default 30)' }),
-  ),
+  days: t.Optional(wholeNumber(1, 366, { description: 'UTC days back from today, 1–366 (default 30)' })),
 });
 
-export const daysOf = (query: { days?: string }) => {
-  if (query.days === undefined) return 30;
-  const days = Number(query.days);
-  if (days >= 1 && days <= 366) return days;
-  throw unprocessable([{ loc: ['query', 'days'], msg: 'Must be between 1 and 366.', type: 'value_error' }]);
-};
+export const daysOf = (query: { days?: string }) => wholeNumberIn('days', query.days, 30, 1, 366);
 
 const Counts = {
   messages: t.Integer({ description: 'Accepted messages, regenerates and edits included' }),
