@@ -39,7 +39,11 @@ export const UpdateConversationBody = t.Object({
   model: t.Optional(Model),
   system_prompt: t.Optional(SystemPrompt),
   current_message_id: t.Optional(
-    t.String({ format: 'uuid', description: 'Switch to the branch through this message' }),
+    t.String({
+      format: 'uuid',
+      description: 'Switch to the branch through this message',
+      error: 'Not a message of this conversation.',
+    }),
   ),
 });
 
