@@ -287,6 +287,42 @@ describe('errors', () => {
       expect(typeof item.type).toBe('string');
     }
   });
+
+  test("a field's 422 says what the field must be, in words, not the schema validator's", async () => {
+    const refused = async (path: string, body: unknown, token?: string) => {
+      const res = await api.request('POST', path, { body, token });
+      expect(res.status).toBe(422);
+      return res.body.detail;
+    };
+    expect(await refused('/api/token/pair', { username: 'someone' })).toEqual([
+      { loc: ['body', 'password'], msg: 'Field required.', type: 'missing' },
+    ]);
+    expect(await refused('/api/token/pair', { username: 'someone', password: {} })).toEqual([
+      { loc: ['body', 'password'], msg: 'Must be a string.', type: 'value_error' },
+    ]);
+    expect(await refused('/api/token/refresh', { refresh: '' })).toEqual([
+      { loc: ['body', 'refresh'], msg: 'Must not be empty.', type: 'value_error' },
+    ]);
+    const email = await refused('/api/auth/register', { username: 'someone', email: 'x', password: 'x' });
+    expect(email).toContainEqual({
+      loc: ['body', 'email'],
+      msg: 'Enter a valid email address.',
+      type: 'value_error',
+    });
+    const me = await api.signUp();
+    const chat = await refused('/api/chat', { id: 5, messages: [7] }, me.access);
+    expect(chat).toEqual(
+      expect.arrayContaining([
+        { loc: ['body', 'id'], msg: 'Must be a string.', type: 'value_error' },
+        { loc: ['body', 'messages', 0], msg: 'Must be an object.', type: 'value_error' },
+      ]),
+    );
+    expect(await refused('/api/chat', { id: me.conversationId, messages: null }, me.access)).toContainEqual({
+      loc: ['body', 'messages'],
+      msg: 'Must be an array.',
+      type: 'value_error',
+    });
+  });
 });
 
 describe('routing', () => {

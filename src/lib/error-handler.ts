@@ -18,6 +18,46 @@ const ownMessage = (e: object) => {
   return typeof schema?.error === 'string' ? schema.error : undefined;
 };
 
+interface FieldSchema {
+  type?: string;
+  format?: string;
+  minLength?: number;
+  maxLength?: number;
+}
+
+const atLeast = (n: number) => (n === 1 ? 'Must not be empty.' : `Must be at least ${n} characters.`);
+
+/**
+ * TypeBox's words for a field with no message of its own ("Expected property 'id' to
+ * be string but found: [object Object]", "Property 'email' should be email"), said
+ * of the field instead, as Django Ninja says them. Anything else keeps TypeBox's.
+ */
+const plainMessage = (schema: FieldSchema | undefined, value: unknown) => {
+  if (value === undefined) return 'Field required.';
+  switch (schema?.type) {
+    case 'string':
+      if (typeof value !== 'string') return 'Must be a string.';
+      if (schema.format === 'email') return 'Enter a valid email address.';
+      if (schema.format === 'uuid') return 'Must be a UUID.';
+      if (schema.minLength !== undefined && value.length < schema.minLength) return atLeast(schema.minLength);
+      if (schema.maxLength !== undefined && value.length > schema.maxLength)
+        return `Must be at most ${schema.maxLength} characters.`;
+      return undefined;
+    case 'array':
+      return Array.isArray(value) ? undefined : 'Must be an array.';
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? undefined
+        : 'Must be an object.';
+    case 'integer':
+      return 'Must be a whole number.';
+    case 'boolean':
+      return 'Must be true or false.';
+    default:
+      return undefined;
+  }
+};
+
 const toIssues = (error: ValidationError): ValidationIssue[] => {
   const seen = new Set<string>();
   const issues = error.all.flatMap((e) => {
@@ -32,7 +72,10 @@ const toIssues = (error: ValidationError): ValidationIssue[] => {
     const value = 'value' in e ? e.value : undefined;
     const issue = {
       loc: [error.type, ...path],
-      msg: ownMessage(e) ?? (('summary' in e && e.summary) || e.message || 'Invalid value'),
+      msg:
+        ownMessage(e) ??
+        plainMessage('schema' in e ? (e.schema as FieldSchema) : undefined, value) ??
+        (('summary' in e && e.summary) || e.message || 'Invalid value'),
       type: value === undefined ? 'missing' : 'value_error',
     };
     // One schema can fail twice (length and pattern); it says so once.
