@@ -8,6 +8,7 @@ import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
 import { canonicalIds, decodableUrl, requestBody, storableText } from './lib/input';
 import type { Logger } from './lib/logger';
+import { allowedMethods, type Route } from './lib/methods';
 import { createMetrics } from './lib/metrics';
 import { requestLog } from './lib/request-log';
 import { security } from './lib/security';
@@ -160,11 +161,17 @@ export type Services = ReturnType<typeof createServices>;
 /** Builds the whole server: REST under /api, docs, WebSocket under /ws. */
 export const createApp = (resources: Resources, services: Services = createServices(resources)) => {
   const { config, log } = resources;
-  return new Elysia({
+  const app = new Elysia({
     websocket: { maxPayloadLength: config.ws.maxPayloadBytes, idleTimeout: 0 },
   })
     .use(requestLog(log, services.metrics, services.tracer))
-    .use(errorHandler(log, config.debug))
+    .use(
+      errorHandler(
+        log,
+        config.debug,
+        allowedMethods((): readonly Route[] => app.routes),
+      ),
+    )
     .use(security(config))
     .use(decodableUrl())
     .use(canonicalIds())
@@ -200,5 +207,6 @@ export const createApp = (resources: Resources, services: Services = createServi
       ),
     )
     .use(webModule());
+  return app;
 };
 export type App = ReturnType<typeof createApp>;

@@ -131,6 +131,28 @@ describe('errors', () => {
     expect(res.body).toEqual({ detail: 'Not found' });
   });
 
+  test('a method a path does not take is 405 with Allow, with or without the trailing slash', async () => {
+    for (const [method, path, allow] of [
+      ['PUT', '/api/conversations/', 'GET, POST, HEAD'],
+      ['DELETE', '/api/conversations', 'GET, POST, HEAD'],
+      ['POST', '/api/health/', 'GET, HEAD'],
+      ['GET', '/api/auth/register', 'POST'],
+      ['GET', '/api/conversations/not-an-id/stop/', 'POST'],
+      ['POST', '/ws/chat/not-an-id/', 'GET, HEAD'],
+    ] as const) {
+      const res = await api.request(method, path);
+      expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 });
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(res.body).toEqual({ detail: 'Method not allowed' });
+    }
+    // A path no route has is still 404, whatever the method.
+    for (const method of ['GET', 'DELETE']) {
+      const res = await api.request(method, '/api/conversations/a/b/c');
+      expect(res.status).toBe(404);
+      expect(res.headers.get('allow')).toBeNull();
+    }
+  });
+
   test('a malformed JSON body is 400, never 500', async () => {
     for (const raw of ['{', 'null', '[1,', '"unterminated']) {
       const res = await api.request('POST', '/api/token/pair', { raw });

@@ -92,7 +92,7 @@ const toIssues = (error: ValidationError): ValidationIssue[] => {
  * answer for themselves, validation is 422, malformed JSON 400, an unreachable
  * database or store 503, everything else 500 without a stack unless DEBUG.
  */
-export const errorHandler = (log: Logger, debug: boolean) =>
+export const errorHandler = (log: Logger, debug: boolean, allowed: (path: string) => string[] = () => []) =>
   new Elysia({ name: 'error-handler' })
     .error({ HttpError })
     .onError({ as: 'global' }, ({ code, error, path, request, set }) => {
@@ -125,7 +125,11 @@ export const errorHandler = (log: Logger, debug: boolean) =>
         return reply(422, { detail: toIssues(error as ValidationError) });
       }
       if (code === 'PARSE') return reply(400, { detail: 'Malformed request body' });
-      if (code === 'NOT_FOUND') return reply(404, { detail: 'Not found' });
+      if (code === 'NOT_FOUND') {
+        const methods = allowed(path);
+        if (methods.length === 0) return reply(404, { detail: 'Not found' });
+        return reply(405, { detail: 'Method not allowed' }, { allow: methods.join(', ') });
+      }
       if (code === 'INVALID_COOKIE_SIGNATURE' || code === 'INVALID_FILE_TYPE')
         return reply(400, { detail: 'Bad request' });
 
