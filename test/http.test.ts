@@ -145,9 +145,14 @@ describe('errors', () => {
       expect(res.headers.get('allow')).toBe(allow);
       expect(res.body).toEqual({ detail: 'Method not allowed' });
     }
-    // A path no route has is still 404, whatever the method.
-    for (const method of ['GET', 'DELETE']) {
-      const res = await api.request(method, '/api/conversations/a/b/c');
+    // A path no route has is still 404, whatever the method; so is one only the web
+    // app's catch-all for its files would take.
+    for (const [method, path] of [
+      ['GET', '/api/conversations/a/b/c'],
+      ['DELETE', '/api/conversations/a/b/c'],
+      ['POST', '/no-such-file.js'],
+    ] as const) {
+      const res = await api.request(method, path);
       expect(res.status).toBe(404);
       expect(res.headers.get('allow')).toBeNull();
     }

@@ -108,8 +108,15 @@ describe('GET /metrics', () => {
       ALLOWED_HOSTS: 'api.example.com',
     };
     const closed = await start(production);
-    const res = await fetch(`${closed.server.url}/metrics`, { headers: { host: 'api.example.com' } });
-    expect(res.status).toBe(404);
+    for (const method of ['GET', 'POST', 'DELETE']) {
+      // Absent for every method: a 405 naming GET would say that it is there.
+      const res = await fetch(`${closed.server.url}/metrics`, {
+        method,
+        headers: { host: 'api.example.com' },
+      });
+      expect({ method, status: res.status }).toEqual({ method, status: 404 });
+      expect(await res.json()).toEqual({ detail: 'Not found' });
+    }
     const open = await start({ ...production, METRICS_TOKEN: 'scrape-me-please' });
     const scraped = await fetch(`${open.server.url}/metrics`, {
       headers: { authorization: 'Bearer scrape-me-please', host: '10.0.0.7:8000' },

@@ -24,12 +24,18 @@ const patternOf = (template: string) => {
 /** A WebSocket route is reached with a GET (the upgrade). */
 const httpMethod = (method: string) => (method === 'WS' ? 'GET' : method);
 
+/**
+ * A catch-all at the root (the web app's `/:file`) claims every one-segment path; it
+ * is left out, so that `POST /anything` is a 404 rather than a 405 naming GET.
+ */
+const catchAll = (template: string) => template.startsWith('/:') || template.startsWith('/*');
+
 /** `routes` is read on the first call, when every route has been registered. */
 export const allowedMethods = (routes: () => readonly Route[]) => {
   let table: { pattern: RegExp; method: string }[] | undefined;
   return (path: string) => {
     table ??= routes()
-      .filter((route) => route.method !== 'ALL' && route.method !== 'OPTIONS')
+      .filter((route) => route.method !== 'ALL' && route.method !== 'OPTIONS' && !catchAll(route.path))
       .map((route) => ({ pattern: patternOf(route.path), method: httpMethod(route.method) }));
     const methods = new Set(table.filter((route) => route.pattern.test(path)).map((route) => route.method));
     if (methods.has('GET')) methods.add('HEAD');
