@@ -50,9 +50,9 @@ const plainMessage = (schema: FieldSchema | undefined, value: unknown) => {
         ? undefined
         : 'Must be an object.';
     case 'integer':
-      return 'Must be a whole number.';
+      return Number.isInteger(value) ? undefined : 'Must be a whole number.';
     case 'boolean':
-      return 'Must be true or false.';
+      return typeof value === 'boolean' ? undefined : 'Must be true or false.';
     default:
       return undefined;
   }
@@ -89,8 +89,9 @@ const toIssues = (error: ValidationError): ValidationIssue[] => {
 
 /**
  * The single mapping from anything thrown to SPEC §2's JSON bodies: domain errors
- * answer for themselves, validation is 422, malformed JSON 400, an unreachable
- * database or store 503, everything else 500 without a stack unless DEBUG.
+ * answer for themselves, validation is 422, malformed JSON 400, a method the path
+ * does not take 405 (`allowed` names the ones it does), an unreachable database or
+ * store 503, everything else 500 without a stack unless DEBUG.
  */
 export const errorHandler = (log: Logger, debug: boolean, allowed: (path: string) => string[] = () => []) =>
   new Elysia({ name: 'error-handler' })
