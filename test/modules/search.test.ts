@@ -81,6 +81,9 @@ describe('GET /api/conversations/search', () => {
     expect(cjk.items.map((item) => item.message.id)).toEqual([both.ids[1]]);
     expect((await search(me, '公园 今天')).count).toBe(1);
     expect((await search(me, 'code SIDE')).count).toBe(1);
+    // Terms under three characters, which the index cannot serve, fold alike.
+    expect((await search(me, 'ÜN')).count).toBe(2);
+    expect((await search(me, 'éC ÜN')).items.map((item) => item.conversation.id)).toEqual([both.id]);
     expect((await search(me, 'nowhere-to-be-found')).items).toEqual([]);
   });
 
