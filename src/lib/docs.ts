@@ -4,6 +4,7 @@ import { Elysia } from 'elysia';
 import { fullFormats } from 'elysia/type-system/format';
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
+import { isEmail } from './email';
 import { isUuid } from './uuid';
 
 /**
@@ -17,7 +18,8 @@ import { isUuid } from './uuid';
  * lenient check (the plugin does not touch it); `date` and the formats Elysia has no
  * check for (`cuid`, `emoji`, `jwt`, …) stay as the plugin set them: nothing here
  * uses them. `uuid` is stricter than Elysia's, which also takes a `urn:uuid:` prefix
- * that PostgreSQL cannot read (src/lib/uuid.ts).
+ * that PostgreSQL cannot read (src/lib/uuid.ts); `email` is Django's, which takes a
+ * domain in any script (src/lib/email.ts).
  */
 export const restoredFormats = new Map<string, (value: string) => boolean>();
 for (const [name, format] of Object.entries(fullFormats)) {
@@ -25,11 +27,13 @@ for (const [name, format] of Object.entries(fullFormats)) {
   const check =
     name === 'uuid'
       ? isUuid
-      : format instanceof RegExp
-        ? (value: string) => format.test(value)
-        : typeof format === 'function'
-          ? (format as (value: string) => boolean)
-          : undefined;
+      : name === 'email'
+        ? isEmail
+        : format instanceof RegExp
+          ? (value: string) => format.test(value)
+          : typeof format === 'function'
+            ? (format as (value: string) => boolean)
+            : undefined;
   if (!check) continue;
   FormatRegistry.Set(name, check);
   restoredFormats.set(name, check);

@@ -24,5 +24,23 @@ describe('string formats once the OpenAPI plugin is loaded', () => {
     expect(email('alice@example.com')).toBe(true);
     expect(email('alice@')).toBe(false);
     expect(email('alice example.com')).toBe(false);
+    // Django's EmailValidator: a domain in another script is checked as punycode; a
+    // domain needs a dot unless it is localhost or an IP literal.
+    for (const taken of [
+      'zoe@exämple.com',
+      'li@例子.中国',
+      'x@localhost',
+      'x@[127.0.0.1]',
+      '"a\\ b"@example.com',
+    ])
+      expect({ taken, ok: email(taken) }).toEqual({ taken, ok: true });
+    for (const refused of [
+      'x@example',
+      '用户@example.com',
+      'a..b@example.com',
+      'x@[1.2.3]',
+      '"a\u0001"@example.com',
+    ])
+      expect({ refused, ok: email(refused) }).toEqual({ refused, ok: false });
   });
 });

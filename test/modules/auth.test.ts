@@ -93,12 +93,39 @@ describe('POST /api/auth/register', () => {
     expect(res.body.detail).toMatch(/email/);
   });
 
-  test('refuses an invalid email (422)', async () => {
+  test('refuses an invalid email (422), as Django does', async () => {
+    for (const email of [
+      'not-an-email',
+      'x@example',
+      'a..b@example.com',
+      '用户@example.com',
+      'x@exa_mple.com',
+    ]) {
+      const res = await api.request('POST', '/api/auth/register', { body: registerBody({ email }) });
+      expect({ email, status: res.status }).toEqual({ email, status: 422 });
+      expect(res.body.detail).toEqual([
+        { loc: ['body', 'email'], msg: 'Enter a valid email address.', type: 'value_error' },
+      ]);
+    }
+  });
+
+  test('takes an email whose domain is in another script, storing the domain lower-cased, as Django does', async () => {
+    const tag = Date.now().toString(36);
     const res = await api.request('POST', '/api/auth/register', {
-      body: registerBody({ email: 'not-an-email' }),
+      body: registerBody({ email: `Zoe.${tag}@EXÄMPLE.com` }),
     });
-    expect(res.status).toBe(422);
-    expect(res.body.detail[0].loc).toEqual(['body', 'email']);
+    expect(res.status).toBe(201);
+    expect(res.body.email).toBe(`Zoe.${tag}@exämple.com`);
+    // The same address in other letters is the same address on every backend.
+    const again = await api.request('POST', '/api/auth/register', {
+      body: registerBody({ email: `zoe.${tag}@exÄmple.COM` }),
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/email/);
+    for (const email of [`li.${tag}@例子.中国`, `x.${tag}@[127.0.0.1]`, `x.${tag}@localhost`]) {
+      const taken = await api.request('POST', '/api/auth/register', { body: registerBody({ email }) });
+      expect({ email, status: taken.status }).toEqual({ email, status: 201 });
+    }
   });
 
   describe('password rules: one 422 message per rule broken', () => {

@@ -1,9 +1,12 @@
 import { t } from 'elysia';
 import { chars } from '../../lib/chars';
 
+/** The users.email column's length. */
+export const MAX_EMAIL_LENGTH = 254;
+
 export const RegisterBody = t.Object({
   username: chars(1, 150, { examples: ['alice'] }),
-  email: t.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] }),
+  email: t.String({ format: 'email', maxLength: MAX_EMAIL_LENGTH, examples: ['alice@example.com'] }),
   password: t.String({ minLength: 1, maxLength: 1024, examples: ['Correct-Horse-9-Battery'] }),
 });
 

@@ -1,4 +1,5 @@
 import type { UserRow } from '../../db/schema';
+import { normalizeEmail } from '../../lib/email';
 import { HttpError, unprocessable } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
@@ -81,13 +82,14 @@ export const createAuthService = (
       const username = normalizeUsername(input.username);
       const issues = [...usernameIssues(username), ...passwordIssues(input.password, username)];
       if (issues.length) throw unprocessable(issues);
-      const taken = await users.taken(username, input.email);
+      const email = normalizeEmail(input.email);
+      const taken = await users.taken(username, email);
       if (taken.username || taken.email) throw conflict(taken);
       const passwordHash = await passwords.hash(input.password);
       try {
-        return await users.insert({ username, email: input.email, passwordHash });
+        return await users.insert({ username, email, passwordHash });
       } catch (error) {
-        if (hasSqlState(error, UNIQUE_VIOLATION)) throw conflict(await users.taken(username, input.email));
+        if (hasSqlState(error, UNIQUE_VIOLATION)) throw conflict(await users.taken(username, email));
         throw error;
       }
     },

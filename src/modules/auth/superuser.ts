@@ -1,4 +1,6 @@
+import { isEmail, normalizeEmail } from '../../lib/email';
 import { HttpError } from '../../lib/errors';
+import { MAX_EMAIL_LENGTH } from './model';
 import { normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 
@@ -15,14 +17,15 @@ export const createSuperuser = async (
   const problems = [...usernameIssues(username), ...passwordIssues(input.password, username)].map(
     (issue) => issue.msg,
   );
-  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(input.email)) problems.push('Enter a valid email address.');
-  const taken = await users.taken(username, input.email);
+  const email = normalizeEmail(input.email);
+  if (!isEmail(email) || email.length > MAX_EMAIL_LENGTH) problems.push('Enter a valid email address.');
+  const taken = await users.taken(username, email);
   if (taken.username) problems.push('A user with that username already exists.');
   if (taken.email) problems.push('A user with that email already exists.');
   if (problems.length) throw new HttpError(422, problems.join('\n'));
   return users.insert({
     username,
-    email: input.email,
+    email,
     passwordHash: await passwords.hash(input.password),
     isStaff: true,
     isSuperuser: true,
