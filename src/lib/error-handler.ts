@@ -6,6 +6,7 @@ import {
   describeError,
   hasSqlState,
   isDatabaseDown,
+  STRING_DATA_RIGHT_TRUNCATION,
   UNTRANSLATABLE_CHARACTER,
 } from './failures';
 import { refusedBodyOf } from './input';
@@ -112,6 +113,10 @@ export const errorHandler = (log: Logger, debug: boolean, allowed: (path: string
       if (hasSqlState(error, CHARACTER_NOT_IN_REPERTOIRE) || hasSqlState(error, UNTRANSLATABLE_CHARACTER))
         return reply(422, {
           detail: [{ loc: ['body'], msg: 'Text the database cannot store', type: 'value_error' }],
+        });
+      if (hasSqlState(error, STRING_DATA_RIGHT_TRUNCATION))
+        return reply(422, {
+          detail: [{ loc: ['body'], msg: 'A value is longer than its field allows', type: 'value_error' }],
         });
       // A response that fails its own schema is our bug, not the client's.
       const ourFault = error instanceof ValidationError && error.type === 'response';

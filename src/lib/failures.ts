@@ -37,6 +37,8 @@ export const FOREIGN_KEY_VIOLATION = '23503';
 /** NUL in text, for instance. */
 export const CHARACTER_NOT_IN_REPERTOIRE = '22021';
 export const UNTRANSLATABLE_CHARACTER = '22P05';
+/** Text longer than its varchar column. */
+export const STRING_DATA_RIGHT_TRUNCATION = '22001';
 
 /** True when `error` (or what caused it) says the database could not be reached. */
 export const isDatabaseDown = (error: unknown) => {

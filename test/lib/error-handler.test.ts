@@ -22,6 +22,9 @@ const appWith = (debug: boolean) => {
     })
     .get('/database', () => {
       throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    })
+    .get('/too-long', () => {
+      throw Object.assign(new Error('value too long for type character varying(254)'), { code: '22001' });
     });
   return { app, lines };
 };
@@ -57,6 +60,17 @@ describe('unexpected errors (SPEC §2)', () => {
         status: 503,
         body: { detail: 'Service temporarily unavailable' },
       });
+  });
+});
+
+describe('text the database refuses (SPEC §2: no input is a 500)', () => {
+  test('a value longer than its column is 422, should a check before the database miss it', async () => {
+    expect(await get(appWith(false).app, '/too-long')).toEqual({
+      status: 422,
+      body: {
+        detail: [{ loc: ['body'], msg: 'A value is longer than its field allows', type: 'value_error' }],
+      },
+    });
   });
 });
 

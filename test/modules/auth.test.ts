@@ -122,6 +122,13 @@ describe('POST /api/auth/register', () => {
     });
     expect(again.status).toBe(409);
     expect(again.body.detail).toMatch(/email/);
+    // Lower-cased, İ is two characters: a domain of them can outgrow the column (it was a 500).
+    const growing = `${'a'.repeat(200)}@${Array(5).fill('İİİİİ').join('.')}.com`;
+    const long = await api.request('POST', '/api/auth/register', { body: registerBody({ email: growing }) });
+    expect(long.status).toBe(422);
+    expect(long.body.detail).toEqual([
+      { loc: ['body', 'email'], msg: 'Must be at most 254 characters.', type: 'value_error' },
+    ]);
     for (const email of [`li.${tag}@例子.中国`, `x.${tag}@[127.0.0.1]`, `x.${tag}@localhost`]) {
       const taken = await api.request('POST', '/api/auth/register', { body: registerBody({ email }) });
       expect({ email, status: taken.status }).toEqual({ email, status: 201 });

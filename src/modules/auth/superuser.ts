@@ -18,7 +18,8 @@ export const createSuperuser = async (
     (issue) => issue.msg,
   );
   const email = normalizeEmail(input.email);
-  if (!isEmail(email) || email.length > MAX_EMAIL_LENGTH) problems.push('Enter a valid email address.');
+  if (!isEmail(email) || Array.from(email).length > MAX_EMAIL_LENGTH)
+    problems.push('Enter a valid email address.');
   const taken = await users.taken(username, email);
   if (taken.username) problems.push('A user with that username already exists.');
   if (taken.email) problems.push('A user with that email already exists.');
