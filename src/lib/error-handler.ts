@@ -88,6 +88,14 @@ const toIssues = (error: ValidationError): ValidationIssue[] => {
   return issues.length ? issues : [{ loc: [error.type], msg: 'Invalid value', type: 'value_error' }];
 };
 
+/** What a text the database refused (should a check before it miss one) is told. */
+const databaseRefusal = (error: unknown) => {
+  if (hasSqlState(error, CHARACTER_NOT_IN_REPERTOIRE) || hasSqlState(error, UNTRANSLATABLE_CHARACTER))
+    return 'Text the database cannot store';
+  if (hasSqlState(error, STRING_DATA_RIGHT_TRUNCATION)) return 'A value is longer than its field allows';
+  return undefined;
+};
+
 /**
  * The single mapping from anything thrown to SPEC §2's JSON bodies: domain errors
  * answer for themselves, validation is 422, malformed JSON 400, a method the path
@@ -103,32 +111,24 @@ export const errorHandler = (log: Logger, debug: boolean, allowed: (path: string
         set.status = status;
         return Response.json(body, { status, headers });
       };
-      // Elysia wraps whatever a body parser throws (our 413 included) in a ParseError.
-      const domain = error instanceof HttpError ? error : (error as { cause?: unknown }).cause;
-      if (domain instanceof HttpError) {
+      const answer = (domain: HttpError) => {
         set.status = domain.status;
         return domain.toResponse();
-      }
+      };
+      // Elysia wraps whatever a body parser throws (our 413 included) in a ParseError.
+      const domain = error instanceof HttpError ? error : (error as { cause?: unknown }).cause;
+      if (domain instanceof HttpError) return answer(domain);
       // A backstop behind the edge's checks (lib/input.ts): text PostgreSQL refused.
-      if (hasSqlState(error, CHARACTER_NOT_IN_REPERTOIRE) || hasSqlState(error, UNTRANSLATABLE_CHARACTER))
-        return reply(422, {
-          detail: [{ loc: ['body'], msg: 'Text the database cannot store', type: 'value_error' }],
-        });
-      if (hasSqlState(error, STRING_DATA_RIGHT_TRUNCATION))
-        return reply(422, {
-          detail: [{ loc: ['body'], msg: 'A value is longer than its field allows', type: 'value_error' }],
-        });
+      const refusedText = databaseRefusal(error);
+      if (refusedText)
+        return reply(422, { detail: [{ loc: ['body'], msg: refusedText, type: 'value_error' }] });
       // A response that fails its own schema is our bug, not the client's.
       const ourFault = error instanceof ValidationError && error.type === 'response';
       if (!ourFault && (error instanceof ValidationError || code === 'VALIDATION')) {
         // A body refused at parsing (not JSON, not an object) answers for itself here,
         // once the route has authenticated the request (lib/input.ts).
         const refused = refusedBodyOf(request);
-        if (refused) {
-          set.status = refused.status;
-          return refused.toResponse();
-        }
-        return reply(422, { detail: toIssues(error as ValidationError) });
+        return refused ? answer(refused) : reply(422, { detail: toIssues(error as ValidationError) });
       }
       if (code === 'PARSE') return reply(400, { detail: 'Malformed request body' });
       if (code === 'NOT_FOUND') {
