@@ -50,6 +50,15 @@ describe('bun run createsuperuser', () => {
       expect(weak.exitCode).toBe(1);
       expect(weak.stderr.toString()).toContain('at least 12');
 
+      // The email rule registration uses (the script's own took two dots in a row).
+      const email = run(
+        'scripts/createsuperuser.ts',
+        ['--username', uniqueName('c'), '--email', 'c..c@example.com', '--password', STRONG_PASSWORD],
+        env,
+      );
+      expect(email.exitCode).toBe(1);
+      expect(email.stderr.toString()).toContain('Enter a valid email address.');
+
       const target = database.url ? database.handle : (await openPglite(dir)).handle;
       const [row] = await target.db.select().from(users).where(eq(users.username, username));
       if (!database.url) await target.close();

@@ -1,4 +1,6 @@
+import { isEmail } from '../../lib/email';
 import type { ValidationIssue } from '../../lib/errors';
+import { MAX_EMAIL_LENGTH } from './model';
 
 const USERNAME = /^[\p{L}\p{M}\p{Nd}@.+\-_]{1,150}$/u;
 const MIN_PASSWORD_LENGTH = 12;
@@ -34,6 +36,18 @@ export const usernameIssues = (username: string): ValidationIssue[] =>
           'Enter a valid username. It may contain only letters, digits and @/./+/-/_ characters (at most 150).',
         ),
       ];
+
+/**
+ * What is wrong with `email` as it will be stored (`normalizeEmail`'s form): not an
+ * address, or longer than its column, which lower-casing can make it (İ is i and a
+ * dot above).
+ */
+export const emailIssues = (email: string): ValidationIssue[] => {
+  if (!isEmail(email)) return [issue('email', 'Enter a valid email address.')];
+  if (Array.from(email).length > MAX_EMAIL_LENGTH)
+    return [issue('email', `Must be at most ${MAX_EMAIL_LENGTH} characters.`)];
+  return [];
+};
 
 /** Every password rule of SPEC §4 that `password` breaks, one issue each. */
 export const passwordIssues = (password: string, username: string): ValidationIssue[] => {

@@ -1,11 +1,10 @@
-import { isEmail, normalizeEmail } from '../../lib/email';
+import { normalizeEmail } from '../../lib/email';
 import { HttpError } from '../../lib/errors';
-import { MAX_EMAIL_LENGTH } from './model';
-import { normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
+import { emailIssues, normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 
 /**
- * Creates a staff superuser (Django's `createsuperuser`). The same username and
+ * Creates a staff superuser (Django's `createsuperuser`). The same username, email and
  * password rules as registration apply; problems come back as readable lines.
  */
 export const createSuperuser = async (
@@ -14,12 +13,12 @@ export const createSuperuser = async (
   input: { username: string; email: string; password: string },
 ) => {
   const username = normalizeUsername(input.username);
-  const problems = [...usernameIssues(username), ...passwordIssues(input.password, username)].map(
-    (issue) => issue.msg,
-  );
   const email = normalizeEmail(input.email);
-  if (!isEmail(email) || Array.from(email).length > MAX_EMAIL_LENGTH)
-    problems.push('Enter a valid email address.');
+  const problems = [
+    ...usernameIssues(username),
+    ...emailIssues(email),
+    ...passwordIssues(input.password, username),
+  ].map((issue) => issue.msg);
   const taken = await users.taken(username, email);
   if (taken.username) problems.push('A user with that username already exists.');
   if (taken.email) problems.push('A user with that email already exists.');
