@@ -34,6 +34,9 @@ export const CreateConversationBody = t.Object({
   model: t.Optional(Model),
   system_prompt: t.Optional(SystemPrompt),
 });
+/** A branch switch to anything but a message of this conversation, whatever it is. */
+export const NOT_A_MESSAGE_HERE = 'Not a message of this conversation.';
+
 export const UpdateConversationBody = t.Object({
   title: t.Optional(Title),
   model: t.Optional(Model),
@@ -42,7 +45,7 @@ export const UpdateConversationBody = t.Object({
     t.String({
       format: 'uuid',
       description: 'Switch to the branch through this message',
-      error: 'Not a message of this conversation.',
+      error: NOT_A_MESSAGE_HERE,
     }),
   ),
 });

@@ -2,6 +2,7 @@ import { DEFAULT_TITLE } from '../../db/schema';
 import { HttpError, notFound, unprocessable } from '../../lib/errors';
 import { cleanContent } from '../../lib/sanitize';
 import { type MessageDto, toMessageDto } from './messages';
+import { NOT_A_MESSAGE_HERE } from './model';
 import {
   type ConversationChanges,
   type ConversationDto,
@@ -128,7 +129,7 @@ export const createConversationService = (
       const target = body.current_message_id;
       if (target !== undefined) {
         if (!(await repo.message(id, target)))
-          throw invalid(['body', 'current_message_id'], 'Not a message of this conversation.');
+          throw invalid(['body', 'current_message_id'], NOT_A_MESSAGE_HERE);
         const switched = await events.whileIdle(id, () => repo.switchBranch(id, target));
         if (switched === undefined)
           throw new HttpError(
