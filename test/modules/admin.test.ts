@@ -100,6 +100,16 @@ describe('GET /api/admin/users', () => {
       'q=%20%20',
     ])
       expect((await admin('GET', `/users?${query}`)).status).toBe(422);
+    for (const query of ['q=', `q=${'x'.repeat(201)}`, 'q=%20%20'])
+      expect((await admin('GET', `/users?${query}`)).body.detail).toEqual([
+        { loc: ['query', 'q'], msg: 'Must be 1 to 200 characters and not blank.', type: 'value_error' },
+      ]);
+  });
+
+  test('q is counted in characters: 200 emoji are a q, not 400', async () => {
+    const res = await admin('GET', `/users?q=${encodeURIComponent('🙂'.repeat(200))}`);
+    expect(res.status).toBe(200);
+    expect(res.body.count).toBe(0);
   });
 });
 

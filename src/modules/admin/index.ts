@@ -3,7 +3,7 @@ import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from '../auth/guard';
 import { Detail, ValidationDetail } from '../auth/model';
 import type { AuthService } from '../auth/service';
-import { pagination } from '../conversations/model';
+import { pagination, searchTermsOf } from '../conversations/model';
 import { daysOf, OverallUsage, UsageQuery } from '../usage/model';
 import { AdminUser, AdminUserPage, UpdateUserBody, UserParams, UsersQuery } from './model';
 import type { AdminService } from './service';
@@ -18,7 +18,11 @@ export const adminModule = (auth: AuthService, admin: AdminService) =>
           '/users',
           ({ query }) => {
             const page = pagination(query);
-            return admin.list(query.q, page.limit, page.offset);
+            return admin.list(
+              query.q === undefined ? undefined : searchTermsOf(query.q),
+              page.limit,
+              page.offset,
+            );
           },
           {
             staff: true,

@@ -8,10 +8,8 @@ export const UsersQuery = t.Object({
   ...Pagination.properties,
   q: t.Optional(
     t.String({
-      minLength: 1,
-      maxLength: 200,
-      pattern: '\\S',
-      description: 'A case-insensitive substring of the username or the email',
+      description:
+        'A case-insensitive substring of the username or the email; 1 to 200 characters, not blank',
     }),
   ),
 });

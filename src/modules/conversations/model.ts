@@ -87,7 +87,7 @@ export const SearchQuery = t.Object({
   ...Pagination.properties,
 });
 
-/** The search query, checked: not blank, at most 200 characters (code points). */
+/** A search query (conversations, admin users), checked: not blank, at most 200 characters (code points). */
 export const searchTermsOf = (q: string) => {
   if (!q.trim() || Array.from(q).length > 200)
     throw unprocessable([
