@@ -404,6 +404,36 @@ describe('API documentation', () => {
     expect(Object.keys(created.properties)).toEqual(['title', 'model', 'system_prompt']);
   });
 
+  test('every response is a valid OpenAPI response object: a 204 has no content, any other names media types', async () => {
+    for (const path of ['/api/openapi.json', '/api/openapi.json/']) {
+      const doc = (await api.request('GET', path)).body;
+      const responses = Object.entries(
+        doc.paths as Record<string, Record<string, { responses?: Record<string, { content?: object }> }>>,
+      ).flatMap(([path, operations]) =>
+        Object.entries(operations).flatMap(([method, operation]) =>
+          Object.entries(operation.responses ?? {}).map(([status, response]) => ({
+            route: `${method} ${path} ${status}`,
+            content: response.content,
+          })),
+        ),
+      );
+      const bodiless = responses.filter(({ route }) => route.endsWith(' 204'));
+      expect(bodiless.map(({ route }) => route).sort()).toEqual([
+        'delete /api/auth/me 204',
+        'delete /api/conversations/{id} 204',
+      ]);
+      for (const { route, content } of bodiless)
+        expect({ route, content }).toEqual({ route, content: undefined });
+      for (const { route, content } of responses.filter(({ route }) => !route.endsWith(' 204')))
+        for (const [mediaType, media] of Object.entries(content ?? {}))
+          expect({ route, mediaType, media: typeof media }).toEqual({
+            route,
+            mediaType: expect.stringMatching(/^[a-z]+\/[a-z0-9.+-]+$/),
+            media: 'object',
+          });
+    }
+  });
+
   test('serves Swagger UI and its assets locally, pointing at the absolute spec URL', async () => {
     const page = await fetch(`${server.url}/api/docs`);
     expect(page.status).toBe(200);

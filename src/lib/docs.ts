@@ -40,6 +40,24 @@ for (const [name, format] of Object.entries(fullFormats)) {
 }
 
 const ASSETS = '/api/docs/assets';
+const SPEC_PATH = '/api/openapi.json';
+
+type Operations = Record<string, { responses?: Record<string, { content?: object }> }>;
+
+/**
+ * @elysiajs/openapi 1.4 writes a response without a body (`t.Void()`: a 204) as
+ * `content: {"type": "void"}`, which is no media type map, so validators refuse the
+ * whole document. Such a response has no content; this takes it away (in place: the
+ * plugin hands out the same cached document every time).
+ */
+const dropVoidContent = (document: unknown) => {
+  const paths = (document as { paths?: Record<string, Operations> } | undefined)?.paths;
+  for (const operations of Object.values(paths ?? {}))
+    for (const operation of Object.values(operations))
+      for (const response of Object.values(operation.responses ?? {}))
+        if (response.content && typeof (response.content as { type?: unknown }).type === 'string')
+          delete response.content;
+};
 const files: Record<string, { path: string; type: string }> = {
   'swagger-ui.css': { path: swaggerCss, type: 'text/css; charset=utf-8' },
   'swagger-ui-bundle.js': { path: swaggerBundle, type: 'text/javascript; charset=utf-8' },
@@ -52,16 +70,20 @@ const files: Record<string, { path: string; type: string }> = {
  */
 export const docs = (version: string) =>
   new Elysia({ name: 'docs' })
+    // Before the plugin, so it applies to the plugin's own routes (and to no other).
+    .onAfterHandle(({ path, responseValue }) => {
+      if (path.replace(/\/$/, '') === SPEC_PATH) dropVoidContent(responseValue);
+    })
     .use(
       openapi({
         path: '/api/docs',
-        specPath: '/api/openapi.json',
+        specPath: SPEC_PATH,
         provider: 'swagger-ui',
         swagger: {
           theme: `${ASSETS}/swagger-ui.css`,
           cdn: `${ASSETS}/swagger-ui-bundle.js`,
           // Absolute: the plugin's default is relative and resolves to /api/api/openapi.json.
-          ...({ url: '/api/openapi.json' } as object),
+          ...({ url: SPEC_PATH } as object),
         },
         exclude: { paths: [/^\/api\/docs/, /^\/ws\//] },
         documentation: {
