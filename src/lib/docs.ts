@@ -1,4 +1,5 @@
 import { openapi } from '@elysiajs/openapi';
+import { SwaggerUIRender } from '@elysiajs/openapi/swagger';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import { fullFormats } from 'elysia/type-system/format';
@@ -67,54 +68,68 @@ const files: Record<string, { path: string; type: string }> = {
  * Swagger UI at /api/docs and the OpenAPI document at /api/openapi.json. The UI's
  * files are served from swagger-ui-dist (embedded in the binary), not a CDN, so
  * the docs work on an air-gapped network.
+ *
+ * The page is our own route, not the plugin's: the plugin serves it as a fixed
+ * Response, and a fixed Response under a route hook (the document's mend below)
+ * went out without the request's id and was never logged.
  */
-export const docs = (version: string) =>
-  new Elysia({ name: 'docs' })
-    // Before the plugin, so it applies to the plugin's own routes (and to no other).
-    .onAfterHandle(({ path, responseValue }) => {
-      if (path.replace(/\/$/, '') === SPEC_PATH) dropVoidContent(responseValue);
-    })
-    .use(
-      openapi({
-        path: '/api/docs',
-        specPath: SPEC_PATH,
-        provider: 'swagger-ui',
-        swagger: {
-          theme: `${ASSETS}/swagger-ui.css`,
-          cdn: `${ASSETS}/swagger-ui-bundle.js`,
-          // Absolute: the plugin's default is relative and resolves to /api/api/openapi.json.
-          ...({ url: SPEC_PATH } as object),
-        },
-        exclude: { paths: [/^\/api\/docs/, /^\/ws\//] },
-        documentation: {
-          info: {
-            title: 'Chatbot API',
-            version,
-            description:
-              'REST API of the chatbot. Chat itself happens over the WebSocket at /ws/chat/{conversation_id}/ (see the README).',
+export const docs = (version: string) => {
+  const info = {
+    title: 'Chatbot API',
+    version,
+    description:
+      'REST API of the chatbot. Chat itself happens over the WebSocket at /ws/chat/{conversation_id}/ (see the README).',
+  };
+  const page = SwaggerUIRender(info, {
+    url: SPEC_PATH,
+    dom_id: '#swagger-ui',
+    version: 'latest',
+    autoDarkMode: true,
+    theme: `${ASSETS}/swagger-ui.css`,
+    cdn: `${ASSETS}/swagger-ui-bundle.js`,
+  });
+  return (
+    new Elysia({ name: 'docs' })
+      // Before the plugin, so it applies to the plugin's route too.
+      .onAfterHandle(({ path, responseValue }) => {
+        if (path.replace(/\/$/, '') === SPEC_PATH) dropVoidContent(responseValue);
+      })
+      .use(
+        openapi({
+          specPath: SPEC_PATH,
+          provider: null,
+          exclude: { paths: [/^\/api\/docs/, /^\/ws\//] },
+          documentation: {
+            info,
+            tags: [
+              { name: 'health', description: 'Service health' },
+              { name: 'auth', description: 'Accounts and sessions' },
+              { name: 'token', description: 'JWT access and refresh tokens' },
+              { name: 'conversations', description: 'Conversations and their messages' },
+              { name: 'usage', description: 'Your usage per day and your daily quota' },
+              { name: 'admin', description: 'Staff only: users, their quotas, usage across users' },
+            ],
+            components: {
+              securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+            },
           },
-          tags: [
-            { name: 'health', description: 'Service health' },
-            { name: 'auth', description: 'Accounts and sessions' },
-            { name: 'token', description: 'JWT access and refresh tokens' },
-            { name: 'conversations', description: 'Conversations and their messages' },
-            { name: 'usage', description: 'Your usage per day and your daily quota' },
-            { name: 'admin', description: 'Staff only: users, their quotas, usage across users' },
-          ],
-          components: {
-            securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-          },
+        }),
+      )
+      .get(
+        '/api/docs',
+        () => new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8' } }),
+        { detail: { hide: true } },
+      )
+      .get(
+        `${ASSETS}/:file`,
+        ({ params, status }) => {
+          const file = files[params.file];
+          if (!file) return status(404, { detail: 'Not found' });
+          return new Response(Bun.file(file.path), {
+            headers: { 'content-type': file.type, 'cache-control': 'public, max-age=86400' },
+          });
         },
-      }),
-    )
-    .get(
-      `${ASSETS}/:file`,
-      ({ params, status }) => {
-        const file = files[params.file];
-        if (!file) return status(404, { detail: 'Not found' });
-        return new Response(Bun.file(file.path), {
-          headers: { 'content-type': file.type, 'cache-control': 'public, max-age=86400' },
-        });
-      },
-      { detail: { hide: true } },
-    );
+        { detail: { hide: true } },
+      )
+  );
+};
