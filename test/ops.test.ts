@@ -174,6 +174,65 @@ describe('X-Request-Id', () => {
     expect(lines()[0].ms).toBeNumber();
     expect(JSON.stringify(lines()[0])).not.toContain(me.conversationId);
   });
+
+  test('requests answered before routing are logged too: a broken URL, a body declared too large, a bad Host, the HTTPS redirect, a foreign Origin; and the docs page', async () => {
+    const send = async (server: TestServer, id: string, path: string, init: RequestInit = {}) => {
+      const res = await fetch(`${server.url}${path}`, {
+        redirect: 'manual',
+        ...init,
+        headers: { 'x-request-id': id, ...(init.headers as Record<string, string>) },
+      });
+      await res.arrayBuffer();
+      return { id, header: res.headers.get('x-request-id'), status: res.status };
+    };
+    const logged = async (server: TestServer, sent: { id: string; status: number }[]) => {
+      const lineOf = (id: string) => server.logs.map((l) => JSON.parse(l)).filter((l) => l.request_id === id);
+      await until(() => sent.every(({ id }) => lineOf(id).length > 0), 'every request logged');
+      await Bun.sleep(50);
+      for (const { id, status } of sent)
+        expect({ id, lines: lineOf(id) }).toEqual({
+          id,
+          lines: [expect.objectContaining({ level: 'info', status, msg: 'request', ms: expect.any(Number) })],
+        });
+    };
+    const development = await start({ HTTP_MAX_BODY_BYTES: '1024' });
+    const early = [
+      await send(development.server, 'broken-url', '/api/conversations/%E0%A4%A'),
+      await send(development.server, 'too-large', '/api/auth/register', {
+        method: 'POST',
+        body: JSON.stringify({ username: 'x'.repeat(2048) }),
+      }),
+      await send(development.server, 'docs-page', '/api/docs'),
+    ];
+    expect(early.map(({ status }) => status)).toEqual([400, 413, 200]);
+    for (const { id, header } of early) expect(header).toBe(id);
+    await logged(development.server, early);
+
+    const production = await start({
+      NODE_ENV: 'production',
+      SECRET_KEY: 's'.repeat(40),
+      JWT_SECRET_KEY: 'j'.repeat(40),
+      ALLOWED_HOSTS: 'api.example.com',
+      CORS_ALLOWED_ORIGINS: 'https://app.example.com',
+    });
+    const refused = [
+      await send(production.server, 'bad-host', '/api/auth/me', { headers: { host: 'evil.example' } }),
+      await send(production.server, 'plain-http', '/api/auth/me', { headers: { host: 'api.example.com' } }),
+      await send(production.server, 'foreign-origin', `/ws/chat/${crypto.randomUUID()}`, {
+        headers: {
+          host: 'api.example.com',
+          upgrade: 'websocket',
+          connection: 'Upgrade',
+          origin: 'https://evil.example',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'sec-websocket-version': '13',
+        },
+      }),
+    ];
+    expect(refused.map(({ status }) => status)).toEqual([400, 308, 403]);
+    for (const { id, header } of refused) expect(header).toBe(id);
+    await logged(production.server, refused);
+  });
 });
 
 describe('traces over OTLP/HTTP', () => {

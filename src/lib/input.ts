@@ -94,7 +94,7 @@ export const requestBody = (limit: number) =>
   new Elysia({ name: 'request-body' })
     .onRequest(({ request }) => {
       const declared = request.headers.get('content-length');
-      if (declared !== null && Number(declared) > limit) return tooLarge(limit).toResponse();
+      if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
     })
     .onParse({ as: 'global' }, async ({ request }) => {
       const text = await readCapped(request.body, limit);
@@ -137,8 +137,7 @@ const decodes = (text: string) => {
 export const decodableUrl = () =>
   new Elysia({ name: 'decodable-url' }).onRequest(({ request }) => {
     const url = request.url;
-    if (url.includes('%') && !decodes(pathOf(url)))
-      return Response.json({ detail: 'Malformed URL' }, { status: 400 });
+    if (url.includes('%') && !decodes(pathOf(url))) throw new HttpError(400, 'Malformed URL');
   });
 
 /**

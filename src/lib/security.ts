@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { HttpError } from './errors';
 
 export interface SecuritySettings {
   production: boolean;
@@ -35,8 +36,6 @@ const pathOf = (url: string) => {
   const end = url.indexOf('?', start);
   return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end);
 };
-
-const json = (status: number, detail: string) => Response.json({ detail }, { status });
 
 /**
  * Security headers everywhere, and in production the rules of SPEC §8 in order:
@@ -78,12 +77,12 @@ export const security = (settings: SecuritySettings) => {
     if (PROBES.has(path)) return;
 
     const host = request.headers.get('host') ?? '';
-    if (!allowedHost(hostname(host))) return json(400, 'Invalid Host header');
+    if (!allowedHost(hostname(host))) throw new HttpError(400, 'Invalid Host header');
 
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
       const origin = request.headers.get('origin');
       if (origin && !origins.has(origin) && !origins.has('*'))
-        return json(403, 'WebSocket Origin not allowed');
+        throw new HttpError(403, 'WebSocket Origin not allowed');
       return;
     }
 
@@ -93,9 +92,8 @@ export const security = (settings: SecuritySettings) => {
     const scheme = forwarded ?? new URL(request.url).protocol.replace(':', '');
     if (scheme !== 'https') {
       const url = new URL(request.url);
-      return new Response(null, {
-        status: 308,
-        headers: { location: `https://${host}${url.pathname}${url.search}` },
+      throw new HttpError(308, 'Use HTTPS', undefined, {
+        location: `https://${host}${url.pathname}${url.search}`,
       });
     }
   });
