@@ -243,6 +243,23 @@ describe('GET /{id}/export', () => {
     expect(json.conversation.title).toBe('Plans\nfor\n\tMonday'); // stored as set, trimmed
   });
 
+  test('the readable file name is no hidden file and no path, and at most 100 characters', async () => {
+    for (const [title, readable] of [
+      ['../../etc/passwd', 'etcpasswd'],
+      ['.hidden', 'hidden'],
+      ['...', 'conversation'],
+      ['Notes...', 'Notes'],
+      ['天'.repeat(255), '天'.repeat(100)],
+    ] as const) {
+      const me = await exported(title);
+      const disposition = (await download(me)).headers.get('content-disposition') ?? '';
+      expect({ title, disposition }).toEqual({
+        title,
+        disposition: expect.stringContaining(`filename*=UTF-8''${encodeURIComponent(`${readable}.md`)}`),
+      });
+    }
+  });
+
   test('json: the conversation and its messages as the API shows them', async () => {
     const me = await exported('日本語のタイトル');
     const res = await download(me, '?format=json');

@@ -181,11 +181,14 @@ export const createConversationService = (
       const page = await repo.branch(id, Number.MAX_SAFE_INTEGER, 0);
       const messages = page.items.map(toMessageDto);
       const extension = kind === 'json' ? 'json' : 'md';
-      // The ASCII name for every client, the title itself for those that read filename*.
+      // The ASCII name for every client, the title itself for those that read filename*:
+      // without what a file name cannot hold, without leading dots (a hidden file, or
+      // `....etcpasswd` from "../../etc/passwd"), at most 100 characters.
       const readable = [...oneLine(conversation.title)]
         .filter((c) => c >= ' ' && c !== '\u007f' && !'"\\/:*?<>|'.includes(c))
+        .slice(0, 100)
         .join('')
-        .trim();
+        .replace(/^[.\s]+|[.\s]+$/g, '');
       return {
         filename: `${slug(conversation.title)}.${extension}`,
         utf8Filename: `${readable || slug(conversation.title)}.${extension}`,
