@@ -1,9 +1,9 @@
-import { cors } from '@elysiajs/cors';
 import { Elysia } from 'elysia';
 import pkg from '../package.json';
 import type { ChatModel } from './ai';
 import type { Config } from './config';
 import type { DatabaseHandle } from './db/client';
+import { corsPolicy } from './lib/cors';
 import { docs } from './lib/docs';
 import { errorHandler } from './lib/error-handler';
 import { canonicalIds, decodableUrl, requestBody, storableText } from './lib/input';
@@ -177,19 +177,7 @@ export const createApp = (resources: Resources, services: Services = createServi
     .use(canonicalIds())
     .use(requestBody(config.http.maxBodyBytes))
     .use(storableText({ [LOGIN_ROUTE]: invalidCredentials }))
-    .use(
-      cors({
-        origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
-        credentials: true,
-        methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-        // A client may send its own request id (SPEC §15), and read it back, a lockout's
-        // Retry-After and an export's file name. Named, because the plugin's default
-        // echoes the request's own header names as the ones exposed.
-        allowedHeaders: ['Content-Type', 'Authorization', 'X-Request-Id'],
-        exposeHeaders: ['X-Request-Id', 'Retry-After', 'Content-Disposition'],
-        maxAge: 600,
-      }),
-    )
+    .use(corsPolicy(config.corsOrigins))
     .use(docs(pkg.version))
     .use(healthModule(resources.database, resources.store, resources.model.mode))
     .use(metricsModule(services.metrics, { token: config.metrics.token, production: config.production }))

@@ -3,6 +3,7 @@ import { openDatabase } from '../src/db/client';
 import { RedisStore } from '../src/store/redis';
 import { type Client, createClient } from './support/client';
 import { startServer, type TestServer } from './support/server';
+import { until } from './support/wait';
 
 let server: TestServer;
 let api: Client;
@@ -460,21 +461,34 @@ describe('CORS', () => {
   });
 
   /** A browser's preflight from the allowed origin, for `method` with `requestHeaders`. */
-  const preflight = (method: string, requestHeaders: string) =>
+  const preflight = (method: string, requestHeaders: string, id?: string) =>
     fetch(`${server.url}/api/conversations/`, {
       method: 'OPTIONS',
       headers: {
         origin: 'http://app.example.com',
         'access-control-request-method': method,
         'access-control-request-headers': requestHeaders,
+        ...(id ? { 'x-request-id': id } : {}),
       },
     });
 
   test('answers preflight requests for the API', async () => {
     const res = await preflight('POST', 'authorization,content-type');
-    expect(res.status).toBeLessThan(300);
+    expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
     expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(res.headers.get('access-control-max-age')).toBe('600');
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true');
+  });
+
+  test('a preflight is logged once with its request id, as every request is', async () => {
+    const res = await preflight('PATCH', 'authorization,content-type', 'preflight-log-1');
+    expect(res.headers.get('x-request-id')).toBe('preflight-log-1');
+    const lines = () =>
+      server.logs.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'preflight-log-1');
+    await until(() => lines().length > 0, 'the preflight log line');
+    await Bun.sleep(50);
+    expect(lines()).toEqual([expect.objectContaining({ level: 'info', method: 'OPTIONS', status: 204 })]);
   });
 
   test('lets a page send its own request id', async () => {
