@@ -19,7 +19,11 @@ export const wholeNumber = (
   options: { description: string; examples?: string[] },
 ) => t.String({ pattern: '^[0-9]+$', error: rangeText(min, max), ...options });
 
-/** Its value, or `fallback` when it was not given; out of range → 422 naming it. */
+/**
+ * Its value, or `fallback` when it was not given; out of range → 422 naming it. A
+ * parameter without a bound of its own (an offset) takes any whole number: one past
+ * what a number holds exactly is read as the largest it does (a page past the end).
+ */
 export const wholeNumberIn = (
   name: string,
   raw: string | undefined,
@@ -30,5 +34,6 @@ export const wholeNumberIn = (
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (value >= min && value <= max) return value;
+  if (max === Number.MAX_SAFE_INTEGER && /^[0-9]+$/.test(raw)) return max;
   throw unprocessable([{ loc: ['query', name], msg: rangeText(min, max), type: 'value_error' }]);
 };
