@@ -59,6 +59,7 @@ const dropVoidContent = (document: unknown) => {
         if (response.content && typeof (response.content as { type?: unknown }).type === 'string')
           delete response.content;
 };
+
 const files: Record<string, { path: string; type: string }> = {
   'swagger-ui.css': { path: swaggerCss, type: 'text/css; charset=utf-8' },
   'swagger-ui-bundle.js': { path: swaggerBundle, type: 'text/javascript; charset=utf-8' },
