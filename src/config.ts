@@ -83,11 +83,11 @@ export const VARIABLES = t.Object({
   JWT_ACCESS_TOKEN_EXPIRE_MINUTES: int('access token lifetime, minutes', 15, 1),
   JWT_REFRESH_TOKEN_EXPIRE_DAYS: int('refresh token lifetime, days', 7, 1),
   ALLOWED_HOSTS: list(
-    'comma-separated `Host` names accepted in production, as Django reads them: `*` for any, `.example.com` for that domain and its subdomains',
+    "comma-separated `Host` names accepted in production, as Django reads them: `*` for any, `.example.com` for that domain and its subdomains; no port (the Host header's is ignored), an IPv6 address in brackets",
     'localhost,127.0.0.1',
   ),
   CORS_ALLOWED_ORIGINS: list(
-    'comma-separated origins for CORS and the WebSocket `Origin` check',
+    'comma-separated origins for CORS and the WebSocket `Origin` check, as a browser sends them: `https://app.example.com`, no path or trailing slash; `*` for any',
     'http://localhost:3000',
   ),
   DATABASE_URL: t.Optional(
@@ -310,15 +310,33 @@ export const loadConfig = (env: Env = process.env) => {
     database = { kind: 'pglite', dataDir: databaseUrl.replace(/^file:(\/\/)?/, '') };
   else database = { kind: 'postgres', url: databaseUrl };
 
+  // An origin is what a browser sends in `Origin`: scheme, host and port, nothing after
+  // them. `http://localhost:3000/` or `localhost:3000` (a URL of scheme "localhost:")
+  // would never match one, so every cross-origin request would be refused unexplained.
   const origins = listOf(raw.CORS_ALLOWED_ORIGINS);
   for (const origin of origins) {
     if (origin === '*') continue;
-    try {
-      new URL(origin);
-    } catch {
-      throw new ConfigError('CORS_ALLOWED_ORIGINS', `"${origin}" is not a valid origin`);
-    }
+    const parsed = URL.parse(origin);
+    const web = parsed?.protocol === 'http:' || parsed?.protocol === 'https:';
+    // Another scheme's origin (a browser extension's, say) has no standard form to compare.
+    if (web ? parsed.origin === origin : /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/.test(origin)) continue;
+    throw new ConfigError(
+      'CORS_ALLOWED_ORIGINS',
+      `"${origin}" is not an origin: scheme, host and port only, as a browser sends it${
+        web ? ` (did you mean "${parsed.origin}"?)` : ''
+      }`,
+    );
   }
+
+  // Host names as Django's ALLOWED_HOSTS holds them: the port is not part of one (a Host
+  // header's port is ignored), so "example.com:8000" would match nothing, nor would a URL.
+  const allowedHosts = listOf(raw.ALLOWED_HOSTS).map((h) => h.toLowerCase());
+  for (const host of allowedHosts)
+    if (/[/\\@\s]/.test(host) || /:/.test(host.replace(/^\[[0-9a-f:.]+\]$/, '')))
+      throw new ConfigError(
+        'ALLOWED_HOSTS',
+        `"${host}" is not a host name: no scheme, port or path (an IPv6 address in brackets, e.g. "[::1]")`,
+      );
 
   const model = raw.OPENAI_MODEL;
   const models = raw.AI_MODELS ? listOf(raw.AI_MODELS) : [model];
@@ -353,7 +371,7 @@ export const loadConfig = (env: Env = process.env) => {
       accessMinutes: raw.JWT_ACCESS_TOKEN_EXPIRE_MINUTES,
       refreshDays: raw.JWT_REFRESH_TOKEN_EXPIRE_DAYS,
     },
-    allowedHosts: listOf(raw.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+    allowedHosts,
     corsOrigins: origins,
     database,
     redisUrl: raw.REDIS_URL,

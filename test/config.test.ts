@@ -70,6 +70,14 @@ describe('configuration', () => {
     ['REDIS_URL', 'http://x'],
     ['OPENAI_BASE_URL', 'not a url'],
     ['CORS_ALLOWED_ORIGINS', 'not an origin'],
+    ['CORS_ALLOWED_ORIGINS', 'http://localhost:3000/'],
+    ['CORS_ALLOWED_ORIGINS', 'localhost:3000'],
+    ['CORS_ALLOWED_ORIGINS', 'https://app.example.com/chat'],
+    ['CORS_ALLOWED_ORIGINS', 'HTTPS://App.example.com'],
+    ['ALLOWED_HOSTS', 'api.example.com:8443'],
+    ['ALLOWED_HOSTS', 'https://api.example.com'],
+    ['ALLOWED_HOSTS', 'api.example.com/chat'],
+    ['ALLOWED_HOSTS', '::1'],
     ['NODE_ENV', 'staging'],
     ['LOG_LEVEL', 'loud'],
     ['JWT_SECRET_KEY', 'too-short'],
@@ -86,6 +94,24 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.variable).toBe(variable);
     expect(error.message).toStartWith(variable);
+  });
+
+  test('an origin written as a URL is refused with the origin it meant; origins and hosts as a browser sends them are taken', () => {
+    expect(failure({ CORS_ALLOWED_ORIGINS: 'https://app.example.com,http://localhost:3000/' }).message).toBe(
+      'CORS_ALLOWED_ORIGINS: "http://localhost:3000/" is not an origin: scheme, host and port only, as a browser sends it (did you mean "http://localhost:3000"?)',
+    );
+    const config = loadConfig({
+      CORS_ALLOWED_ORIGINS:
+        'https://app.example.com, http://localhost:3000,http://[::1]:5173,chrome-extension://abcdef',
+      ALLOWED_HOSTS: 'API.example.com,.example.org,[::1],127.0.0.1,*',
+    });
+    expect(config.corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:3000',
+      'http://[::1]:5173',
+      'chrome-extension://abcdef',
+    ]);
+    expect(config.allowedHosts).toEqual(['api.example.com', '.example.org', '[::1]', '127.0.0.1', '*']);
   });
 
   test.each(['SECRET_KEY', 'JWT_SECRET_KEY', 'OPENAI_API_KEY'])(

@@ -48,6 +48,24 @@ describe('Host check', () => {
     }
   });
 
+  test('an IPv6 address is written in brackets, as Django writes it: [::1] takes Host [::1] with any port', async () => {
+    const v6 = await startServer({ ...PRODUCTION, ALLOWED_HOSTS: '[::1],api.example.com' });
+    try {
+      for (const host of ['[::1]', '[::1]:8443'])
+        expect({ host, status: (await get(v6.url, '/api/auth/me', { host })).status }).toEqual({
+          host,
+          status: 308,
+        });
+      for (const host of ['[::2]:8443', '[::1', '::1'])
+        expect({ host, status: (await get(v6.url, '/api/auth/me', { host })).status }).toEqual({
+          host,
+          status: 400,
+        });
+    } finally {
+      await v6.stop();
+    }
+  });
+
   test('ignores the port of the Host header', async () => {
     const res = await get(server.url, '/api/auth/me', { host: 'api.example.com:8443' });
     expect(res.status).toBe(308);

@@ -25,8 +25,8 @@ const isWebPath = (path: string) =>
 const PROBES = new Set(['/api/health', '/api/health/', '/metrics', '/metrics/']);
 
 const hostname = (host: string) => {
-  // "[::1]:8000" → "::1", "example.com:443" → "example.com"
-  if (host.startsWith('[')) return host.slice(1, host.indexOf(']')).toLowerCase();
+  // "[::1]:8000" → "[::1]" (brackets kept, as Django keeps them), "example.com:443" → "example.com"
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase();
   return host.split(':')[0]?.toLowerCase() ?? '';
 };
 
