@@ -460,6 +460,33 @@ describe('CORS', () => {
     expect(other.headers.get('access-control-allow-origin')).not.toBe('http://evil.example.com');
   });
 
+  test('an origin is allowed only when listed, exactly: no name of a plain object, no look-alike', async () => {
+    for (const origin of [
+      'constructor',
+      '__proto__',
+      'toString',
+      'hasOwnProperty',
+      'http://app.example.com.evil.com',
+      'http://APP.example.com',
+      'https://app.example.com',
+      'null',
+    ]) {
+      const res = await fetch(`${server.url}/api/health/`, { headers: { origin } });
+      expect({ origin, allowed: res.headers.get('access-control-allow-origin') }).toEqual({
+        origin,
+        allowed: null,
+      });
+      const pre = await fetch(`${server.url}/api/conversations/`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      });
+      expect({ origin, allowed: pre.headers.get('access-control-allow-origin') }).toEqual({
+        origin,
+        allowed: null,
+      });
+    }
+  });
+
   /** A browser's preflight from the allowed origin, for `method` with `requestHeaders`. */
   const preflight = (method: string, requestHeaders: string, id?: string) =>
     fetch(`${server.url}/api/conversations/`, {

@@ -15,11 +15,15 @@ const preflight = ({ set }: { set: { headers: Record<string, string | number> } 
  * request's life, so a preflight was never logged or counted (SPEC §15: every request
  * is logged once).
  */
-export const corsPolicy = (origins: string[]) =>
-  new Elysia({ name: 'cors-policy' })
+export const corsPolicy = (origins: string[]) => {
+  // A function, not the list: the plugin looks a listed origin up with `in` on a plain
+  // object, so `Origin: constructor` or `toString` was reflected as allowed.
+  const allowed = new Set(origins);
+  const isAllowed = (request: Request) => allowed.has(request.headers.get('origin') ?? '');
+  return new Elysia({ name: 'cors-policy' })
     .use(
       cors({
-        origin: origins.includes('*') ? true : origins,
+        origin: allowed.has('*') ? true : isAllowed,
         credentials: true,
         methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
         // A client may send its own request id (SPEC §15), and read it back, a lockout's
@@ -33,3 +37,4 @@ export const corsPolicy = (origins: string[]) =>
     )
     .options('/', preflight, { detail: { hide: true } })
     .options('/*', preflight, { detail: { hide: true } });
+};
