@@ -442,6 +442,7 @@ describe('API documentation', () => {
     expect(html).toContain('/api/docs/assets/swagger-ui-bundle.js');
     expect(html).toContain('"url":"/api/openapi.json"');
     expect(html).not.toContain('unpkg.com');
+    expect(html).toContain('<link rel="icon" href="data:," />'); // no request for /favicon.ico
     const bundle = await fetch(`${server.url}/api/docs/assets/swagger-ui-bundle.js`);
     expect(bundle.status).toBe(200);
     expect((await bundle.text()).length).toBeGreaterThan(100_000);

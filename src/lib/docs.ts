@@ -88,7 +88,8 @@ export const docs = (version: string) => {
     autoDarkMode: true,
     theme: `${ASSETS}/swagger-ui.css`,
     cdn: `${ASSETS}/swagger-ui-bundle.js`,
-  });
+    // No icon of its own: without one the browser asks for /favicon.ico, a 404.
+  }).replace('</head>', '<link rel="icon" href="data:," />\n</head>');
   return (
     new Elysia({ name: 'docs' })
       // Before the plugin, so it applies to the plugin's route too.
