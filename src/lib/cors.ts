@@ -10,6 +10,15 @@ const preflight = ({ set }: { set: { headers: Record<string, string | number> } 
 };
 
 /**
+ * Whether a browser's `Origin` is one of `origins` (`*`: any), compared exactly: for
+ * CORS here and for the production WebSocket check (lib/security.ts).
+ */
+export const originCheck = (origins: string[]) => {
+  const listed = new Set(origins);
+  return listed.has('*') ? () => true : (origin: string) => listed.has(origin);
+};
+
+/**
  * CORS for `origins` (`*` for any). Preflights are answered by routes of their own,
  * not by the plugin's request hook: an answer from that hook skips the rest of the
  * request's life, so a preflight was never logged or counted (SPEC §15: every request
@@ -18,12 +27,11 @@ const preflight = ({ set }: { set: { headers: Record<string, string | number> } 
 export const corsPolicy = (origins: string[]) => {
   // A function, not the list: the plugin looks a listed origin up with `in` on a plain
   // object, so `Origin: constructor` or `toString` was reflected as allowed.
-  const allowed = new Set(origins);
-  const isAllowed = (request: Request) => allowed.has(request.headers.get('origin') ?? '');
+  const allowed = originCheck(origins);
   return new Elysia({ name: 'cors-policy' })
     .use(
       cors({
-        origin: allowed.has('*') ? true : isAllowed,
+        origin: origins.includes('*') ? true : (request) => allowed(request.headers.get('origin') ?? ''),
         credentials: true,
         methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
         // A client may send its own request id (SPEC §15), and read it back, a lockout's

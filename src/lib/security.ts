@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { originCheck } from './cors';
 import { HttpError } from './errors';
 
 export interface SecuritySettings {
@@ -60,7 +61,7 @@ const hostCheck = (allowed: string[]) => {
 
 export const security = (settings: SecuritySettings) => {
   const allowedHost = hostCheck(settings.allowedHosts);
-  const origins = new Set(settings.corsOrigins);
+  const allowedOrigin = originCheck(settings.corsOrigins);
 
   return new Elysia({ name: 'security' }).onRequest(({ request, set }) => {
     const path = pathOf(request.url);
@@ -81,8 +82,7 @@ export const security = (settings: SecuritySettings) => {
 
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
       const origin = request.headers.get('origin');
-      if (origin && !origins.has(origin) && !origins.has('*'))
-        throw new HttpError(403, 'WebSocket Origin not allowed');
+      if (origin && !allowedOrigin(origin)) throw new HttpError(403, 'WebSocket Origin not allowed');
       return;
     }
 
