@@ -268,6 +268,46 @@ const listOf = (value: string) =>
     .filter(Boolean);
 
 /**
+ * `CORS_ALLOWED_ORIGINS`, each an origin as a browser sends it in `Origin`: scheme, host
+ * and port, nothing after them. `http://localhost:3000/` or `localhost:3000` (a URL of
+ * scheme "localhost:") would never match one, so every cross-origin request would be
+ * refused unexplained.
+ */
+const originsOf = (value: string) => {
+  const origins = listOf(value);
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    const parsed = URL.parse(origin);
+    const web = parsed?.protocol === 'http:' || parsed?.protocol === 'https:';
+    // Another scheme's origin (a browser extension's, say) has no standard form to compare.
+    if (web ? parsed.origin === origin : /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/.test(origin)) continue;
+    throw new ConfigError(
+      'CORS_ALLOWED_ORIGINS',
+      `"${origin}" is not an origin: scheme, host and port only, as a browser sends it${
+        web ? ` (did you mean "${parsed.origin}"?)` : ''
+      }`,
+    );
+  }
+  return origins;
+};
+
+/**
+ * `ALLOWED_HOSTS`, lower-cased, as Django's setting holds them: the port is not part of
+ * a name (a Host header's port is ignored), so "example.com:8000" would match nothing,
+ * nor would a URL. An IPv6 address keeps its brackets.
+ */
+const allowedHostsOf = (value: string) => {
+  const hosts = listOf(value).map((h) => h.toLowerCase());
+  for (const host of hosts)
+    if (/[/\\@\s]/.test(host) || /:/.test(host.replace(/^\[[0-9a-f:.]+\]$/, '')))
+      throw new ConfigError(
+        'ALLOWED_HOSTS',
+        `"${host}" is not a host name: no scheme, port or path (an IPv6 address in brackets, e.g. "[::1]")`,
+      );
+  return hosts;
+};
+
+/**
  * The environment the server restarts itself with to run without JavaScriptCore's
  * FTL compiler (src/jit.ts), or undefined when `BUN_JSC_useFTLJIT` is set already
  * (kept as it is). Read before anything else loads, so not through `loadConfig`.
@@ -310,33 +350,8 @@ export const loadConfig = (env: Env = process.env) => {
     database = { kind: 'pglite', dataDir: databaseUrl.replace(/^file:(\/\/)?/, '') };
   else database = { kind: 'postgres', url: databaseUrl };
 
-  // An origin is what a browser sends in `Origin`: scheme, host and port, nothing after
-  // them. `http://localhost:3000/` or `localhost:3000` (a URL of scheme "localhost:")
-  // would never match one, so every cross-origin request would be refused unexplained.
-  const origins = listOf(raw.CORS_ALLOWED_ORIGINS);
-  for (const origin of origins) {
-    if (origin === '*') continue;
-    const parsed = URL.parse(origin);
-    const web = parsed?.protocol === 'http:' || parsed?.protocol === 'https:';
-    // Another scheme's origin (a browser extension's, say) has no standard form to compare.
-    if (web ? parsed.origin === origin : /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/.test(origin)) continue;
-    throw new ConfigError(
-      'CORS_ALLOWED_ORIGINS',
-      `"${origin}" is not an origin: scheme, host and port only, as a browser sends it${
-        web ? ` (did you mean "${parsed.origin}"?)` : ''
-      }`,
-    );
-  }
-
-  // Host names as Django's ALLOWED_HOSTS holds them: the port is not part of one (a Host
-  // header's port is ignored), so "example.com:8000" would match nothing, nor would a URL.
-  const allowedHosts = listOf(raw.ALLOWED_HOSTS).map((h) => h.toLowerCase());
-  for (const host of allowedHosts)
-    if (/[/\\@\s]/.test(host) || /:/.test(host.replace(/^\[[0-9a-f:.]+\]$/, '')))
-      throw new ConfigError(
-        'ALLOWED_HOSTS',
-        `"${host}" is not a host name: no scheme, port or path (an IPv6 address in brackets, e.g. "[::1]")`,
-      );
+  const origins = originsOf(raw.CORS_ALLOWED_ORIGINS);
+  const allowedHosts = allowedHostsOf(raw.ALLOWED_HOSTS);
 
   const model = raw.OPENAI_MODEL;
   const models = raw.AI_MODELS ? listOf(raw.AI_MODELS) : [model];
