@@ -34,6 +34,6 @@ export const wholeNumberIn = (
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (value >= min && value <= max) return value;
-  if (max === Number.MAX_SAFE_INTEGER && /^[0-9]+$/.test(raw)) return max;
+  if (max === Number.MAX_SAFE_INTEGER && value > max) return max;
   throw unprocessable([{ loc: ['query', name], msg: rangeText(min, max), type: 'value_error' }]);
 };
