@@ -80,4 +80,20 @@ describe('connection registry', () => {
     expect(anonymous.sent).toEqual([]);
     await registry.shutdown(0, () => {});
   });
+
+  test('a silent socket is closed once two intervals have passed, not at the next ping after that', async () => {
+    const interval = 200;
+    const registry = createConnectionRegistry(interval);
+    const quiet = connection('user-1');
+    registry.add(quiet.c);
+    // Silent since just after the registry's timer started: a timer that checked only
+    // once an interval would first see it silent for two intervals at 3 × 200 ms.
+    await Bun.sleep(20);
+    quiet.c.lastSeen = Date.now();
+    await Bun.sleep(2 * interval - 40);
+    expect(quiet.closes).toEqual([]);
+    await Bun.sleep(140);
+    expect(quiet.closes).toEqual([CLOSE.heartbeatTimeout]);
+    await registry.shutdown(0, () => {});
+  });
 });
