@@ -70,6 +70,23 @@ describe.each(adapters)('%s store', (_, make) => {
     expect((await claim(key(), 'o', rate, 5, 300)).outcome).toBe('claimed');
   });
 
+  test('a limited claim says when the window has room again: when its oldest event leaves it', async () => {
+    const rate = key();
+    const firstAt = Date.now();
+    expect((await claim(key(), 'o', rate, 2, 1000)).outcome).toBe('claimed');
+    await Bun.sleep(300);
+    expect((await claim(key(), 'o', rate, 2, 1000)).outcome).toBe('claimed');
+    const limited = await claim(key(), 'o', rate, 2, 1000);
+    expect(limited.outcome).toBe('limited');
+    // The first event leaves the window 1000 ms after it was taken: ~700 ms from now
+    // (the second, 300 ms later, would say ~1000).
+    const left = firstAt + 1000 - Date.now();
+    expect(limited.retryAfterMs).toBeGreaterThan(left - 100);
+    expect(limited.retryAfterMs).toBeLessThanOrEqual(left + 100);
+    await Bun.sleep((limited.retryAfterMs as number) + 20);
+    expect((await claim(key(), 'o', rate, 2, 1000)).outcome).toBe('claimed');
+  });
+
   test('refused claims record nothing: no rate event, no lock', async () => {
     const rate = key();
     for (let i = 0; i < 2; i++) expect((await claim(key(), 'o', rate, 2, 400)).outcome).toBe('claimed');

@@ -83,7 +83,10 @@ export class MemoryStore implements Store {
     let expired = 0;
     while (expired < events.length && (events[expired] as number) <= now - rate.windowMs) expired++;
     if (expired) events.splice(0, expired);
-    if (events.length >= rate.limit) return { outcome: 'limited', stamp, room: 0 };
+    if (events.length >= rate.limit) {
+      const freeing = events[events.length - rate.limit] as number;
+      return { outcome: 'limited', stamp, room: 0, retryAfterMs: freeing + rate.windowMs - now };
+    }
     events.push(now);
     this.entries.set(lock.key, { value: lock.owner, expiresAt: now + lock.ttlMs });
     return { outcome: 'claimed', stamp, room: rate.limit - events.length };

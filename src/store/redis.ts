@@ -25,7 +25,8 @@ end`;
 // burst of claims costs a few commands per user rather than seven per claim.
 // KEYS: lock, rate, stamp per claim. ARGV: owner, lock ttl, limit, window, a unique
 // event id per claim (claims sharing a window share its length). Answers per claim
-// {outcome, stamp, room left in the window}, or {'busy', stamp} (the window was not
+// {outcome, stamp, room left in the window} (limited: and the milliseconds until it
+// has room again), or {'busy', stamp} (the window was not
 // looked at). A window key of the wrong type fails its own claims with
 // {'error', message} and no others.
 const CLAIMS = `${SLICED}
@@ -51,7 +52,10 @@ for i = 1, #KEYS / 3 do
     if type(count) == 'table' then
       results[i] = {'error', count[1]}
     elseif count >= tonumber(limit) then
-      results[i] = {'limited', stamp, 0}
+      -- The window admits again once its oldest stored event leaves it.
+      local oldest = redis.call('ZRANGE', rate, 0, 0, 'WITHSCORES')[2]
+      local freed = (oldest and tonumber(oldest) or now) + tonumber(window) - now
+      results[i] = {'limited', stamp, 0, freed}
     else
       counts[rate] = count + 1
       if not events[rate] then events[rate] = {}; windows[#windows + 1] = {rate, window} end
@@ -174,7 +178,12 @@ export class RedisStore implements Store {
       rate.windowMs,
       crypto.randomUUID(),
     ]);
-    return (await this.script('chatClaims', keys.length, ...keys, ...args)) as [string, string, number?][];
+    return (await this.script('chatClaims', keys.length, ...keys, ...args)) as [
+      string,
+      string,
+      number?,
+      number?,
+    ][];
   }, noRetryAlone);
 
   private readonly releases = batchedPerTurn(async (batch: ReleaseSpec[]) => {
@@ -248,10 +257,11 @@ export class RedisStore implements Store {
 
   claim(lock: LockSpec, rate: RateSpec, stampKey: string): Promise<Claim> {
     return this.run(async () => {
-      const [outcome, detail, room] = await this.claims([lock, rate, stampKey]);
+      const [outcome, detail, room, retryAfterMs] = await this.claims([lock, rate, stampKey]);
       if (outcome === 'error') throw new Error(detail);
       const claim: Claim = { outcome: outcome as Claim['outcome'], stamp: detail || null };
       if (typeof room === 'number') claim.room = room;
+      if (typeof retryAfterMs === 'number') claim.retryAfterMs = retryAfterMs;
       return claim;
     });
   }

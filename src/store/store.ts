@@ -74,6 +74,11 @@ export interface Claim {
    * unset when the lock refused it (busy), as the window was not looked at.
    */
   room?: number;
+  /**
+   * Limited: how long until the window admits a message again (its oldest event
+   * leaves it), in milliseconds.
+   */
+  retryAfterMs?: number;
 }
 
 /** The store did not answer; security decisions built on it must fail closed. */

@@ -208,6 +208,9 @@ describe('quotas', () => {
       const { final, created } = await send(ws, frame);
       expect(final).toMatchObject({ type: 'chat.error', code: 'QUOTA_EXCEEDED' });
       expect(final.error).toEqual(expect.any(String));
+      // Seconds until the next midnight UTC, when the quota resets.
+      const untilMidnight = (86_400_000 - (Date.now() % 86_400_000)) / 1000;
+      expect(Math.abs(final.retry_after - untilMidnight)).toBeLessThan(3);
       expect(created).toBeUndefined();
     }
     expect(await messageCount(me)).toBe(stored);

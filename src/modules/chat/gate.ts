@@ -39,8 +39,12 @@ export interface QuotaPort {
   refund(userId: string, day: string): Promise<void>;
 }
 
+const DAY_MS = 86_400_000;
+
 export type Admission =
-  | { kind: 'busy' | 'limited' | 'quota' }
+  | { kind: 'busy' }
+  /** `retryAfterMs`: until the rate window has room again, or the quota's day (UTC) ends. */
+  | { kind: 'limited' | 'quota'; retryAfterMs: number }
   | {
       kind: 'claimed';
       lock: ConversationLock;
@@ -125,7 +129,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       if (admitted.refused) {
         // Until a claim passes again, no provider request leaves ahead of it (`expects`).
         rooms.set(userId, 0);
-        return { kind: 'quota' };
+        return { kind: 'quota', retryAfterMs: DAY_MS - (Date.now() % DAY_MS) };
       }
       const { day } = admitted;
       const refund = async () => {
@@ -150,7 +154,9 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         if (claim.outcome !== 'claimed') {
           local.delete(conversationId);
           void refund();
-          return { kind: claim.outcome };
+          return claim.outcome === 'busy'
+            ? { kind: 'busy' }
+            : { kind: 'limited', retryAfterMs: claim.retryAfterMs ?? settings.rateWindowMs };
         }
         held = true;
         stamp = claim.stamp;

@@ -41,7 +41,13 @@ export const ServerFrame = t.Union([
     content: t.String(),
   }),
   t.Object({ type: t.Literal('conversation.updated'), conversation: Conversation }),
-  t.Object({ type: t.Literal('chat.error'), error: t.String(), code: t.String() }),
+  t.Object({
+    type: t.Literal('chat.error'),
+    error: t.String(),
+    code: t.String(),
+    /** RATE_LIMIT_EXCEEDED and QUOTA_EXCEEDED: seconds until a message would be accepted again. */
+    retry_after: t.Optional(t.Integer({ minimum: 1 })),
+  }),
   t.Object({ type: t.Literal('ping') }),
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
@@ -123,7 +129,13 @@ export const encode = {
     `{"type":"chat.start","message_id":"${messageId}","parent_id":"${parentId}"}`,
   resume: (messageId: string, parentId: string, content: string) =>
     `{"type":"chat.resume","message_id":"${messageId}","parent_id":"${parentId}","content":${JSON.stringify(content)}}`,
-  error: (code: ErrorCode, error: string) => JSON.stringify({ type: 'chat.error', error, code }),
+  /** `retryAfter`: seconds until the refused message would be accepted (rate limit, quota). */
+  error: (code: ErrorCode, error: string, retryAfter?: number) =>
+    JSON.stringify(
+      retryAfter === undefined
+        ? { type: 'chat.error', error, code }
+        : { type: 'chat.error', error, code, retry_after: retryAfter },
+    ),
   /** `conversation` is the conversation's JSON (the REST shape). */
   conversationUpdated: (conversation: string) =>
     `{"type":"conversation.updated","conversation":${conversation}}`,

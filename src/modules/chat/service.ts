@@ -43,6 +43,9 @@ const REFUSALS = {
   quota: 'QUOTA_EXCEEDED',
 } as const satisfies Record<Exclude<Admission['kind'], 'claimed'>, ErrorCode>;
 
+/** A refusal's wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
+const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
 const finalFrame = (outcome: ReplyOutcome) =>
   outcome.kind === 'complete'
     ? encode.done(outcome.messageId)
@@ -116,7 +119,10 @@ export const createChatService = (deps: ChatDependencies) => {
     }
     if (admission.kind !== 'claimed') {
       early?.cancel();
-      return fail(connection, REFUSALS[admission.kind]);
+      if (admission.kind === 'busy') return fail(connection, REFUSALS.busy);
+      const code = REFUSALS[admission.kind];
+      deps.telemetry.error(code);
+      return connection.send(encode.error(code, MESSAGES[code], retryAfterSeconds(admission.retryAfterMs)));
     }
     const { lock, stamp, counted } = admission;
     // What this room remembers is current only if nothing went in since its own reply.

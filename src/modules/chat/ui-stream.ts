@@ -47,16 +47,19 @@ const validation = (msg: string, type: string) =>
     { status: 422, headers: { 'content-type': 'application/json' } },
   );
 
-const problem = (status: number, detail: string, code?: string) =>
-  Response.json(code ? { detail, code } : { detail }, { status });
+const problem = (status: number, detail: string, code?: string, retryAfter?: number) =>
+  Response.json(code ? { detail, code } : { detail }, {
+    status,
+    headers: retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) },
+  });
 
-/** A refusal before the answer, as a plain HTTP error (SPEC §2, §14). */
-const refusalResponse = (code: string, message: string): Response => {
+/** A refusal before the answer, as a plain HTTP error (SPEC §2, §14); 429s say when to retry. */
+const refusalResponse = (code: string, message: string, retryAfter?: number): Response => {
   switch (code as ErrorCode) {
     case 'RATE_LIMIT_EXCEEDED':
-      return problem(429, message, 'rate_limit_exceeded');
+      return problem(429, message, 'rate_limit_exceeded', retryAfter);
     case 'QUOTA_EXCEEDED':
-      return problem(429, message, 'quota_exceeded');
+      return problem(429, message, 'quota_exceeded', retryAfter);
     case 'ALREADY_PROCESSING':
       return problem(409, message, 'already_processing');
     case 'EMPTY_CONTENT':
@@ -140,7 +143,7 @@ export class UiStreamSocket implements Socket {
         return 1;
       case 'chat.error':
         if (this.textId === undefined) {
-          this.answer(refusalResponse(frame.code, frame.error));
+          this.answer(refusalResponse(frame.code, frame.error, frame.retry_after));
           this.end();
           return 1;
         }

@@ -435,6 +435,10 @@ describe('limits over the AI SDK endpoint', () => {
     const third = await postTo(me, 'three');
     expect(third.status).toBe(429);
     expect(third.body).toEqual({ detail: expect.any(String), code: 'rate_limit_exceeded' });
+    // The first of the two leaves the 60 s window in about a minute.
+    const retryAfter = Number(third.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(50);
+    expect(retryAfter).toBeLessThanOrEqual(60);
   });
 
   test('429 quota_exceeded past the daily quota', async () => {
@@ -449,6 +453,9 @@ describe('limits over the AI SDK endpoint', () => {
     const second = await postTo(me, 'two');
     expect(second.status).toBe(429);
     expect(second.body).toEqual({ detail: expect.any(String), code: 'quota_exceeded' });
+    // The quota resets at the next midnight UTC.
+    const untilMidnight = (86_400_000 - (Date.now() % 86_400_000)) / 1000;
+    expect(Math.abs(Number(second.headers.get('retry-after')) - untilMidnight)).toBeLessThan(3);
     expect((await messagesOf(me, limitedApi)).map((m) => m.content)).toEqual([
       'one',
       DEFAULT_TOKENS.join(''),

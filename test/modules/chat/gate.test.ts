@@ -36,7 +36,11 @@ describe('RATE_LIMIT_EXCEEDED', () => {
       expect((await ws.reply()).final.done).toBe(true);
     }
     b.send({ type: 'chat.message', content: 'one too many' });
-    expect(await b.next()).toMatchObject({ type: 'chat.error', code: 'RATE_LIMIT_EXCEEDED' });
+    const refused = await b.next();
+    expect(refused).toMatchObject({ type: 'chat.error', code: 'RATE_LIMIT_EXCEEDED' });
+    // When the oldest of the 20 leaves the 60 s window: in a minute less the time they took.
+    expect(refused.retry_after).toBeGreaterThanOrEqual(30);
+    expect(refused.retry_after).toBeLessThanOrEqual(60);
     a.send({ type: 'chat.message', content: 'me neither' });
     expect((await a.next()).code).toBe('RATE_LIMIT_EXCEEDED');
     expect(await countMessages(me)).toBe(20);
