@@ -33,7 +33,7 @@ const CLAIMS = `${SLICED}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local locked, stamps = values(1, 3), values(3, 3)
-local taken, counts, events, windows, results = {}, {}, {}, {}, {}
+local taken, counts, events, windows, results, oldest = {}, {}, {}, {}, {}, {}
 for i = 1, #KEYS / 3 do
   local lock, rate = KEYS[i * 3 - 2], KEYS[i * 3 - 1]
   local owner, ttl, limit, window, event = unpack(ARGV, i * 5 - 4, i * 5)
@@ -52,10 +52,11 @@ for i = 1, #KEYS / 3 do
     if type(count) == 'table' then
       results[i] = {'error', count[1]}
     elseif count >= tonumber(limit) then
-      -- The window admits again once its oldest stored event leaves it.
-      local oldest = redis.call('ZRANGE', rate, 0, 0, 'WITHSCORES')[2]
-      local freed = (oldest and tonumber(oldest) or now) + tonumber(window) - now
-      results[i] = {'limited', stamp, 0, freed}
+      -- The window admits again once its oldest stored event leaves it (asked once per call).
+      if oldest[rate] == nil then
+        oldest[rate] = tonumber(redis.call('ZRANGE', rate, 0, 0, 'WITHSCORES')[2] or now)
+      end
+      results[i] = {'limited', stamp, 0, oldest[rate] + tonumber(window) - now}
     else
       counts[rate] = count + 1
       if not events[rate] then events[rate] = {}; windows[#windows + 1] = {rate, window} end
