@@ -322,3 +322,30 @@ describe("the embedded data directory's lock", () => {
     }
   });
 });
+
+describe('embedded queries without per-query type parsers', () => {
+  test("drizzle over our PGlite reads every type as drizzle's own driver does, in and out of transactions", async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { drizzle } = await import('drizzle-orm/pglite');
+    const { openPglite } = await import('../src/db/client');
+    const ours = await openPglite('memory://');
+    const plain = await PGlite.create();
+    try {
+      const theirs = drizzle(plain);
+      const probe = sql`select
+        '2026-01-02 03:04:05.678'::timestamp as ts, '2026-01-02 03:04:05.678+02'::timestamptz as tstz,
+        '1 day 02:03:04'::interval as iv, '2026-01-02'::date as d, array[1.5, 2]::numeric[] as nums,
+        array['2026-01-02 03:04:05'::timestamp] as tss, array['2026-01-02 03:04:05+00'::timestamptz] as tstzs,
+        array['1 hour'::interval] as ivs, array['2026-01-02'::date] as ds,
+        42::int8 as big, 1.25::numeric as num, '{"a": 1}'::jsonb as j, true as b, 'x' as t`;
+      const expected = rowsOf(await theirs.execute(probe));
+      // PGlite's own parsers would turn the times into Dates; drizzle's leave them as text.
+      expect((expected[0] as { tstz: unknown }).tstz).toEqual(expect.any(String));
+      expect(rowsOf(await ours.handle.db.execute(probe))).toEqual(expected);
+      expect(rowsOf(await ours.handle.db.transaction((tx) => tx.execute(probe)))).toEqual(expected);
+    } finally {
+      await ours.handle.close();
+      await plain.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type Transaction, types } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -106,6 +106,34 @@ const openPostgres = (url: string): DatabaseHandle => {
  */
 const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
+/**
+ * The type parsers drizzle's PGlite driver passes with every query: date and time
+ * types (and numeric and time arrays) left as PostgreSQL's text, which drizzle maps
+ * itself. PGlite merges a query's parsers into a fresh copy of its ~320 parsers on
+ * every query, ~100 µs each (bench/history.md), so the instance takes these as its own
+ * and `withoutQueryParsers` drops them from each query.
+ */
+const text = (value: string) => value;
+const DRIZZLE_PARSERS = Object.fromEntries(
+  [types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182].map(
+    (oid) => [oid, text],
+  ),
+);
+
+type Queries = Pick<PGlite, 'query' | 'transaction'>;
+
+/** `client` as drizzle uses it (`query`, `transaction`), its queries without their own parsers. */
+const withoutQueryParsers = (client: Queries): Queries => {
+  const plain = <Q extends Pick<Transaction, 'query'>>(queries: Q): Pick<Transaction, 'query'> => ({
+    query: (query, params, options) =>
+      queries.query(query, params, options?.parsers ? { ...options, parsers: undefined } : options),
+  });
+  return {
+    ...plain(client),
+    transaction: (callback) => client.transaction((tx) => callback(plain(tx) as Transaction)),
+  };
+};
+
 export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'loadDataDir'> = {}) => {
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, {
@@ -113,12 +141,14 @@ export const openPglite = async (dataDir: string, options: Pick<PgliteAssets, 'l
     ...options,
     startParams: PGLITE_START_PARAMS,
   });
+  // After start-up, which sets the array types' parsers from the database's catalogue.
+  Object.assign(client.parsers, DRIZZLE_PARSERS);
   return { handle: pgliteHandle(client), client };
 };
 
 /** The handle over a PGlite instance; `close` closes it unless told otherwise (test clones are reused). */
 export const pgliteHandle = (client: PGlite, close = () => client.close()): DatabaseHandle => ({
-  db: drizzlePglite(client, { schema }),
+  db: drizzlePglite(withoutQueryParsers(client) as PGlite, { schema }),
   kind: 'embedded',
   ping: async () => {
     await client.query('select 1');
