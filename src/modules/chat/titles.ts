@@ -89,7 +89,8 @@ export const createTitler = (
       for await (const batch of model.stream(turns, signal, options)) {
         for (const event of batch) if (event.type === 'delta') text += event.text;
         // A whole first line, or more than a title can use: the rest is not read.
-        if (/\S.*\n/.test(text) || text.length > 4 * MAX_TITLE) break;
+        // (A line break after the leading blanks: one scan, where /\S.*\n/ backtracked.)
+        if (text.trimStart().includes('\n') || text.length > 4 * MAX_TITLE) break;
       }
     } finally {
       clearTimeout(timer);

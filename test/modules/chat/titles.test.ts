@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { tidyTitle } from '../../../src/modules/chat/titles';
 import { type Client, createClient } from '../../support/client';
-import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { DEFAULT_TOKENS, startOpenAIStub } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { until } from '../../support/wait';
 import { connectAuthenticated } from '../../support/ws';
@@ -153,6 +153,34 @@ describe('automatic titles', () => {
     expect(titleRequests(server)).toHaveLength(4);
     expect((titleRequests(server)[0] as unknown as { max_tokens: number }).max_tokens).toBe(24);
     for (const { ws } of sessions) ws.close();
+  });
+
+  test('the title is the first line that is not blank: the rest of its answer is not read', async () => {
+    const tokens = [
+      '\n',
+      ' \n',
+      'Trip',
+      ' to',
+      ' Rome',
+      '\n',
+      'Here',
+      ' is',
+      ' why',
+      ...Array(40).fill(' more'),
+    ];
+    const stub = startOpenAIStub({ tokens, tokenDelayMs: 5 });
+    const { server, api } = await start({}, { stub });
+    const { ws, conversation } = await session(server, api);
+    ws.send({ type: 'chat.message', content: 'Where should I go in spring?' });
+    await ws.reply();
+    expect((await ws.next((f) => f.type === 'conversation.updated')).conversation.title).toBe('Trip to Rome');
+    expect((await conversation()).title).toBe('Trip to Rome');
+    const [request] = titleRequests(server);
+    // Stopped once the line ended: the request was given up long before its last token.
+    await until(() => request?.aborted === true, 'the title request given up');
+    expect(request?.sent).toBeLessThan(12);
+    ws.close();
+    stub.stop();
   });
 
   test('no title after a reply that did not complete', async () => {
