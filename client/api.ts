@@ -1,3 +1,6 @@
+// The server's own ambient declarations (file imports, the binary's constants), so that a
+// project importing this client type-checks the app type without knowing about them.
+/// <reference path="../src/types.d.ts" />
 import { treaty } from '@elysiajs/eden';
 import type { App } from '../src/app';
 

@@ -175,3 +175,63 @@ describe('ChatSocket', () => {
     chat.close();
   });
 });
+
+describe('the package export', () => {
+  test('a project outside the repository imports chatbot-api/client and type-checks against the real types', async () => {
+    const { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const root = new URL('..', import.meta.url).pathname;
+    const project = mkdtempSync(join(tmpdir(), 'client-consumer-'));
+    try {
+      // Installed as a dependency would be (a link to this checkout), with Bun's types.
+      mkdirSync(join(project, 'node_modules/@types'), { recursive: true });
+      symlinkSync(root, join(project, 'node_modules/chatbot-api'));
+      symlinkSync(join(root, 'node_modules/@types/bun'), join(project, 'node_modules/@types/bun'));
+      // Its own settings, not ours: no `include` of our declarations, no extra strictness.
+      writeFileSync(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ESNext',
+            module: 'ESNext',
+            moduleResolution: 'bundler',
+            strict: true,
+            skipLibCheck: true,
+            noEmit: true,
+            types: ['bun'],
+          },
+          files: ['app.ts'],
+        }),
+      );
+      writeFileSync(
+        join(project, 'app.ts'),
+        [
+          "import { ChatSocket, createClient, type ServerFrame } from 'chatbot-api/client';",
+          "const api = createClient('http://localhost:8000');",
+          "const created = await api.api.conversations.post({ title: 'Typed' });",
+          'if (created.data) {',
+          '  const count: number = created.data.message_count;',
+          "  const chat = new ChatSocket({ url: 'ws://localhost:8000', conversationId: created.data.id, token: () => api.accessToken() });",
+          "  chat.on('chat.error', (frame) => console.log(frame.code, frame.retry_after, count));",
+          '}',
+          "const frame: ServerFrame = { type: 'ping' };",
+          // The types are real, not `any`: a wrong body and a wrong field are errors.
+          '// @ts-expect-error a title is a string',
+          'await api.api.conversations.post({ title: 5 });',
+          '// @ts-expect-error conversations have no such field',
+          'console.log(created.data?.colour, frame);',
+        ].join('\n'),
+      );
+      const tsc = Bun.spawn([join(root, 'node_modules/.bin/tsc'), '-p', project], {
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      const output = (await new Response(tsc.stdout).text()) + (await new Response(tsc.stderr).text());
+      expect(output).toBe('');
+      expect(await tsc.exited).toBe(0);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

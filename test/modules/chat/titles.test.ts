@@ -17,7 +17,7 @@ const servers: TestServer[] = [];
 // emptied database instead of cloning a new one (~350 ms of CPU each).
 afterEach(() => Promise.all(servers.splice(0).map((s) => s.stop())));
 
-const start = async (env: Record<string, string> = {}, options: { offline?: boolean } = {}) => {
+const start = async (env: Record<string, string> = {}, options: Parameters<typeof startServer>[1] = {}) => {
   const server = await startServer({ AI_TITLES: 'true', CHAT_RATE_LIMIT: '1000', ...env }, options);
   servers.push(server);
   return { server, api: createClient(server.url) };
