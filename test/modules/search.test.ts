@@ -68,6 +68,12 @@ describe('GET /api/conversations/search', () => {
     expect(found.items.some((item) => item.conversation.id === other.id)).toBe(false);
     // The assistant's answers are searched too.
     expect((await search(me, 'the stub')).count).toBe(2);
+    // A term too short for the index (each conversation read newest first) finds the same.
+    const short = await search(me, 'KY');
+    expect(short.count).toBe(2);
+    expect(short.items.map((item) => item.conversation.id)).toEqual([chat.id, titled]);
+    expect(short.items[0]?.message.id).toBe(chat.ids[1]);
+    expect(short.items[1]?.message).toBeNull();
   });
 
   test('every term must occur, in the title or in one message; terms match anywhere, case-insensitively, in any script', async () => {
@@ -119,7 +125,9 @@ describe('GET /api/conversations/search', () => {
     const stranger = await api.signUp();
     await talk(stranger, ['secret-word-of-the-stranger'], 'secret title of the stranger');
     expect(await search(me, 'secret')).toEqual({ items: [], count: 0 });
+    expect(await search(me, 'se')).toEqual({ items: [], count: 0 });
     expect((await search(stranger, 'secret')).count).toBe(1);
+    expect((await search(stranger, 'se')).count).toBe(1);
   });
 
   test('pages with limit and offset; count is the whole number of matches', async () => {
@@ -132,6 +140,12 @@ describe('GET /api/conversations/search', () => {
     const last = await search(me, 'paged topic', '&limit=2&offset=4');
     expect(last.items.map((item) => item.conversation.id)).toEqual([ids[0]]);
     expect(await search(me, 'paged topic', '&offset=10')).toEqual({ items: [], count: 5 });
+    // The same with terms too short for the index.
+    expect((await search(me, 'pa to', '&limit=2')).items.map((item) => item.conversation.id)).toEqual([
+      ids[4],
+      ids[3],
+    ]);
+    expect(await search(me, 'pa to', '&offset=10')).toEqual({ items: [], count: 5 });
   });
 
   test('a blank query, one over 200 characters, a missing q and bad paging are 422; no token is 401', async () => {

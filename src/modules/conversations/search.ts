@@ -38,6 +38,9 @@ export const snippetOf = (text: string, terms: string[]) => {
   return `${from > 0 ? '…' : ''}${chars.slice(from, to).join('')}${to < chars.length ? '…' : ''}`;
 };
 
+/** A term the trigram index can serve: three letters or digits in a row (pg_trgm's words). */
+const TRIGRAM = /[\p{L}\p{N}]{3}/u;
+
 /** The terms of a query: whitespace-separated, each once. */
 const termsOf = (q: string) => [...new Set(q.trim().split(/\s+/).filter(Boolean))];
 
@@ -83,25 +86,46 @@ const every = (column: SQL, patterns: string[], operator: 'like' | 'ilike') =>
 export const conversationSearch = (db: Database) => {
   const messageReads = messageQueries(db);
 
-  /** The matching conversations, each with its newest matching message id (or null). */
-  const matches = (userId: string, patterns: string[]) => sql`
-    with hits as (
-      select distinct on (m.conversation_id) m.conversation_id, m.id
-      from ${messages} m join ${conversations} c on c.id = m.conversation_id
-      where c.user_id = ${userId} and ${every(sql`m.content_folded`, patterns, 'like')}
-      order by m.conversation_id, m.created_at desc, m.id desc
-    )
-    select c.id, c.updated_at, h.id as message_id
-    from ${conversations} c left join hits h on h.conversation_id = c.id
-    where c.user_id = ${userId} and (h.id is not null or (${every(sql`c.title`, patterns, 'ilike')}))`;
+  /**
+   * The matching conversations, each with its newest matching message id (or null).
+   * When a term can use the trigram index, the index finds the matching messages and
+   * the newest of each conversation is kept. When none can (every term shorter than
+   * three letters or digits: `ab`, `天气`), the user's messages are read anyway; then
+   * each conversation is read newest first and only up to its first match, which for
+   * a common short term is a few messages of each (bench/history.md).
+   */
+  const matches = (userId: string, patterns: string[], indexed: boolean) => {
+    const contentMatches = every(sql`m.content_folded`, patterns, 'like');
+    const titleMatches = every(sql`c.title`, patterns, 'ilike');
+    if (!indexed)
+      return sql`
+        select c.id, c.updated_at, h.id as message_id
+        from ${conversations} c left join lateral (
+          select m.id from ${messages} m
+          where m.conversation_id = c.id and ${contentMatches}
+          order by m.created_at desc, m.id desc limit 1
+        ) h on true
+        where c.user_id = ${userId} and (h.id is not null or (${titleMatches}))`;
+    return sql`
+      with hits as (
+        select distinct on (m.conversation_id) m.conversation_id, m.id
+        from ${messages} m join ${conversations} c on c.id = m.conversation_id
+        where c.user_id = ${userId} and ${contentMatches}
+        order by m.conversation_id, m.created_at desc, m.id desc
+      )
+      select c.id, c.updated_at, h.id as message_id
+      from ${conversations} c left join hits h on h.conversation_id = c.id
+      where c.user_id = ${userId} and (h.id is not null or (${titleMatches}))`;
+  };
 
   return async (userId: string, q: string, limit: number, offset: number) => {
     const terms = termsOf(q);
     const patterns = terms.map(containing);
+    const indexed = terms.some((term) => TRIGRAM.test(term));
     // Matched once, then counted and cut into the page; message counts only for its rows.
     const rows = rowsOf<RawHit & { total: number | string }>(
       await db.execute(sql`${PLANNED_PER_CALL}
-        with matched as materialized (${matches(userId, patterns)}),
+        with matched as materialized (${matches(userId, patterns, indexed)}),
         page as (
           select * from matched order by updated_at desc, id desc limit ${limit} offset ${offset}
         )
@@ -119,7 +143,7 @@ export const conversationSearch = (db: Database) => {
         ? Number(
             rowsOf<{ n: number | string }>(
               await db.execute(
-                sql`${PLANNED_PER_CALL} select count(*)::int as n from (${matches(userId, patterns)}) m`,
+                sql`${PLANNED_PER_CALL} select count(*)::int as n from (${matches(userId, patterns, indexed)}) m`,
               ),
             )[0]?.n ?? 0,
           )
