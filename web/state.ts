@@ -379,8 +379,7 @@ export const open = async (id: string) => {
     }
   });
   chat.on('chat.error', (frame) => {
-    notice.value =
-      frame.retry_after === undefined ? frame.error : `${frame.error} (${waitText(frame.retry_after)})`;
+    notice.value = frame.error;
     void loadMessages(id);
     void loadUsage();
   });
@@ -390,14 +389,6 @@ export const open = async (id: string) => {
     if (!streaming.value && frame.conversation.current_message_id !== before) void loadMessages(id);
   });
 };
-
-/** A refusal's `retry_after` in words: "try again in 42 s" (or min, or h). */
-const waitText = (seconds: number) =>
-  seconds < 90
-    ? `try again in ${seconds} s`
-    : seconds < 90 * 60
-      ? `try again in ${Math.ceil(seconds / 60)} min`
-      : `try again in ${Math.round(seconds / 3600)} h`;
 
 /** How long a frame waits for a conversation's socket that is still connecting. */
 const CONNECTING_WAIT_MS = 10_000;

@@ -211,6 +211,10 @@ describe('quotas', () => {
       // Seconds until the next midnight UTC, when the quota resets.
       const untilMidnight = (86_400_000 - (Date.now() % 86_400_000)) / 1000;
       expect(Math.abs(final.retry_after - untilMidnight)).toBeLessThan(3);
+      // In words too: hours and minutes (or minutes, or seconds, as little time is left).
+      expect(final.error).toMatch(
+        /^Your daily quota is used up\. It resets at midnight UTC, in (\d+ h \d+ min|\d+ min|\d+ s)\.$/,
+      );
       expect(created).toBeUndefined();
     }
     expect(await messageCount(me)).toBe(stored);

@@ -418,10 +418,10 @@ describe('live', () => {
     await sendMessage(page, 'The one message of today');
     await textIs(lastAnswer(page).locator('.markdown'), answer);
     await sendMessage(page, 'Is there any quota left?');
-    // With when to come back (the next midnight UTC, from the frame's retry_after).
+    // With when it comes back (the next midnight UTC).
     await page
       .getByRole('alert')
-      .filter({ hasText: /Your daily quota is used up.*\(try again in \d+ (s|min|h)\)/ })
+      .filter({ hasText: /Your daily quota is used up\. It resets at midnight UTC, in \d+ (s|min|h)/ })
       .waitFor();
     await page.getByLabel('Usage today').filter({ hasText: '1 / 1 messages' }).waitFor();
     // Nothing was stored for the refused message.

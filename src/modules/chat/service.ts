@@ -46,6 +46,20 @@ const REFUSALS = {
 /** A refusal's wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
 const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** `seconds` in words: "42 s", "5 min", "3 h 20 min". */
+const waitText = (seconds: number) => {
+  if (seconds < 90) return `${seconds} s`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+};
+
+/** A rate-limit or quota refusal's text, saying when a message will be taken again. */
+const refusalText = (code: 'RATE_LIMIT_EXCEEDED' | 'QUOTA_EXCEEDED', seconds: number) =>
+  code === 'RATE_LIMIT_EXCEEDED'
+    ? `Too many messages. Try again in ${waitText(seconds)}.`
+    : `Your daily quota is used up. It resets at midnight UTC, in ${waitText(seconds)}.`;
+
 const finalFrame = (outcome: ReplyOutcome) =>
   outcome.kind === 'complete'
     ? encode.done(outcome.messageId)
@@ -122,7 +136,8 @@ export const createChatService = (deps: ChatDependencies) => {
       if (admission.kind === 'busy') return fail(connection, REFUSALS.busy);
       const code = REFUSALS[admission.kind];
       deps.telemetry.error(code);
-      return connection.send(encode.error(code, MESSAGES[code], retryAfterSeconds(admission.retryAfterMs)));
+      const seconds = retryAfterSeconds(admission.retryAfterMs);
+      return connection.send(encode.error(code, refusalText(code, seconds), seconds));
     }
     const { lock, stamp, counted } = admission;
     // What this room remembers is current only if nothing went in since its own reply.

@@ -41,6 +41,7 @@ describe('RATE_LIMIT_EXCEEDED', () => {
     // When the oldest of the 20 leaves the 60 s window: in a minute less the time they took.
     expect(refused.retry_after).toBeGreaterThanOrEqual(30);
     expect(refused.retry_after).toBeLessThanOrEqual(60);
+    expect(refused.error).toBe(`Too many messages. Try again in ${refused.retry_after} s.`);
     a.send({ type: 'chat.message', content: 'me neither' });
     expect((await a.next()).code).toBe('RATE_LIMIT_EXCEEDED');
     expect(await countMessages(me)).toBe(20);
