@@ -405,6 +405,19 @@ describe('API documentation', () => {
     expect(Object.keys(created.properties)).toEqual(['title', 'model', 'system_prompt']);
   });
 
+  test('the AI SDK routes, which answer with streams of their own, document their answers', async () => {
+    const { paths } = (await api.request('GET', '/api/openapi.json')).body;
+    const send = paths['/api/chat'].post.responses;
+    expect(Object.keys(send).sort()).toEqual(['200', '401', '404', '409', '422', '429']);
+    expect(Object.keys(send['200'].content)).toEqual(['text/event-stream']);
+    expect(send['429'].headers['Retry-After'].schema).toEqual({ type: 'integer', minimum: 1 });
+    const resume = paths['/api/chat/{id}/stream'].get.responses;
+    expect(Object.keys(resume).sort()).toEqual(['200', '204', '401', '404']);
+    expect(Object.keys(resume['200'].content)).toEqual(['text/event-stream']);
+    // The hand-written answers' key is not left in the document.
+    expect(JSON.stringify(paths)).not.toContain('x-documented-responses');
+  });
+
   test('every response is a valid OpenAPI response object: a 204 has no content, any other names media types', async () => {
     for (const path of ['/api/openapi.json', '/api/openapi.json/']) {
       const doc = (await api.request('GET', path)).body;
@@ -422,6 +435,7 @@ describe('API documentation', () => {
       expect(bodiless.map(({ route }) => route).sort()).toEqual([
         'delete /api/auth/me 204',
         'delete /api/conversations/{id} 204',
+        'get /api/chat/{id}/stream 204',
       ]);
       for (const { route, content } of bodiless)
         expect({ route, content }).toEqual({ route, content: undefined });

@@ -43,21 +43,38 @@ for (const [name, format] of Object.entries(fullFormats)) {
 const ASSETS = '/api/docs/assets';
 const SPEC_PATH = '/api/openapi.json';
 
-type Operations = Record<string, { responses?: Record<string, { content?: object }> }>;
+type Operations = Record<
+  string,
+  { responses?: Record<string, { content?: object }>; [DOCUMENTED]?: Record<string, { content?: object }> }
+>;
 
 /**
+ * A route's answers described by hand (`detail: { [DOCUMENTED]: { 200: … } }`), for a
+ * route that answers with Responses of its own, which the plugin cannot read off a
+ * schema. (The plugin replaces a route's `detail.responses` with the ones it derives.)
+ */
+export const DOCUMENTED = 'x-documented-responses';
+
+/**
+ * The document as the plugin wrote it, mended in place (the plugin hands out the same
+ * cached document every time): the hand-described answers join the derived ones; and
  * @elysiajs/openapi 1.4 writes a response without a body (`t.Void()`: a 204) as
  * `content: {"type": "void"}`, which is no media type map, so validators refuse the
- * whole document. Such a response has no content; this takes it away (in place: the
- * plugin hands out the same cached document every time).
+ * whole document. Such a response has no content; this takes it away.
  */
-const dropVoidContent = (document: unknown) => {
+const mendDocument = (document: unknown) => {
   const paths = (document as { paths?: Record<string, Operations> } | undefined)?.paths;
   for (const operations of Object.values(paths ?? {}))
-    for (const operation of Object.values(operations))
+    for (const operation of Object.values(operations)) {
+      const documented = operation[DOCUMENTED];
+      if (documented) {
+        operation.responses = { ...operation.responses, ...documented };
+        delete operation[DOCUMENTED];
+      }
       for (const response of Object.values(operation.responses ?? {}))
         if (response.content && typeof (response.content as { type?: unknown }).type === 'string')
           delete response.content;
+    }
 };
 
 const files: Record<string, { path: string; type: string }> = {
@@ -94,7 +111,7 @@ export const docs = (version: string) => {
     new Elysia({ name: 'docs' })
       // Before the plugin, so it applies to the plugin's route too.
       .onAfterHandle(({ path, responseValue }) => {
-        if (path.replace(/\/$/, '') === SPEC_PATH) dropVoidContent(responseValue);
+        if (path.replace(/\/$/, '') === SPEC_PATH) mendDocument(responseValue);
       })
       .use(
         openapi({
