@@ -405,7 +405,7 @@ describe('API documentation', () => {
     expect(Object.keys(created.properties)).toEqual(['title', 'model', 'system_prompt']);
   });
 
-  test('the AI SDK routes, which answer with streams of their own, document their answers', async () => {
+  test('routes that answer with streams or files of their own (the AI SDK routes, the export) document their answers', async () => {
     const { paths } = (await api.request('GET', '/api/openapi.json')).body;
     const send = paths['/api/chat'].post.responses;
     expect(Object.keys(send).sort()).toEqual(['200', '401', '404', '409', '422', '429']);
@@ -414,6 +414,10 @@ describe('API documentation', () => {
     const resume = paths['/api/chat/{id}/stream'].get.responses;
     expect(Object.keys(resume).sort()).toEqual(['200', '204', '401', '404']);
     expect(Object.keys(resume['200'].content)).toEqual(['text/event-stream']);
+    // The export is a download of either type, named by its header.
+    const exported = paths['/api/conversations/{id}/export'].get.responses['200'];
+    expect(Object.keys(exported.content).sort()).toEqual(['application/json', 'text/markdown']);
+    expect(exported.headers['Content-Disposition']).toBeDefined();
     // The hand-written answers' key is not left in the document.
     expect(JSON.stringify(paths)).not.toContain('x-documented-responses');
   });

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia';
+import { DOCUMENTED } from '../../lib/docs';
 import { JSON_BODIES } from '../../lib/input';
 import { authGuard } from '../auth/guard';
 import { Detail } from '../auth/model';
@@ -136,7 +137,26 @@ export const conversationsModule = (auth: AuthService, conversations: Conversati
             params: ConversationParams,
             query: ExportQuery,
             response: { 200: t.String(), 404: Detail },
-            detail: { summary: 'The current branch as a Markdown or JSON download' },
+            detail: {
+              summary: 'The current branch as a Markdown or JSON download',
+              [DOCUMENTED]: {
+                200: {
+                  description:
+                    'The file: `# <title>` and a `## User` / `## Assistant` section per message, or `{conversation, messages}`',
+                  headers: {
+                    'Content-Disposition': {
+                      description:
+                        'attachment; filename="<slug>.md|.json"; filename*=UTF-8\'\'<title>.md|.json',
+                      schema: { type: 'string' as const },
+                    },
+                  },
+                  content: {
+                    'text/markdown': { schema: { type: 'string' as const } },
+                    'application/json': { schema: { type: 'object' as const } },
+                  },
+                },
+              },
+            },
           },
         ),
     );
