@@ -175,6 +175,36 @@ describe('X-Request-Id', () => {
     expect(JSON.stringify(lines()[0])).not.toContain(me.conversationId);
   });
 
+  test('a WebSocket upgrade: its 101 carries the request id, and it is logged and counted as a 101', async () => {
+    const { server } = await start();
+    const { hostname, port } = new URL(server.url);
+    const net = await import('node:net');
+    const socket = net.connect(Number(port), hostname);
+    const head = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text.slice(0, text.indexOf('\r\n\r\n')));
+      });
+      socket.on('error', reject);
+      socket.write(
+        `GET /ws/chat/${crypto.randomUUID()}/ HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+          'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Request-Id: upgrade-1\r\n\r\n',
+      );
+    });
+    socket.destroy();
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(head.toLowerCase()).toContain('x-request-id: upgrade-1');
+    const lines = () => server.logs.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'upgrade-1');
+    await until(() => lines().length > 0, 'the upgrade logged');
+    expect(lines()).toEqual([
+      expect.objectContaining({ msg: 'request', route: '/ws/chat/:conversationId', status: 101 }),
+    ]);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/route="\/ws\/chat\/:conversationId",status="101"/);
+  });
+
   test('requests answered before routing are logged too: a broken URL, a body declared too large, a bad Host, the HTTPS redirect, a foreign Origin; and the docs page', async () => {
     const send = async (server: TestServer, id: string, path: string, init: RequestInit = {}) => {
       const res = await fetch(`${server.url}${path}`, {

@@ -10,6 +10,8 @@ interface InFlight {
   id: string;
   startedAt: number;
   span: Span;
+  /** Answered with 101 Switching Protocols (Bun answered it; the route returned nothing). */
+  upgraded?: boolean;
 }
 
 /** Per request, from its first hook on: its id, start and span (a request object is never reused). */
@@ -17,6 +19,12 @@ const inFlight = new WeakMap<Request, InFlight>();
 
 /** The id of a request in flight, for any log line about it (SPEC §15). */
 export const requestIdOf = (request: Request) => inFlight.get(request)?.id;
+
+/** The request was upgraded to a WebSocket: it is logged and counted as the 101 it was. */
+export const upgraded = (request: Request) => {
+  const state = inFlight.get(request);
+  if (state) state.upgraded = true;
+};
 
 /**
  * Every request gets an id (`X-Request-Id`: a safe incoming one is kept, any other
@@ -41,7 +49,11 @@ export const requestLog = (log: Logger, metrics: Metrics, tracer: Tracer) =>
       const state = inFlight.get(request);
       if (!state) return;
       // Errors answer with a Response of their own; set.status only knows the rest.
-      const raw = responseValue instanceof Response ? responseValue.status : set.status;
+      const raw = state.upgraded
+        ? 101
+        : responseValue instanceof Response
+          ? responseValue.status
+          : set.status;
       const status = typeof raw === 'number' ? raw : 200;
       const seconds = (performance.now() - state.startedAt) / 1000;
       const template = route || 'unmatched';

@@ -2,6 +2,7 @@ import type { ServerWebSocket } from 'bun';
 import { Elysia, t } from 'elysia';
 import { DOCUMENTED } from '../../lib/docs';
 import { JSON_BODIES } from '../../lib/input';
+import { upgraded } from '../../lib/request-log';
 import { authGuard } from '../auth/guard';
 import { Detail } from '../auth/model';
 import type { AuthService } from '../auth/service';
@@ -73,8 +74,13 @@ export const chatModule = (
     .use(authGuard(auth))
     .get(
       '/ws/chat/:conversationId',
-      ({ request, server, params, status }) => {
-        if (server?.upgrade(request, { data: new SocketConnection(params.conversationId) })) return;
+      ({ request, server, params, set, status }) => {
+        // The 101 carries the headers set so far: the request id, and in production the security headers.
+        const headers = set.headers as Record<string, string>;
+        if (server?.upgrade(request, { headers, data: new SocketConnection(params.conversationId) })) {
+          upgraded(request);
+          return;
+        }
         return status(426, { detail: 'Expected a WebSocket upgrade' });
       },
       { detail: { hide: true } },
