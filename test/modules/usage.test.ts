@@ -213,7 +213,7 @@ describe('quotas', () => {
       expect(Math.abs(final.retry_after - untilMidnight)).toBeLessThan(3);
       // In words too: hours and minutes (or minutes, or seconds, as little time is left).
       expect(final.error).toMatch(
-        /^Your daily quota is used up\. It resets at midnight UTC, in (\d+ h \d+ min|\d+ min|\d+ s)\.$/,
+        /^Your daily quota is used up\. It resets at midnight UTC, in (\d+ h( \d+ min)?|\d+ min|\d+ s)\.$/,
       );
       expect(created).toBeUndefined();
     }

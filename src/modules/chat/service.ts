@@ -46,12 +46,13 @@ const REFUSALS = {
 /** A refusal's wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
 const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-/** `seconds` in words: "42 s", "5 min", "3 h 20 min". */
+/** `seconds` in words: "42 s", "5 min", "3 h 20 min", "2 h". */
 const waitText = (seconds: number) => {
   if (seconds < 90) return `${seconds} s`;
   const minutes = Math.ceil(seconds / 60);
   if (minutes < 90) return `${minutes} min`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  const hours = `${Math.floor(minutes / 60)} h`;
+  return minutes % 60 ? `${hours} ${minutes % 60} min` : hours;
 };
 
 /** A rate-limit or quota refusal's text, saying when a message will be taken again. */
@@ -71,9 +72,14 @@ const finalFrame = (outcome: ReplyOutcome) =>
 export const createChatService = (deps: ChatDependencies) => {
   const { log, repo, questions } = deps;
 
-  const fail = (connection: ChatConnection, code: ErrorCode, message: string = MESSAGES[code]) => {
+  const fail = (
+    connection: ChatConnection,
+    code: ErrorCode,
+    message: string = MESSAGES[code],
+    retryAfter?: number,
+  ) => {
     deps.telemetry.error(code);
-    return connection.send(encode.error(code, message));
+    return connection.send(encode.error(code, message, retryAfter));
   };
 
   const authenticate = async (connection: ChatConnection, token: string | undefined) => {
@@ -135,9 +141,8 @@ export const createChatService = (deps: ChatDependencies) => {
       early?.cancel();
       if (admission.kind === 'busy') return fail(connection, REFUSALS.busy);
       const code = REFUSALS[admission.kind];
-      deps.telemetry.error(code);
       const seconds = retryAfterSeconds(admission.retryAfterMs);
-      return connection.send(encode.error(code, refusalText(code, seconds), seconds));
+      return fail(connection, code, refusalText(code, seconds), seconds);
     }
     const { lock, stamp, counted } = admission;
     // What this room remembers is current only if nothing went in since its own reply.
