@@ -5,6 +5,7 @@ import { renderMarkdown } from './markdown';
 import {
   connection,
   create,
+  draft,
   earlier,
   edit,
   loadEarlierMessages,
@@ -123,7 +124,7 @@ const MessageView = ({ message }: { message: Message }) => {
 };
 
 const Composer = () => {
-  const text = useSignal('');
+  const text = draft;
   /** A message waiting for the socket to connect: Enter again does not send it twice. */
   const sending = useSignal(false);
   const submit = async () => {

@@ -53,6 +53,10 @@ export const messages = signal<Message[]>([]);
 export const connection = signal<ChatSocketStatus>('closed');
 /** A refusal or failure, in words, for the person to read. */
 export const notice = signal<string | undefined>(undefined);
+/** What is typed in the message box: a message the server refused comes back to it. */
+export const draft = signal('');
+/** The message last sent, until the server stores it (message.created) or refuses it. */
+let unanswered: string | undefined;
 export const usage = signal<
   | {
       messages: number;
@@ -361,6 +365,7 @@ export const open = async (id: string) => {
     if (reason === 'AUTH_FAILED') client.session.set(undefined);
   });
   chat.on('message.created', (frame) => {
+    unanswered = undefined;
     messages.value = [...messages.value, frame.message as Message];
   });
   chat.on('chat.start', (frame) => upsertStreaming(frame.message_id, frame.parent_id, ''));
@@ -380,6 +385,9 @@ export const open = async (id: string) => {
   });
   chat.on('chat.error', (frame) => {
     notice.value = frame.error;
+    // Refused, or failed before it was stored: nothing was kept, so the text is given back.
+    if (unanswered !== undefined && !draft.value.trim()) draft.value = unanswered;
+    unanswered = undefined;
     void loadMessages(id);
     void loadUsage();
   });
@@ -422,7 +430,11 @@ const sendWhenOpen = async (frame: (chat: ChatSocket) => boolean) => {
   return sent;
 };
 
-export const send = (content: string) => sendWhenOpen((chat) => chat.message(content));
+export const send = async (content: string) => {
+  const sent = await sendWhenOpen((chat) => chat.message(content));
+  if (sent) unanswered = content;
+  return sent;
+};
 export const stop = () => sendWhenOpen((chat) => chat.stop());
 export const regenerate = (messageId: string) => sendWhenOpen((chat) => chat.regenerate(messageId));
 export const edit = (messageId: string, content: string) =>

@@ -424,6 +424,8 @@ describe('live', () => {
       .filter({ hasText: /Your daily quota is used up\. It resets at midnight UTC, in \d+ (s|min|h)/ })
       .waitFor();
     await page.getByLabel('Usage today').filter({ hasText: '1 / 1 messages' }).waitFor();
+    // The refused message is back in the message box, to send again later.
+    expect(await page.getByLabel('Message').inputValue()).toBe('Is there any quota left?');
     // Nothing was stored for the refused message.
     await countIs(page.getByRole('article'), 2);
     await context.close();
