@@ -55,8 +55,19 @@ export const connection = signal<ChatSocketStatus>('closed');
 export const notice = signal<string | undefined>(undefined);
 /** What is typed in the message box: a message the server refused comes back to it. */
 export const draft = signal('');
-/** The message last sent, until the server stores it (message.created) or refuses it. */
-let unanswered: string | undefined;
+/**
+ * The message last sent (from the message box, or an edit), until the server stores it
+ * (message.created: `stored` true) or refuses it (a chat.error first, or the connection
+ * lost: false). A refused message from the box is given back to the box.
+ */
+let pending: { content: string; fromBox: boolean; settle: (stored: boolean) => void } | undefined;
+const settlePending = (stored: boolean) => {
+  const sent = pending;
+  pending = undefined;
+  if (!sent) return;
+  if (!stored && sent.fromBox && !draft.value.trim()) draft.value = sent.content;
+  sent.settle(stored);
+};
 export const usage = signal<
   | {
       messages: number;
@@ -360,12 +371,13 @@ export const open = async (id: string) => {
   chat.onStatus((status, reason) => {
     if (socket !== chat) return;
     connection.value = status;
+    if (status === 'reconnecting' || status === 'closed') settlePending(false);
     if (status === 'open') void loadMessages(id);
     if (reason === 'NO_CONVERSATION') notice.value = 'This conversation no longer exists.';
     if (reason === 'AUTH_FAILED') client.session.set(undefined);
   });
   chat.on('message.created', (frame) => {
-    unanswered = undefined;
+    settlePending(true);
     messages.value = [...messages.value, frame.message as Message];
   });
   chat.on('chat.start', (frame) => upsertStreaming(frame.message_id, frame.parent_id, ''));
@@ -385,9 +397,8 @@ export const open = async (id: string) => {
   });
   chat.on('chat.error', (frame) => {
     notice.value = frame.error;
-    // Refused, or failed before it was stored: nothing was kept, so the text is given back.
-    if (unanswered !== undefined && !draft.value.trim()) draft.value = unanswered;
-    unanswered = undefined;
+    // Refused, or failed before it was stored: nothing was kept.
+    settlePending(false);
     void loadMessages(id);
     void loadUsage();
   });
@@ -430,15 +441,25 @@ const sendWhenOpen = async (frame: (chat: ChatSocket) => boolean) => {
   return sent;
 };
 
-export const send = async (content: string) => {
-  const sent = await sendWhenOpen((chat) => chat.message(content));
-  if (sent) unanswered = content;
-  return sent;
+/** Sends `frame` as the pending message: resolves whether the server stored it. */
+const sendPending = async (content: string, fromBox: boolean, frame: (chat: ChatSocket) => boolean) => {
+  settlePending(false);
+  const stored = new Promise<boolean>((settle) => {
+    pending = { content, fromBox, settle };
+  });
+  if (await sendWhenOpen(frame)) return { sent: true, stored };
+  pending = undefined;
+  return { sent: false, stored: Promise.resolve(false) };
 };
+
+/** A message from the box: whether it was sent (the box then empties; a refusal refills it). */
+export const send = async (content: string) =>
+  (await sendPending(content, true, (chat) => chat.message(content))).sent;
 export const stop = () => sendWhenOpen((chat) => chat.stop());
 export const regenerate = (messageId: string) => sendWhenOpen((chat) => chat.regenerate(messageId));
-export const edit = (messageId: string, content: string) =>
-  sendWhenOpen((chat) => chat.edit(messageId, content));
+/** An edit: whether the server stored it (the editor stays open with its text when not). */
+export const edit = async (messageId: string, content: string) =>
+  (await sendPending(content, false, (chat) => chat.edit(messageId, content))).stored;
 
 /** Shows the branch through `messageId` (one of a message's siblings). */
 export const switchBranch = async (messageId: string) => {

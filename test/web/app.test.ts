@@ -426,6 +426,13 @@ describe('live', () => {
     await page.getByLabel('Usage today').filter({ hasText: '1 / 1 messages' }).waitFor();
     // The refused message is back in the message box, to send again later.
     expect(await page.getByLabel('Message').inputValue()).toBe('Is there any quota left?');
+    // A refused edit keeps its editor open, with the edited text.
+    await page.getByRole('article', { name: 'You' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Edit message').fill('An edit over quota');
+    await page.getByRole('button', { name: 'Send edit' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Your daily quota is used up' }).waitFor();
+    await Bun.sleep(200);
+    expect(await page.getByLabel('Edit message').inputValue()).toBe('An edit over quota');
     // Nothing was stored for the refused message.
     await countIs(page.getByRole('article'), 2);
     await context.close();
