@@ -12,26 +12,7 @@ import type { ConnectionRegistry } from './registry';
 import type { ChatService } from './service';
 import { ChatConnection } from './socket';
 import type { UiChat } from './ui-chat';
-import { UiChatBody } from './ui-stream';
-
-/** The AI SDK routes' documented answers (the handlers return Responses of their own). */
-const UI_STREAM_RESPONSE = {
-  description:
-    'The UI message stream (v1), header `x-vercel-ai-ui-message-stream: v1`: start, text-start, text-delta…, text-end, finish, then `data: [DONE]`; a failure mid-answer is an `error` part',
-  content: { 'text/event-stream': { schema: { type: 'string' as const } } },
-};
-const refusal = (description: string) => ({
-  description,
-  content: {
-    'application/json': {
-      schema: {
-        type: 'object' as const,
-        required: ['detail'],
-        properties: { detail: {}, code: { type: 'string' as const } },
-      },
-    },
-  },
-});
+import { UI_CHAT_ANSWERS, UI_RESUME_ANSWERS, UiChatBody } from './ui-stream';
 
 /**
  * `/ws/chat/{conversation_id}/` (SPEC §6). The upgrade happens on an ordinary Elysia
@@ -105,21 +86,7 @@ export const chatModule = (
       detail: {
         tags: ['chat'],
         summary: 'Send a message, answered in the Vercel AI SDK UI message stream protocol (useChat)',
-        [DOCUMENTED]: {
-          200: UI_STREAM_RESPONSE,
-          404: refusal('Not your conversation, or (regenerate) no such answer: `message_not_found`'),
-          409: refusal('A reply is streaming in this conversation: `already_processing`'),
-          422: refusal('Empty or too long a message, or no user message'),
-          429: {
-            ...refusal('Rate limit (`rate_limit_exceeded`) or daily quota (`quota_exceeded`)'),
-            headers: {
-              'Retry-After': {
-                description: 'Seconds until a message would be accepted',
-                schema: { type: 'integer' as const, minimum: 1 },
-              },
-            },
-          },
-        },
+        [DOCUMENTED]: UI_CHAT_ANSWERS,
       },
     })
     .get('/api/chat/:id/stream', ({ user, params }) => uiChat.resume(user.id, params.id), {
@@ -128,11 +95,7 @@ export const chatModule = (
       detail: {
         tags: ['chat'],
         summary: 'Resume the reply streaming in a conversation (AI SDK protocol), or 204',
-        [DOCUMENTED]: {
-          200: UI_STREAM_RESPONSE,
-          204: { description: 'No reply is streaming' },
-          404: refusal('Not your conversation'),
-        },
+        [DOCUMENTED]: UI_RESUME_ANSWERS,
       },
     });
 };

@@ -79,6 +79,49 @@ const refusalResponse = (code: string, message: string, retryAfter?: number): Re
   }
 };
 
+/** The answers of the AI SDK routes, for the OpenAPI document (the handlers return Responses of their own). */
+const UI_STREAM_RESPONSE = {
+  description:
+    'The UI message stream (v1), header `x-vercel-ai-ui-message-stream: v1`: start, text-start, text-delta…, text-end, finish, then `data: [DONE]`; a failure mid-answer is an `error` part',
+  content: { 'text/event-stream': { schema: { type: 'string' as const } } },
+};
+const refusal = (description: string) => ({
+  description,
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object' as const,
+        required: ['detail'],
+        properties: { detail: {}, code: { type: 'string' as const } },
+      },
+    },
+  },
+});
+
+/** `POST /api/chat`: the stream, or a refusal before it. */
+export const UI_CHAT_ANSWERS = {
+  200: UI_STREAM_RESPONSE,
+  404: refusal('Not your conversation, or (regenerate) no such answer: `message_not_found`'),
+  409: refusal('A reply is streaming in this conversation: `already_processing`'),
+  422: refusal('Empty or too long a message, or no user message'),
+  429: {
+    ...refusal('Rate limit (`rate_limit_exceeded`) or daily quota (`quota_exceeded`)'),
+    headers: {
+      'Retry-After': {
+        description: 'Seconds until a message would be accepted',
+        schema: { type: 'integer' as const, minimum: 1 },
+      },
+    },
+  },
+};
+
+/** `GET /api/chat/{id}/stream`: the stream, or 204. */
+export const UI_RESUME_ANSWERS = {
+  200: UI_STREAM_RESPONSE,
+  204: { description: 'No reply is streaming' },
+  404: refusal('Not your conversation'),
+};
+
 const encoder = new TextEncoder();
 const part = (value: object) => encoder.encode(`data: ${JSON.stringify(value)}\n\n`);
 const DONE = encoder.encode('data: [DONE]\n\n');
