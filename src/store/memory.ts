@@ -84,7 +84,7 @@ export class MemoryStore implements Store {
     while (expired < events.length && (events[expired] as number) <= now - rate.windowMs) expired++;
     if (expired) events.splice(0, expired);
     if (events.length >= rate.limit) {
-      const freeing = events[events.length - rate.limit] as number;
+      const freeing = events[events.length - rate.limit] ?? now;
       return { outcome: 'limited', stamp, room: 0, retryAfterMs: freeing + rate.windowMs - now };
     }
     events.push(now);
