@@ -443,7 +443,8 @@ const sendWhenOpen = async (frame: (chat: ChatSocket) => boolean) => {
 
 /** Sends `frame` as the pending message: resolves whether the server stored it. */
 const sendPending = async (content: string, fromBox: boolean, frame: (chat: ChatSocket) => boolean) => {
-  settlePending(false);
+  // One still unanswered is no longer followed (not given back: it may yet be stored).
+  pending?.settle(false);
   const stored = new Promise<boolean>((settle) => {
     pending = { content, fromBox, settle };
   });
