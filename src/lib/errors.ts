@@ -30,4 +30,7 @@ export const unprocessable = (issues: ValidationIssue[]) => new HttpError(422, i
 
 export const notFound = (detail = 'Not found') => new HttpError(404, detail);
 
+/** A wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
+export const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
 export const SERVICE_UNAVAILABLE = 'Service temporarily unavailable';

@@ -1,6 +1,6 @@
 import type { UserRow } from '../../db/schema';
 import { normalizeEmail } from '../../lib/email';
-import { HttpError, unprocessable } from '../../lib/errors';
+import { HttpError, retryAfterSeconds, unprocessable } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
 import {
@@ -110,7 +110,7 @@ export const createAuthService = (
       const key = failuresKey(username, ip);
       const failures = Number((await store.get(key)) ?? 0);
       if (failures >= lockout.maxFailures) {
-        const retryAfter = Math.max(1, Math.ceil((await store.ttl(key)) / 1000));
+        const retryAfter = retryAfterSeconds(await store.ttl(key));
         throw new HttpError(429, 'Too many failed login attempts. Try again later.', 'account_locked', {
           'Retry-After': String(retryAfter),
         });

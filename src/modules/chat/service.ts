@@ -1,4 +1,4 @@
-import { HttpError, notFound } from '../../lib/errors';
+import { HttpError, notFound, retryAfterSeconds } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
@@ -42,9 +42,6 @@ const REFUSALS = {
   limited: 'RATE_LIMIT_EXCEEDED',
   quota: 'QUOTA_EXCEEDED',
 } as const satisfies Record<Exclude<Admission['kind'], 'claimed'>, ErrorCode>;
-
-/** A refusal's wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
-const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** `seconds` in words: "42 s", "5 min", "3 h 20 min", "2 h". */
 const waitText = (seconds: number) => {
