@@ -32,6 +32,35 @@ const completionsUrl = (baseUrl = 'https://api.openai.com/v1') => {
 
 const DONE = Symbol('done');
 
+// NUL, which PostgreSQL cannot store in text, and any UTF-16 surrogate (rare: emoji and the like).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/;
+
+/**
+ * The answer's text as it can be stored and read back the same: NUL removed, a lone
+ * surrogate replaced by U+FFFD (what the database would make of it). A high surrogate
+ * that ends one delta is held for the next, so a pair a provider split across two
+ * chunks stays one character. Text without either passes untouched.
+ */
+const storableDeltas = () => {
+  let held = '';
+  return {
+    mend: (text: string) => {
+      if (!held && !UNSTORABLE.test(text)) return text;
+      let whole = held + text.replaceAll('\u0000', '');
+      held = '';
+      const last = whole.charCodeAt(whole.length - 1);
+      if (last >= 0xd800 && last <= 0xdbff) {
+        held = whole.slice(-1);
+        whole = whole.slice(0, -1);
+      }
+      return whole.toWellFormed();
+    },
+    /** What is still held when the answer ends: a surrogate that never got its pair. */
+    rest: () => (held ? '\uFFFD' : ''),
+  };
+};
+
 /** One server-sent event of the answer: its chunk, or DONE for `[DONE]`. */
 const parseChunk = (message: EventSourceMessage): ChatCompletionChunk | typeof DONE => {
   if (message.data === '[DONE]') return DONE;
@@ -111,6 +140,7 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
         reader = await request(turns, signal, options);
         const decoder = new TextDecoder();
         const received: EventSourceMessage[] = [];
+        const deltas = storableDeltas();
         let overflow = false;
         const parser = createParser({
           maxBufferSize: MAX_EVENT_CHARS,
@@ -147,7 +177,8 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
               break;
             }
             const choice = chunk.choices?.[0];
-            if (choice?.delta?.content) batch.push({ type: 'delta', text: choice.delta.content });
+            const text = choice?.delta?.content && deltas.mend(choice.delta.content);
+            if (text) batch.push({ type: 'delta', text });
             if (choice?.finish_reason) finished = true;
             if (chunk.usage)
               batch.push({
@@ -161,6 +192,8 @@ export const createOpenAIModel = (settings: OpenAISettings): ChatModel => {
           if (failure) throw failure;
           if (complete) break;
         }
+        const rest = deltas.rest();
+        if (rest) yield [{ type: 'delta', text: rest }];
       } catch (error) {
         if (signal.aborted) return;
         throw error;

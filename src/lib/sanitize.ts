@@ -46,7 +46,10 @@ export const cleanContent = (input: string): string => {
   return stripControls(text.replaceAll(PROTECTED_LT, '<'));
 };
 
-const stripControls = (text: string) => text.replace(/\r\n?/g, '\n').replace(CONTROL_CHARACTERS, '').trim();
+// A lone surrogate becomes U+FFFD, as the database would store it, so what the
+// server sends back (message.created) is what a later read returns.
+const stripControls = (text: string) =>
+  text.replace(/\r\n?/g, '\n').replace(CONTROL_CHARACTERS, '').toWellFormed().trim();
 
 /** Length in code points, as SPEC §6.1 counts characters. */
 export const codePointLength = (text: string) => {

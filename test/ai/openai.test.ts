@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ModelError, type ModelEvent } from '../../src/ai/model';
 import { createOpenAIModel } from '../../src/ai/openai';
-import { DEFAULT_TOKENS, type OpenAIStub, STUB_PROMPT_TOKENS, startOpenAIStub } from '../support/openai-stub';
+import {
+  DEFAULT_TOKENS,
+  type OpenAIStub,
+  STUB_PROMPT_TOKENS,
+  startOpenAIStub,
+  UNSTORABLE_ANSWER,
+} from '../support/openai-stub';
 
 /** The provider client on its own, against the loopback stub (the chat tests cover it end to end). */
 let stub: OpenAIStub;
@@ -80,6 +86,18 @@ describe('OpenAI-compatible provider client', () => {
       finished: true,
       aborted: false,
     });
+  });
+
+  test('text the database cannot store is mended: NUL goes, a lone surrogate becomes U+FFFD, a split pair stays whole', async () => {
+    const { events, text, error } = await drain('[stub:unstorable]');
+    expect(error).toBeUndefined();
+    expect(text).toBe(UNSTORABLE_ANSWER);
+    // No delta is left empty or holds half a pair.
+    for (const event of events)
+      if (event.type === 'delta') {
+        expect(event.text).not.toBe('');
+        expect(event.text.isWellFormed()).toBe(true);
+      }
   });
 
   test('joins the base URL and the path whatever its trailing slash, keeping its query', async () => {

@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net';
  *   long:N        N tokens
  *   drip:MS       40 tokens, MS milliseconds apart
  *   echo          repeats the user's message word by word
+ *   unstorable    UNSTORABLE_TOKENS: NUL, lone surrogates, an emoji's pair split across two chunks
  */
 
 export interface StubOptions {
@@ -70,6 +71,14 @@ const usageChunk = (prompt: number, completion: number) =>
 
 export const DEFAULT_TOKENS = ['Hello', ',', ' this', ' is', ' the', ' stub', '.'];
 export const STUB_PROMPT_TOKENS = 11;
+
+/**
+ * What no database can store as it is: NUL, lone surrogates, and an emoji whose
+ * surrogate pair is split across two chunks (`[stub:unstorable]`). The answer the
+ * server should store and send: `UNSTORABLE_ANSWER`.
+ */
+export const UNSTORABLE_TOKENS = ['Hel', 'lo\u0000 x', ' \uD83D', '\uDE00 ok', ' \uDC00z', ' end\uD83D'];
+export const UNSTORABLE_ANSWER = 'Hello x 😀 ok \uFFFDz end\uFFFD';
 
 /** A message the stub answers slowly (`[stub:drip:MS]`): 40 tokens, `ms` apart. */
 export const drip = (words: string, ms = 25) => `${words} [stub:drip:${ms}]`;
@@ -132,7 +141,9 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
         ? Array.from({ length: mode === 'drip' ? 40 : Number(arg) || 1000 }, (_, i) => ` w${i}`)
         : mode === 'echo'
           ? last.split(/(?<= )/)
-          : tokens;
+          : mode === 'unstorable'
+            ? UNSTORABLE_TOKENS
+            : tokens;
     const delay = mode === 'slow' || mode === 'drip' ? Number(arg) : (options.tokenDelayMs ?? 0);
 
     const send = async (text: string) => {

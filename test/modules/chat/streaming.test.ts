@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ServerFrame } from '../../../src/modules/chat/protocol';
 import { type Client, createClient } from '../../support/client';
-import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS } from '../../support/openai-stub';
+import { DEFAULT_TOKENS, STUB_PROMPT_TOKENS, UNSTORABLE_ANSWER } from '../../support/openai-stub';
 import { startServer, type TestServer } from '../../support/server';
 import { CLEANING_EXAMPLES } from '../../support/spec-examples';
 import { until } from '../../support/wait';
@@ -70,6 +70,20 @@ describe('chat.message → streamed answer', () => {
     expect(stored[1]?.id).toBe(final.message_id);
     expect(stored[1]?.prompt_tokens).toBe(STUB_PROMPT_TOKENS);
     expect(stored[1]?.completion_tokens).toBe(DEFAULT_TOKENS.length);
+    ws.close();
+  });
+
+  test('an answer with text the database cannot store (NUL, lone surrogates) is stored and sent alike, not lost', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'odd bytes [stub:unstorable]' });
+    const { deltas, final } = await ws.reply();
+    expect(final).toMatchObject({ type: 'chat.stream', done: true });
+    expect(deltas.join('')).toBe(UNSTORABLE_ANSWER);
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.content, m.status])).toEqual([
+      ['user', 'odd bytes [stub:unstorable]', 'complete'],
+      ['assistant', UNSTORABLE_ANSWER, 'complete'],
+    ]);
     ws.close();
   });
 
@@ -230,10 +244,14 @@ describe('content cleaning (SPEC §6.2), read back through the messages endpoint
     ...CLEANING_EXAMPLES,
     ["'; DROP TABLE messages; --", "'; DROP TABLE messages; --"],
     ['line one\nline\ttwo\u0007', 'line one\nline\ttwo'],
+    // A lone surrogate is stored as U+FFFD, and message.created says so too.
+    ['\uD800hi', '\uFFFDhi'],
+    ['a\uDC00', 'a\uFFFD'],
   ])('%j is stored as %j', async (input, stored) => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: input });
-    await ws.reply();
+    const { created } = await ws.reply();
+    expect(created?.message.content).toBe(stored);
     expect((await messagesOf(me))[0]?.content).toBe(stored);
     expect(lastRequest()?.messages.at(-1)?.content).toBe(stored);
     ws.close();
