@@ -107,6 +107,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     gate,
     replies: createReplyRunner(repo, model, {
       maxContextTokens: config.ai.maxContextTokens,
+      maxAnswerChars: config.ai.maxAnswerChars,
       aiTimeoutMs,
       observer: telemetry.observer,
     }),

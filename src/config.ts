@@ -130,6 +130,11 @@ export const VARIABLES = t.Object({
     8000,
     100,
   ),
+  AI_MAX_ANSWER_CHARS: int(
+    'longest answer kept: a provider still streaming past it is cut off (`AI_ERROR`, the answer stored `failed`)',
+    500_000,
+    100,
+  ),
   CHAT_MAX_MESSAGE_LENGTH: int('characters (code points) per user message', 4000, 1),
   CHAT_RATE_LIMIT: int('accepted messages per sliding window, per user', 20, 1),
   CHAT_RATE_WINDOW_SECONDS: int('the rate limit’s window', 60, 1),
@@ -403,6 +408,7 @@ export const loadConfig = (env: Env = process.env) => {
       timeoutSeconds: raw.AI_TIMEOUT_SECONDS,
       systemPrompt: raw.AI_SYSTEM_PROMPT,
       maxContextTokens: raw.AI_MAX_CONTEXT_TOKENS,
+      maxAnswerChars: raw.AI_MAX_ANSWER_CHARS,
     },
     chat: {
       maxMessageLength: raw.CHAT_MAX_MESSAGE_LENGTH,

@@ -6,6 +6,11 @@ import { MESSAGES } from './protocol';
 
 export interface ReplySettings {
   maxContextTokens: number;
+  /**
+   * An answer this long is cut off (a model stuck repeating itself, with no token
+   * limit of its own, would otherwise stream into memory without end).
+   */
+  maxAnswerChars: number;
   aiTimeoutMs: number;
   /** Told once per provider call (its first chunk, its end): metrics, never per delta. */
   observer?: ProviderObserver;
@@ -81,6 +86,8 @@ export type ReplyOutcome = (
   /** The tokens of the stored answer (unset when none was stored). */
   usage?: TokenUsage;
 };
+
+const TOO_LONG = 'The answer grew too long and was cut off.';
 
 /** A provider request on its way, and the context it was built from. */
 export interface ProviderRequest {
@@ -308,6 +315,7 @@ export const createReplyRunner = (
         // Added and sent in one step, so a socket joining in between sees each delta once.
         const offset = reply.text.length;
         for (const text of texts) reply.text += text;
+        if (reply.text.length >= settings.maxAnswerChars) controller.abort('too long');
         if (audience.deliver(reply, texts, offset) === -1) {
           silence.paused = true;
           await audience.drained();
@@ -328,8 +336,9 @@ export const createReplyRunner = (
     if (!reply.started) await ensureUserStored();
     if (signal.reason === 'timeout')
       failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
+    if (signal.reason === 'too long') failure = { kind: 'failed', code: 'AI_ERROR', message: TOO_LONG };
 
-    const stopped = signal.aborted && signal.reason !== 'timeout';
+    const stopped = signal.aborted && signal.reason !== 'timeout' && signal.reason !== 'too long';
     const { text } = reply;
     const observe = (counted: TokenUsage | undefined) =>
       settings.observer?.finished(

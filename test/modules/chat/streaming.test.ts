@@ -17,6 +17,7 @@ beforeAll(async () => {
     AI_SYSTEM_PROMPT: 'You are the test assistant.',
     AI_MAX_CONTEXT_TOKENS: '300',
     CHAT_MAX_MESSAGE_LENGTH: '50',
+    AI_MAX_ANSWER_CHARS: '200',
   });
   api = createClient(server.url);
 });
@@ -392,6 +393,31 @@ describe('provider failures', () => {
     ]);
     expect(stored[1]?.content).toBe(partial);
     ws.send({ type: 'chat.message', content: 'recovered?' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('an answer that goes on past AI_MAX_ANSWER_CHARS is cut off: the provider aborted, AI_ERROR, stored failed', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'never stops [stub:long:100000]' });
+    const { deltas, final } = await ws.reply();
+    expect(final).toEqual({
+      type: 'chat.error',
+      code: 'AI_ERROR',
+      error: 'The answer grew too long and was cut off.',
+    });
+    const text = deltas.join('');
+    // Cut at the first read that reached the limit: far short of the 100,000 tokens sent.
+    expect(text.length).toBeGreaterThanOrEqual(200);
+    expect(text.length).toBeLessThan(100_000);
+    const stored = await messagesOf(me);
+    expect(stored.map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'failed'],
+    ]);
+    expect(stored[1]?.content).toBe(text);
+    await until(() => lastRequest()?.aborted === true, 'the provider request aborted');
+    ws.send({ type: 'chat.message', content: 'short again' });
     expect((await ws.reply()).final.done).toBe(true);
     ws.close();
   });
