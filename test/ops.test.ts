@@ -175,6 +175,40 @@ describe('X-Request-Id', () => {
     expect(JSON.stringify(lines()[0])).not.toContain(me.conversationId);
   });
 
+  test('every other line logged about a request carries its request_id, however deep and however late', async () => {
+    // The AI SDK endpoint's reply ends with an automatic title, whose failure is logged
+    // after the answer: a line about that request, logged far from its route.
+    const { server, api } = await start({ AI_TITLES: 'true', AI_TITLE_MODEL: '[stub:status:500]' });
+    const me = await api.signUp();
+    const res = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${me.access}`,
+        'content-type': 'application/json',
+        'x-request-id': 'deep-1',
+      },
+      body: JSON.stringify({
+        id: me.conversationId,
+        messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'name this' }] }],
+        trigger: 'submit-message',
+      }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const titleFailed = () =>
+      server.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'automatic title failed');
+    await until(() => titleFailed().length > 0, 'the title failure logged');
+    expect(titleFailed()).toEqual([expect.objectContaining({ level: 'warn', request_id: 'deep-1' })]);
+    // Lines about no request carry none: the same failure after a WebSocket message.
+    const other = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, other.conversationId, other.access);
+    ws.send({ type: 'chat.message', content: 'name this too' });
+    await ws.reply();
+    await until(() => titleFailed().length > 1, 'the second title failure logged');
+    expect(titleFailed()[1]).not.toHaveProperty('request_id');
+    ws.close();
+  });
+
   test('a WebSocket upgrade: its 101 carries the request id, and it is logged and counted as a 101', async () => {
     const { server } = await start();
     const { hostname, port } = new URL(server.url);

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia';
-import type { Logger } from './logger';
+import { type Logger, requestScope } from './logger';
 import type { Metrics } from './metrics';
 import { type Span, SpanKind, SpanStatusCode, type Tracer } from './tracing';
 
@@ -39,6 +39,7 @@ export const requestLog = (log: Logger, metrics: Metrics, tracer: Tracer) =>
       const incoming = request.headers.get('x-request-id');
       const id = incoming && SAFE_ID.test(incoming) ? incoming : crypto.randomUUID();
       set.headers['x-request-id'] = id;
+      requestScope.enterWith(id);
       const span = tracer.startSpan(request.method, {
         kind: SpanKind.SERVER,
         attributes: { 'http.request.method': request.method },
