@@ -12,6 +12,7 @@ import {
   type Message,
   messages,
   notice,
+  offlineModel,
   regenerate,
   selected,
   send,
@@ -169,6 +170,15 @@ const Composer = () => {
   );
 };
 
+/** Said on every chat view while the server has no real model behind it. */
+const OfflineNote = () =>
+  offlineModel.value ? (
+    <p class="offline-model" role="note">
+      This server has no AI provider configured (no <code>OPENAI_API_KEY</code>): answers come from its
+      built-in offline model, which only echoes your message.
+    </p>
+  ) : null;
+
 const CONNECTION_WORDS: Record<string, string> = {
   connecting: 'Connecting…',
   reconnecting: 'Connection lost. Reconnecting…',
@@ -194,6 +204,7 @@ export const Chat = () => {
   if (!conversation)
     return (
       <main class="chat empty">
+        <OfflineNote />
         <p>Start a new chat, or pick one.</p>
         {/* On a phone the sidebar is behind its menu; this starts one with the default model. */}
         <button type="button" onClick={() => void create(null)}>
@@ -210,6 +221,7 @@ export const Chat = () => {
   return (
     <main class="chat">
       <h2 class="conversation-title">{conversation.title}</h2>
+      <OfflineNote />
       {words && (
         <p class="connection" role="status">
           {words}

@@ -68,6 +68,8 @@ const settlePending = (stored: boolean) => {
   if (!stored && sent.fromBox && !draft.value.trim()) draft.value = sent.content;
   sent.settle(stored);
 };
+/** The server answers with its built-in offline model (no provider configured; SPEC §1). */
+export const offlineModel = signal(false);
 export const usage = signal<
   | {
       messages: number;
@@ -172,7 +174,7 @@ export const start = async () => {
     return;
   }
   username.value = me.data.username;
-  await Promise.all([loadConversations(), loadModels(), loadUsage()]);
+  await Promise.all([loadConversations(), loadModels(), loadUsage(), loadModelMode()]);
   loaded.value = true;
   const wanted = location.hash.slice(1);
   const first = conversations.value.find((c) => c.id === wanted) ?? conversations.value[0];
@@ -189,6 +191,13 @@ const loadUsage = async () => {
     dailyTokens: data.quota.daily_tokens,
     resetsAt: data.quota.resets_at,
   };
+};
+
+/** Health says `"ai": "offline"` whether or not the rest is healthy (a 503 carries it too). */
+const loadModelMode = async () => {
+  const { data, error } = await api.health.get();
+  const body = data ?? (error?.value as { ai?: string } | undefined);
+  offlineModel.value = body?.ai === 'offline';
 };
 
 const loadModels = async () => {

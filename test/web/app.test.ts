@@ -156,6 +156,8 @@ describe('a person’s session', () => {
 
     await sendMessage(page, 'Hello there');
     await textIs(lastAnswer(page).locator('.markdown'), answer);
+    // A real model answers here: no offline note.
+    expect(await page.getByRole('note').count()).toBe(0);
     expect(server.stub.requests.at(-2)?.model ?? server.stub.requests.at(-1)?.model).toBe('second-model');
     // The title the model suggested replaces the default, live.
     await page.locator('.conversation-title', { hasNotText: 'New conversation' }).waitFor();
@@ -524,6 +526,30 @@ describe('access', () => {
     const outline = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle');
     expect(outline).not.toBe('none');
     await context.close();
+  });
+
+  browserTest('no AI provider configured: the app says so in words, on a phone too', async () => {
+    const offline = await startServer({}, { offline: true });
+    try {
+      const { page, context, problems } = await newPage({ width: 375 });
+      await registerThrough(page, offline.url);
+      const note = page.getByRole('note');
+      await note.waitFor();
+      expect(await note.textContent()).toContain('built-in offline model');
+      await page.getByRole('button', { name: 'Start a chat' }).click();
+      await sendMessage(page, 'Is anyone there?');
+      await lastAnswer(page).locator('.markdown', { hasText: 'Is anyone there?' }).waitFor();
+      expect(await lastAnswer(page).textContent()).toContain('offline model');
+      expect(await note.isVisible()).toBe(true);
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
+      );
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(problems).toEqual([]);
+      await context.close();
+    } finally {
+      await offline.stop();
+    }
   });
 
   browserTest(
