@@ -12,7 +12,8 @@ beforeAll(async () => {
   // Short, so the backpressure test can outwait it; not so short that a loaded machine's
   // scheduling pause between two provider chunks reads as the provider going silent
   // (2 s expired once, after the client resumed, in a suite run on a slow hour).
-  server = await startServer({ AI_TIMEOUT_SECONDS: '3' });
+  // The backpressure test's answer (2.3 M characters) is longer than answers are allowed by default.
+  server = await startServer({ AI_TIMEOUT_SECONDS: '3', AI_MAX_ANSWER_CHARS: '5000000' });
   api = createClient(server.url);
 });
 afterAll(() => server.stop());
