@@ -115,6 +115,7 @@ export const createServices = ({ config, database, store, model, log }: Resource
     questions: createQuestions(repo, {
       maxMessageLength: config.chat.maxMessageLength,
       defaults: { model: config.ai.model, systemPrompt: config.ai.systemPrompt },
+      models: config.ai.models,
     }),
     titles,
     usage,

@@ -138,6 +138,35 @@ describe('model and system_prompt', () => {
   });
 });
 
+describe('a model the operator has since taken off AI_MODELS', () => {
+  test('its conversations are answered by the default model, not refused by the provider', async () => {
+    const me = await api.signUp();
+    const chose = await patch(me, { model: 'second-model' });
+    expect(chose.body.model).toBe('second-model');
+    // The same database, restarted without second-model.
+    const narrower = await startServer(
+      { OPENAI_MODEL: 'main-model', AI_MODELS: 'main-model' },
+      { database: server.resources.database, stub: server.stub },
+    );
+    try {
+      const ws = await connectAuthenticated(narrower.wsUrl, me.conversationId, me.access);
+      ws.send({ type: 'chat.message', content: 'still there? retired-model' });
+      const { final } = await ws.reply();
+      expect(final).toMatchObject({ type: 'chat.stream', done: true });
+      expect(requestFor('retired-model').model).toBe('main-model');
+      ws.close();
+    } finally {
+      await narrower.stop();
+    }
+    // Where it is offered, the conversation's own choice answers again.
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'and now? offered-again' });
+    await ws.reply();
+    expect(requestFor('offered-again').model).toBe('second-model');
+    ws.close();
+  });
+});
+
 describe('PUT /{id}/messages/{message_id}/feedback', () => {
   const answered = async () => {
     const me = await api.signUp();

@@ -33,6 +33,11 @@ export interface QuestionSettings {
   maxMessageLength: number;
   /** `OPENAI_MODEL` and `AI_SYSTEM_PROMPT`: what a conversation's null settings mean. */
   defaults: { model: string; systemPrompt: string };
+  /**
+   * `AI_MODELS`. A conversation whose model has since left them (the operator took it
+   * off) is answered by the default model rather than failing on every message.
+   */
+  models: readonly string[];
 }
 
 /**
@@ -42,6 +47,10 @@ export interface QuestionSettings {
  * up to the question, read from the database or taken from what the room remembers.
  */
 export const createQuestions = (repo: ConversationRepository, settings: QuestionSettings) => {
+  const offered = new Set(settings.models);
+  const modelOf = (chosen: string | null) =>
+    chosen !== null && offered.has(chosen) ? chosen : settings.defaults.model;
+
   /** Content as a new user message takes it (SPEC §6.2), or the refusal. */
   const cleaned = (content: string) => {
     if (codePointLength(content) > settings.maxMessageLength)
@@ -111,7 +120,7 @@ export const createQuestions = (repo: ConversationRepository, settings: Question
       const { question } = asked;
       if (question.kind === 'new' && asked.tip === 'current') question.parentId = context.currentMessageId;
       return {
-        model: context.model ?? settings.defaults.model,
+        model: modelOf(context.model),
         systemPrompt: context.systemPrompt ?? settings.defaults.systemPrompt,
         turns: withQuestion(question, context.turns),
         untitled: context.untitled,
