@@ -79,9 +79,23 @@ export const createChatService = (deps: ChatDependencies) => {
     return connection.send(encode.error(code, message, retryAfter));
   };
 
-  const authenticate = async (connection: ChatConnection, token: string | undefined) => {
+  /**
+   * Sockets whose auth is being checked, and the check: a frame sent right behind its
+   * `auth` (a client that does not wait for auth.success) waits for it rather than
+   * being refused AUTH_REQUIRED. Kept here, not on the socket, so an idle socket holds
+   * nothing for it.
+   */
+  const checking = new WeakMap<ChatConnection, Promise<void>>();
+
+  const authenticate = (connection: ChatConnection, token: string | undefined) => {
     if (connection.authenticated || connection.authenticating) return; // SPEC: a second auth is ignored
     connection.beginAuth();
+    const check = checkAuth(connection, token).finally(() => checking.delete(connection));
+    checking.set(connection, check);
+    return check;
+  };
+
+  const checkAuth = async (connection: ChatConnection, token: string | undefined) => {
     try {
       if (!token) throw new HttpError(401, 'missing token');
       const { user, claims } = await deps.auth.authenticate(token, 'access');
@@ -242,6 +256,13 @@ export const createChatService = (deps: ChatDependencies) => {
 
     frame: async (connection: ChatConnection, frame: ClientFrame | FrameProblem) => {
       connection.lastSeen = Date.now();
+      if (frame.type !== 'auth') {
+        const pending = checking.get(connection);
+        if (pending) {
+          await pending;
+          if (connection.closed) return;
+        }
+      }
       if (isFrameProblem(frame)) {
         if (frame.type === 'auth') return authenticate(connection, undefined);
         // What is not a frame at all (INVALID_JSON, UNKNOWN_TYPE) is said so, signed in or

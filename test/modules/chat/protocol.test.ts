@@ -93,6 +93,29 @@ describe('in-band authentication', () => {
     expect((await ws.closed).code).toBe(4001);
   });
 
+  test('frames sent right behind auth, without waiting for auth.success, wait for it and are answered', async () => {
+    const me = await api.signUp();
+    const ws = await connect(chatUrl(me.conversationId));
+    ws.send({ type: 'auth', token: me.access });
+    ws.send({ type: 'chat.message', content: 'no waiting' });
+    expect((await ws.next()).type).toBe('auth.success');
+    const { created, final } = await ws.reply();
+    expect(created?.message.content).toBe('no waiting');
+    expect(final).toMatchObject({ type: 'chat.stream', done: true });
+    ws.close();
+    // Behind a refused auth the socket closes: the frame gets no answer and nothing is stored.
+    const bad = await connect(chatUrl(me.conversationId));
+    bad.send({ type: 'auth', token: 'not-a-token' });
+    bad.send({ type: 'chat.message', content: 'never stored' });
+    expect(await bad.next()).toMatchObject({ type: 'chat.error', code: 'AUTH_FAILED' });
+    expect((await bad.closed).code).toBe(4001);
+    expect(bad.frames).toHaveLength(1);
+    const stored = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+      token: me.access,
+    });
+    expect(stored.body.items.map((m: { content: string }) => m.content)).not.toContain('never stored');
+  });
+
   test('ignores a second auth frame after success', async () => {
     const me = await api.signUp();
     const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
