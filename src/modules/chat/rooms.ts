@@ -68,6 +68,19 @@ export interface RoomSettings extends UserSettings {
  */
 export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   const rooms = new Map<string, Room>();
+  /**
+   * Per conversation, the chat frames being admitted here (read, checked, claimed) before
+   * their reply begins, and whether a stop came meanwhile: a `chat.stop` sent right
+   * behind its `chat.message` stops that reply as soon as it begins, rather than finding
+   * nothing to stop. Only conversations with a frame in admission have an entry.
+   */
+  const admitting = new Map<string, { frames: number; stop: boolean }>();
+  /** A stop for a conversation with a frame in admission here: true when one is. */
+  const stopAdmitting = (conversationId: string) => {
+    const entry = admitting.get(conversationId);
+    if (entry) entry.stop = true;
+    return entry !== undefined;
+  };
   const beatEveryMs = Math.min(5000, Math.max(100, settings.aiTimeoutMs / 3));
   // A followed reply silent this long is taken for dead: with the sweep's own period on
   // top, its followers hear so within AI_TIMEOUT_SECONDS, yet a live producer beats at
@@ -144,7 +157,10 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   const onLifecycle = (event: ReplyEvent) => {
     if (event.t === 'gone' || event.t === 'limits') return users.heard(event);
     const room = rooms.get(event.c);
-    if (!room) return;
+    if (!room) {
+      if (event.t === 'stop') stopAdmitting(event.c);
+      return;
+    }
     switch (event.t) {
       case 'start':
         if (!room.sockets.size) return;
@@ -164,7 +180,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         return;
       }
       case 'stop':
-        room.reply?.stop('stopped');
+        if (room.reply) room.reply.stop('stopped');
+        else stopAdmitting(event.c);
         return;
       case 'removed':
         closeDeleted(room);
@@ -260,9 +277,33 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     /** The room of a conversation, for the reply about to stream in it. */
     room: roomOf,
 
-    /** `reply` streams in `room` from now on: its frames go to the room's sockets. */
+    /**
+     * A chat frame of `conversationId` is being admitted here; `done` once its reply has
+     * begun (`begin`) or it was refused.
+     */
+    admitting: (conversationId: string) => {
+      const entry = admitting.get(conversationId) ?? { frames: 0, stop: false };
+      entry.frames++;
+      admitting.set(conversationId, entry);
+      let open = true;
+      return () => {
+        if (!open) return;
+        open = false;
+        if (--entry.frames === 0 && admitting.get(conversationId) === entry) admitting.delete(conversationId);
+      };
+    },
+
+    /**
+     * `reply` streams in `room` from now on: its frames go to the room's sockets. A stop
+     * that came while it was being admitted stops it at once.
+     */
     begin: (room: Room, reply: Reply) => {
       room.reply = reply;
+      const admitted = admitting.get(room.id);
+      if (admitted?.stop) {
+        admitted.stop = false;
+        reply.stop('stopped');
+      }
       // A socket is in its room from its auth on; an HTTP reader (ui-stream.ts) from its reply on.
       const sender = reply.sender as ChatConnection;
       if (!sender.closed) room.sockets.add(sender);
@@ -331,8 +372,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     },
 
     /**
-     * Stops the reply streaming in a conversation, here or on another instance;
-     * false when none streams.
+     * Stops the reply streaming in a conversation, here or on another instance, or
+     * the one a frame being admitted here is about to begin; false when there is none.
      */
     stop: async (conversationId: string) => {
       const reply = rooms.get(conversationId)?.reply;
@@ -340,8 +381,11 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         reply.stop('stopped');
         return true;
       }
+      // A frame in admission here is stopped once its reply begins; one streaming
+      // elsewhere (that frame is then refused) is stopped there.
+      const admitted = stopAdmitting(conversationId);
       const current = await bus.current(conversationId);
-      if (!current) return false;
+      if (!current) return admitted;
       await bus.stop(conversationId);
       return true;
     },

@@ -131,7 +131,13 @@ export const createChatService = (deps: ChatDependencies) => {
    * remembers the branch and expects the claim to pass, the provider request leaves
    * now and the claim's round trip overlaps the provider's; it is dropped if not.
    */
-  const converse = async (connection: ChatConnection, userId: string, asked: Asked) => {
+  const converse = async (
+    connection: ChatConnection,
+    userId: string,
+    asked: Asked,
+    /** Ends the frame's admission (rooms.admitting), once its reply has begun. */
+    admitted: () => void,
+  ) => {
     const conversationId = connection.conversationId;
     const room = deps.rooms.room(conversationId);
     const remembered = asked.tip === 'current' ? room.history : undefined;
@@ -163,6 +169,7 @@ export const createChatService = (deps: ChatDependencies) => {
     if (early && !known) early.cancel();
     const reply = new Reply(conversationId, connection, userId);
     const audience = deps.rooms.begin(room, reply);
+    admitted();
     const telemetry = deps.telemetry.begin();
     let errorCode: ErrorCode | undefined;
     let frame: string;
@@ -225,14 +232,20 @@ export const createChatService = (deps: ChatDependencies) => {
 
   /** Runs a chat frame: its refusals go to the sender alone (SPEC §11). */
   const ask = async (connection: ChatConnection, userId: string, resolve: () => Promise<Asked>) => {
-    let asked: Asked;
+    // From here until its reply begins, a stop for the conversation waits for that reply.
+    const admitted = deps.rooms.admitting(connection.conversationId);
     try {
-      asked = await resolve();
-    } catch (error) {
-      if (error instanceof Refusal) return fail(connection, error.code, error.message);
-      throw error;
+      let asked: Asked;
+      try {
+        asked = await resolve();
+      } catch (error) {
+        if (error instanceof Refusal) return fail(connection, error.code, error.message);
+        throw error;
+      }
+      return await converse(connection, userId, asked, admitted);
+    } finally {
+      admitted();
     }
-    return converse(connection, userId, asked);
   };
 
   return {

@@ -210,6 +210,26 @@ describe('stop', () => {
     for (const ws of all) ws.close();
   });
 
+  test('chat.stop sent right behind its message, before the reply began, stops it as it begins', async () => {
+    const { me, all } = await sockets([a, b]);
+    const content = drip('stop at once');
+    all[0]?.send({ type: 'chat.message', content });
+    all[0]?.send({ type: 'chat.stop' });
+    for (const ws of all) {
+      const { created, final } = await ws.reply();
+      expect(created?.message.content).toBe(content);
+      expect(final).toEqual(stoppedFrame(null));
+    }
+    await until(() => pair.stub.requestsFor(content).every((r) => r.aborted || r.finished), 'request over');
+    expect(pair.stub.requestsFor(content).every((r) => !r.finished)).toBe(true);
+    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
+    // The stop was spent on that reply: the next one runs to its end.
+    all[1]?.send({ type: 'chat.message', content: 'and this one?' });
+    expect((await all[1]?.reply())?.final).toMatchObject({ done: true, message_id: expect.any(String) });
+    expect(all[1]?.frames.at(-1)?.status).toBeUndefined();
+    for (const ws of all) ws.close();
+  });
+
   test('chat.stop when nothing streams is ignored: no frame', async () => {
     const { all } = await sockets([a]);
     all[0]?.send({ type: 'chat.stop' });
