@@ -307,6 +307,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       // A socket is in its room from its auth on; an HTTP reader (ui-stream.ts) from its reply on.
       const sender = reply.sender as ChatConnection;
       if (!sender.closed) room.sockets.add(sender);
+      // Gone while its message was being admitted: as if it left now.
+      else if (settings.stopOnDisconnect) reply.stop('disconnect');
       const renew = setInterval(
         () => room.announced && bus.refresh(room.id, reply.id, reply.parentId, settings.currentTtlMs),
         settings.currentTtlMs / 3,

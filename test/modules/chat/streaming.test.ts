@@ -515,7 +515,27 @@ describe('the sender disconnects mid-stream (SPEC §11)', () => {
       const again = await connectAuthenticated(strict.wsUrl, me.conversationId, me.access);
       again.send({ type: 'chat.message', content: 'back' });
       expect((await again.reply()).final.done).toBe(true);
+
+      // A sender gone before its reply even began stops it too: no answer, no provider
+      // request left running. A second tab watches.
+      const watcher = await connectAuthenticated(strict.wsUrl, me.conversationId, me.access);
+      const quick = await connectAuthenticated(strict.wsUrl, me.conversationId, me.access);
+      quick.send({ type: 'chat.message', content: 'gone at once [stub:slow:50]' });
+      quick.close();
+      expect((await watcher.reply()).final).toMatchObject({
+        done: true,
+        message_id: null,
+        status: 'interrupted',
+      });
+      const gone = strict.stub.requests.filter(
+        (r) => r.messages.at(-1)?.content === 'gone at once [stub:slow:50]',
+      );
+      expect(gone.every((r) => !r.finished)).toBe(true);
+      expect((await messages()).map((m) => [m.role, m.content]).slice(-1)).toEqual([
+        ['user', 'gone at once [stub:slow:50]'],
+      ]);
       again.close();
+      watcher.close();
     } finally {
       await strict.stop();
     }
