@@ -77,7 +77,7 @@ export const STUB_PROMPT_TOKENS = 11;
  * surrogate pair is split across two chunks (`[stub:unstorable]`). The answer the
  * server should store and send: `UNSTORABLE_ANSWER`.
  */
-export const UNSTORABLE_TOKENS = ['Hel', 'lo\u0000 x', ' \uD83D', '\uDE00 ok', ' \uDC00z', ' end\uD83D'];
+const UNSTORABLE_TOKENS = ['Hel', 'lo\u0000 x', ' \uD83D', '\uDE00 ok', ' \uDC00z', ' end\uD83D'];
 export const UNSTORABLE_ANSWER = 'Hello x 😀 ok \uFFFDz end\uFFFD';
 
 /** A message the stub answers slowly (`[stub:drip:MS]`): 40 tokens, `ms` apart. */
