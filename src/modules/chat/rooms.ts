@@ -74,7 +74,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
    * behind its `chat.message` stops that reply as soon as it begins, rather than finding
    * nothing to stop. Only conversations with a frame in admission have an entry.
    */
-  const admitting = new Map<string, { frames: number; stop: boolean }>();
+  const admitting = new Map<string, { frames: number; stop: boolean; userId: string }>();
   /** A stop for a conversation with a frame in admission here: true when one is. */
   const stopAdmitting = (conversationId: string) => {
     const entry = admitting.get(conversationId);
@@ -152,7 +152,12 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   };
 
   const replies = () => [...rooms.values()].flatMap((room) => (room.reply ? [room.reply] : []));
-  const users = createUserEvents(bus, settings, replies);
+  /** A user deleted or deactivated: their replies here stop, those being admitted as they begin. */
+  const stopRepliesOf = (userId: string) => {
+    for (const reply of replies()) if (reply.userId === userId) reply.stop('stopped');
+    for (const entry of admitting.values()) if (entry.userId === userId) entry.stop = true;
+  };
+  const users = createUserEvents(bus, settings, stopRepliesOf);
 
   const onLifecycle = (event: ReplyEvent) => {
     if (event.t === 'gone' || event.t === 'limits') return users.heard(event);
@@ -278,11 +283,11 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     room: roomOf,
 
     /**
-     * A chat frame of `conversationId` is being admitted here; `done` once its reply has
-     * begun (`begin`) or it was refused.
+     * A chat frame of `conversationId` (whose owner is `userId`) is being admitted here;
+     * `done` once its reply has begun (`begin`) or it was refused.
      */
-    admitting: (conversationId: string) => {
-      const entry = admitting.get(conversationId) ?? { frames: 0, stop: false };
+    admitting: (conversationId: string, userId: string) => {
+      const entry = admitting.get(conversationId) ?? { frames: 0, stop: false, userId };
       entry.frames++;
       admitting.set(conversationId, entry);
       let open = true;
@@ -386,6 +391,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       // A frame in admission here is stopped once its reply begins; one streaming
       // elsewhere (that frame is then refused) is stopped there.
       const admitted = stopAdmitting(conversationId);
+      // Alone, no reply can stream elsewhere.
+      if (!bus.hasPeers()) return admitted;
       const current = await bus.current(conversationId);
       if (!current) return admitted;
       await bus.stop(conversationId);

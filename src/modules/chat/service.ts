@@ -233,7 +233,7 @@ export const createChatService = (deps: ChatDependencies) => {
   /** Runs a chat frame: its refusals go to the sender alone (SPEC §11). */
   const ask = async (connection: ChatConnection, userId: string, resolve: () => Promise<Asked>) => {
     // From here until its reply begins, a stop for the conversation waits for that reply.
-    const admitted = deps.rooms.admitting(connection.conversationId);
+    const admitted = deps.rooms.admitting(connection.conversationId, userId);
     try {
       let asked: Asked;
       try {

@@ -1,5 +1,4 @@
 import type { Bus, ReplyEvent } from './bus';
-import type { Reply } from './reply';
 
 /** The lifecycle events about a user rather than a conversation. */
 export type UserEvent = Extract<ReplyEvent, { t: 'gone' | 'limits' }>;
@@ -16,13 +15,13 @@ export interface UserSettings {
  * lifecycle channel: staff changed their limits; their tokens are void, so their
  * sockets close (a logout: only those of the logged-out token); and when they are
  * deleted or deactivated, their replies stop.
- * `replies` lists the replies streaming on this instance.
+ * `stopReplies` stops a user's replies on this instance, those still being admitted too.
  */
-export const createUserEvents = (bus: Bus, settings: UserSettings, replies: () => Reply[]) => {
-  /** Closes a user's sockets here and, when `stopReplies`, stops their replies here. */
-  const closeHere = (userId: string, stopReplies: boolean, tokenId?: string) => {
+export const createUserEvents = (bus: Bus, settings: UserSettings, stopReplies: (userId: string) => void) => {
+  /** Closes a user's sockets here and, when `stopping`, stops their replies here. */
+  const closeHere = (userId: string, stopping: boolean, tokenId?: string) => {
     settings.closeUser(userId, tokenId);
-    if (stopReplies) for (const reply of replies()) if (reply.userId === userId) reply.stop('stopped');
+    if (stopping) stopReplies(userId);
   };
 
   return {

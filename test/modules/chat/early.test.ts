@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { messages } from '../../../src/db/schema';
 import { SERVICES } from '../../support/backends';
 import { createClient } from '../../support/client';
-import { DEFAULT_TOKENS } from '../../support/openai-stub';
+import { DEFAULT_TOKENS, drip } from '../../support/openai-stub';
 import { startServer, startServerBehindRedisProxy, type TestServer } from '../../support/server';
 import { until } from '../../support/wait';
 import { connectAuthenticated, type WsClient } from '../../support/ws';
@@ -159,6 +159,53 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     expect(await storedCount(server, me.conversationId)).toBe(3);
     await ask(ws, 'after the failure');
     ws.close();
+  });
+
+  const stoppedAtStart = {
+    type: 'chat.stream',
+    content: '',
+    done: true,
+    message_id: null,
+    status: 'interrupted',
+  };
+
+  test('a chat.stop that arrives while the claim is held stops the reply as it begins', async () => {
+    const { me, ws } = await chattedSocket();
+    proxy.hold();
+    const content = drip('held, then stopped');
+    ws.send({ type: 'chat.message', content });
+    await until(() => server.stub.requestsFor(content).length === 1, 'the early request arrived');
+    ws.send({ type: 'chat.stop' });
+    await Bun.sleep(100);
+    proxy.letGo();
+    const { created, final } = await ws.reply();
+    expect(created?.message.content).toBe(content);
+    expect(final).toEqual(stoppedAtStart);
+    const [early] = server.stub.requestsFor(content);
+    await until(() => early?.aborted === true, 'the early request was aborted');
+    expect(early?.finished).toBe(false);
+    // The user message, and no answer.
+    expect(await storedCount(server, me.conversationId)).toBe(3);
+    await ask(ws, 'and the next one runs');
+    ws.close();
+  });
+
+  test('a user deactivated while the claim is held: the reply is stopped as it begins', async () => {
+    const { me, ws } = await chattedSocket();
+    proxy.hold();
+    const content = drip('held, then shut out');
+    ws.send({ type: 'chat.message', content });
+    await until(() => server.stub.requestsFor(content).length === 1, 'the early request arrived');
+    // What deactivating a user does once the database has it (the admin route's own call).
+    server.services.rooms.shutOut(me.user.id);
+    expect((await ws.closed).code).toBe(4001);
+    proxy.letGo();
+    const [early] = server.stub.requestsFor(content);
+    await until(() => early?.aborted === true, 'the early request was aborted');
+    expect(early?.finished).toBe(false);
+    await until(async () => (await storedCount(server, me.conversationId)) === 3, 'the user message stored');
+    await Bun.sleep(200);
+    expect(await storedCount(server, me.conversationId)).toBe(3);
   });
 
   test('a request the claim then refuses (the lock held elsewhere) is dropped, and nothing is stored', async () => {
