@@ -169,21 +169,35 @@ export class Reply {
   }
 }
 
+// A silence timer firing this much later than it was set for means this process
+// itself did not run meanwhile (a long garbage collection, a starved machine).
+const STALL_MS = 500;
+
 /**
  * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
  * timer per reply, re-armed lazily, rather than a timer and a race per token; it
- * does not count while a socket is backed up (`paused`).
+ * does not count while a socket is backed up (`paused`), nor while this process was
+ * stalled: what the provider sent meanwhile may be waiting unread, so that time is
+ * not the provider's silence.
  */
 const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
   const state = { lastEvent: Date.now(), paused: false };
   let timer: Timer;
+  let due = 0;
+  const arm = (ms: number) => {
+    due = Date.now() + ms;
+    timer = setTimeout(check, ms);
+  };
   const check = () => {
     if (controller.signal.aborted) return;
-    const silent = Date.now() - state.lastEvent;
+    const now = Date.now();
+    const late = now - due;
+    if (late > STALL_MS) state.lastEvent = Math.min(now, state.lastEvent + late);
+    const silent = now - state.lastEvent;
     if (!state.paused && silent >= aiTimeoutMs) controller.abort('timeout');
-    else timer = setTimeout(check, state.paused ? aiTimeoutMs : aiTimeoutMs - silent);
+    else arm(state.paused ? aiTimeoutMs : aiTimeoutMs - silent);
   };
-  timer = setTimeout(check, aiTimeoutMs);
+  arm(aiTimeoutMs);
   return Object.assign(state, { stop: () => clearTimeout(timer) });
 };
 

@@ -422,6 +422,23 @@ describe('provider failures', () => {
     ws.close();
   });
 
+  test('a stall of this process longer than AI_TIMEOUT_SECONDS is not the provider going silent', async () => {
+    const { me, ws } = await session();
+    ws.send({ type: 'chat.message', content: 'keep going [stub:slow:50]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    // The whole process stops for 2.5 s (server, provider stub and client alike), as in
+    // a long garbage collection or on a starved machine; the AI timeout here is 1 s.
+    const stalledUntil = Date.now() + 2500;
+    while (Date.now() < stalledUntil) {}
+    const { final } = await ws.reply();
+    expect(final).toMatchObject({ type: 'chat.stream', done: true });
+    expect((await messagesOf(me)).map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'complete'],
+    ]);
+    ws.close();
+  });
+
   test('a provider silent after the first token → AI_TIMEOUT with the partial stored as failed', async () => {
     const { me, ws } = await session();
     ws.send({ type: 'chat.message', content: 'wait [stub:stall]' });
