@@ -87,7 +87,16 @@ export type ReplyOutcome = (
   usage?: TokenUsage;
 };
 
-const TOO_LONG = 'The answer grew too long and was cut off.';
+/**
+ * The aborts that end a reply as failed rather than stopped: the provider went
+ * silent (the watchdog below), or the answer passed `maxAnswerChars`.
+ */
+const FAILED_BY = {
+  timeout: { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT },
+  'too long': { kind: 'failed', code: 'AI_ERROR', message: 'The answer grew too long and was cut off.' },
+} as const satisfies Record<string, ReplyOutcome>;
+const failedBy = (reason: unknown) =>
+  reason === 'timeout' || reason === 'too long' ? FAILED_BY[reason] : undefined;
 
 /** A provider request on its way, and the context it was built from. */
 export interface ProviderRequest {
@@ -348,11 +357,9 @@ export const createReplyRunner = (
       silence.stop();
     }
     if (!reply.started) await ensureUserStored();
-    if (signal.reason === 'timeout')
-      failure = { kind: 'failed', code: 'AI_TIMEOUT', message: MESSAGES.AI_TIMEOUT };
-    if (signal.reason === 'too long') failure = { kind: 'failed', code: 'AI_ERROR', message: TOO_LONG };
-
-    const stopped = signal.aborted && signal.reason !== 'timeout' && signal.reason !== 'too long';
+    const abortedAsFailure = signal.aborted ? failedBy(signal.reason) : undefined;
+    failure = abortedAsFailure ?? failure;
+    const stopped = signal.aborted && !abortedAsFailure;
     const { text } = reply;
     const observe = (counted: TokenUsage | undefined) =>
       settings.observer?.finished(

@@ -75,11 +75,21 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
    * nothing to stop. Only conversations with a frame in admission have an entry.
    */
   const admitting = new Map<string, { frames: number; stop: boolean; userId: string }>();
-  /** A stop for a conversation with a frame in admission here: true when one is. */
-  const stopAdmitting = (conversationId: string) => {
+  /**
+   * A stop, as far as this instance goes: the reply streaming here stops ('streaming'),
+   * or the one a frame being admitted here is about to begin will, as it begins
+   * ('admitting'); undefined when neither is here.
+   */
+  const stopHere = (conversationId: string): 'streaming' | 'admitting' | undefined => {
+    const reply = rooms.get(conversationId)?.reply;
+    if (reply) {
+      reply.stop('stopped');
+      return 'streaming';
+    }
     const entry = admitting.get(conversationId);
-    if (entry) entry.stop = true;
-    return entry !== undefined;
+    if (!entry) return undefined;
+    entry.stop = true;
+    return 'admitting';
   };
   const beatEveryMs = Math.min(5000, Math.max(100, settings.aiTimeoutMs / 3));
   // A followed reply silent this long is taken for dead: with the sweep's own period on
@@ -161,11 +171,12 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
 
   const onLifecycle = (event: ReplyEvent) => {
     if (event.t === 'gone' || event.t === 'limits') return users.heard(event);
-    const room = rooms.get(event.c);
-    if (!room) {
-      if (event.t === 'stop') stopAdmitting(event.c);
+    if (event.t === 'stop') {
+      stopHere(event.c);
       return;
     }
+    const room = rooms.get(event.c);
+    if (!room) return;
     switch (event.t) {
       case 'start':
         if (!room.sockets.size) return;
@@ -184,10 +195,6 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         unfollow(room);
         return;
       }
-      case 'stop':
-        if (room.reply) room.reply.stop('stopped');
-        else stopAdmitting(event.c);
-        return;
       case 'removed':
         closeDeleted(room);
         return;
@@ -383,18 +390,13 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
      * the one a frame being admitted here is about to begin; false when there is none.
      */
     stop: async (conversationId: string) => {
-      const reply = rooms.get(conversationId)?.reply;
-      if (reply) {
-        reply.stop('stopped');
-        return true;
-      }
-      // A frame in admission here is stopped once its reply begins; one streaming
-      // elsewhere (that frame is then refused) is stopped there.
-      const admitted = stopAdmitting(conversationId);
-      // Alone, no reply can stream elsewhere.
-      if (!bus.hasPeers()) return admitted;
+      const here = stopHere(conversationId);
+      if (here === 'streaming') return true;
+      // A frame in admission here is stopped once its reply begins; a reply streaming
+      // elsewhere (that frame is then refused) is stopped there. Alone, none can.
+      if (!bus.hasPeers()) return here === 'admitting';
       const current = await bus.current(conversationId);
-      if (!current) return admitted;
+      if (!current) return here === 'admitting';
       await bus.stop(conversationId);
       return true;
     },

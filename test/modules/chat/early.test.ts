@@ -169,21 +169,32 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
     status: 'interrupted',
   };
 
-  test('a chat.stop that arrives while the claim is held stops the reply as it begins', async () => {
-    const { me, ws } = await chattedSocket();
+  /** `content` sent by a socket that has chatted once, its claim held; its early request has arrived. */
+  const sentWhileHeld = async (content: string) => {
+    const chatted = await chattedSocket();
     proxy.hold();
-    const content = drip('held, then stopped');
-    ws.send({ type: 'chat.message', content });
+    chatted.ws.send({ type: 'chat.message', content });
     await until(() => server.stub.requestsFor(content).length === 1, 'the early request arrived');
+    return chatted;
+  };
+
+  /** The early request for `content` was aborted before the provider finished it. */
+  const abortedEarly = async (content: string) => {
+    const [early] = server.stub.requestsFor(content);
+    await until(() => early?.aborted === true, 'the early request was aborted');
+    expect(early?.finished).toBe(false);
+  };
+
+  test('a chat.stop that arrives while the claim is held stops the reply as it begins', async () => {
+    const content = drip('held, then stopped');
+    const { me, ws } = await sentWhileHeld(content);
     ws.send({ type: 'chat.stop' });
     await Bun.sleep(100);
     proxy.letGo();
     const { created, final } = await ws.reply();
     expect(created?.message.content).toBe(content);
     expect(final).toEqual(stoppedAtStart);
-    const [early] = server.stub.requestsFor(content);
-    await until(() => early?.aborted === true, 'the early request was aborted');
-    expect(early?.finished).toBe(false);
+    await abortedEarly(content);
     // The user message, and no answer.
     expect(await storedCount(server, me.conversationId)).toBe(3);
     await ask(ws, 'and the next one runs');
@@ -191,18 +202,13 @@ describe.if(Boolean(SERVICES.redisUrl))('a request sent ahead of its claim, with
   });
 
   test('a user deactivated while the claim is held: the reply is stopped as it begins', async () => {
-    const { me, ws } = await chattedSocket();
-    proxy.hold();
     const content = drip('held, then shut out');
-    ws.send({ type: 'chat.message', content });
-    await until(() => server.stub.requestsFor(content).length === 1, 'the early request arrived');
+    const { me, ws } = await sentWhileHeld(content);
     // What deactivating a user does once the database has it (the admin route's own call).
     server.services.rooms.shutOut(me.user.id);
     expect((await ws.closed).code).toBe(4001);
     proxy.letGo();
-    const [early] = server.stub.requestsFor(content);
-    await until(() => early?.aborted === true, 'the early request was aborted');
-    expect(early?.finished).toBe(false);
+    await abortedEarly(content);
     await until(async () => (await storedCount(server, me.conversationId)) === 3, 'the user message stored');
     await Bun.sleep(200);
     expect(await storedCount(server, me.conversationId)).toBe(3);
