@@ -197,6 +197,54 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
   });
 });
 
+describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL slow while an answer starts', () => {
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let database: TestDatabase;
+  let handle: Awaited<ReturnType<typeof openDatabase>>;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    proxy = await startProxy(database.url as string);
+    handle = await openDatabase({ kind: 'postgres', url: proxy.url });
+    server = await startServer({ AI_TIMEOUT_SECONDS: '1' }, { database: handle });
+  });
+  afterAll(async () => {
+    await server.stop();
+    await handle.close();
+    proxy.stop();
+    await database.drop();
+  });
+
+  test('the wait for the question to be stored is not the provider’s silence: no AI_TIMEOUT', async () => {
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: 'before' });
+    expect((await ws.reply()).final.done).toBe(true);
+    // This socket knows the history, so the provider is asked at once; the question's
+    // write waits in the proxy 1.3 s, longer than AI_TIMEOUT_SECONDS (and shorter than
+    // the database's 1.5 s deadline), while the answer's tokens have already come.
+    proxy.hold();
+    ws.send({ type: 'chat.message', content: 'slow to store' });
+    await until(() => server.stub.requests.length === 2, 'the provider asked');
+    await Bun.sleep(1300);
+    proxy.letGo();
+    const { final } = await ws.reply();
+    expect(final).toMatchObject({ type: 'chat.stream', done: true });
+    const { body } = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+      token: me.access,
+    });
+    expect(body.items.map((m: { content: string; status: string }) => [m.content, m.status])).toEqual([
+      ['before', 'complete'],
+      [DEFAULT_TOKENS.join(''), 'complete'],
+      ['slow to store', 'complete'],
+      [DEFAULT_TOKENS.join(''), 'complete'],
+    ]);
+    ws.close();
+  });
+});
+
 describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts', () => {
   test('it starts, and once Redis is back it hears the other instances: a reply elsewhere reaches its sockets', async () => {
     const proxy = await startProxy(SERVICES.redisUrl as string);

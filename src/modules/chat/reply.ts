@@ -185,7 +185,8 @@ const STALL_MS = 500;
 /**
  * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
  * timer per reply, re-armed lazily, rather than a timer and a race per token; it
- * does not count while a socket is backed up (`paused`), nor while this process was
+ * does not count while the reply waits on this server (`paused`: a socket backed up,
+ * the question's write to the database), nor while this process was
  * stalled: what the provider sent meanwhile may be waiting unread, so that time is
  * not the provider's silence.
  */
@@ -308,8 +309,10 @@ export const createReplyRunner = (
     const silence = watchdog(controller, settings.aiTimeoutMs);
     const userStored = storeQuestion(reply, question, audience);
     const ensureUserStored = async () => {
+      silence.paused = true; // the wait is ours, not the provider's silence
       const failed = await userStored;
-      silence.lastEvent = Date.now(); // the wait was ours, not the provider's silence
+      silence.paused = false;
+      silence.lastEvent = Date.now();
       if (!failed) return;
       controller.abort('storage');
       await events.return?.(undefined);
