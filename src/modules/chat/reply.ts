@@ -3,6 +3,7 @@ import { countTextTokens, type FittedContext, fitContext } from '../../ai/tokeni
 import type { MessageStatus } from '../../db/schema';
 import type { ConversationRepository } from '../conversations/repository';
 import { MESSAGES } from './protocol';
+import { watchdog } from './watchdog';
 
 export interface ReplySettings {
   maxContextTokens: number;
@@ -178,39 +179,6 @@ export class Reply {
   }
 }
 
-// A silence timer firing this much later than it was set for means this process
-// itself did not run meanwhile (a long garbage collection, a starved machine).
-const STALL_MS = 500;
-
-/**
- * Aborts with 'timeout' once the provider has been silent for `aiTimeoutMs`. One
- * timer per reply, re-armed lazily, rather than a timer and a race per token; it
- * does not count while the reply waits on this server (`paused`: a socket backed up,
- * the question's write to the database), nor while this process was
- * stalled: what the provider sent meanwhile may be waiting unread, so that time is
- * not the provider's silence.
- */
-const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
-  const state = { lastEvent: Date.now(), paused: false };
-  let timer: Timer;
-  let due = 0;
-  const arm = (ms: number) => {
-    due = Date.now() + ms;
-    timer = setTimeout(check, ms);
-  };
-  const check = () => {
-    if (controller.signal.aborted) return;
-    const now = Date.now();
-    const late = now - due;
-    if (late > STALL_MS) state.lastEvent = Math.min(now, state.lastEvent + late);
-    const silent = now - state.lastEvent;
-    if (!state.paused && silent >= aiTimeoutMs) controller.abort('timeout');
-    else arm(state.paused ? aiTimeoutMs : aiTimeoutMs - silent);
-  };
-  arm(aiTimeoutMs);
-  return Object.assign(state, { stop: () => clearTimeout(timer) });
-};
-
 const messageJson = (id: string, question: Extract<ReplyQuestion, { kind: 'new' }>, createdAt: Date) =>
   JSON.stringify({
     id,
@@ -309,10 +277,7 @@ export const createReplyRunner = (
     const silence = watchdog(controller, settings.aiTimeoutMs);
     const userStored = storeQuestion(reply, question, audience);
     const ensureUserStored = async () => {
-      silence.paused = true; // the wait is ours, not the provider's silence
-      const failed = await userStored;
-      silence.paused = false;
-      silence.lastEvent = Date.now();
+      const failed = await silence.during(userStored);
       if (!failed) return;
       controller.abort('storage');
       await events.return?.(undefined);
@@ -326,7 +291,7 @@ export const createReplyRunner = (
       for (let next = first; ; next = events.next()) {
         const { value: batch, done } = await next;
         if (done) break;
-        silence.lastEvent = Date.now();
+        silence.heard();
         const texts: string[] = [];
         for (const event of batch) {
           if (event.type === 'usage') usage = event;
@@ -342,12 +307,7 @@ export const createReplyRunner = (
         const offset = reply.text.length;
         for (const text of texts) reply.text += text;
         if (reply.text.length >= settings.maxAnswerChars) controller.abort('too long');
-        if (audience.deliver(reply, texts, offset) === -1) {
-          silence.paused = true;
-          await audience.drained();
-          silence.paused = false;
-          silence.lastEvent = Date.now();
-        }
+        if (audience.deliver(reply, texts, offset) === -1) await silence.during(audience.drained());
       }
     } catch (error) {
       if (signal.reason === 'storage') throw error;
