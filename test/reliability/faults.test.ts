@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
 import { createApp, createServices } from '../../src/app';
-import { openDatabase } from '../../src/db/client';
 import { RedisStore } from '../../src/store/redis';
-import { createTestDatabase, SERVICES, type TestDatabase, uniqueName } from '../support/backends';
+import { SERVICES, uniqueName } from '../support/backends';
 import { type Client, createClient } from '../support/client';
 import { DEFAULT_TOKENS } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
-import { startServer, startServerBehindRedisProxy, type TestServer } from '../support/server';
+import {
+  startServer,
+  startServerBehindPostgresProxy,
+  startServerBehindRedisProxy,
+  type TestServer,
+} from '../support/server';
 import { until } from '../support/wait';
 import { connect, connectAuthenticated } from '../support/ws';
 
@@ -126,25 +130,17 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => 
 });
 
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and restored', () => {
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let database: TestDatabase;
-  let handle: Awaited<ReturnType<typeof openDatabase>>;
+  let proxied: Awaited<ReturnType<typeof startServerBehindPostgresProxy>>;
+  let proxy: typeof proxied.proxy;
   let server: TestServer;
   let api: Client;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    proxy = await startProxy(database.url as string);
-    handle = await openDatabase({ kind: 'postgres', url: proxy.url });
-    server = await startServer({}, { database: handle });
+    proxied = await startServerBehindPostgresProxy();
+    ({ server, proxy } = proxied);
     api = createClient(server.url);
   });
-  afterAll(async () => {
-    await server.stop();
-    await handle.close();
-    proxy.stop();
-    await database.drop();
-  });
+  afterAll(() => proxied.stop());
 
   test('REST answers 503, WebSocket INTERNAL_ERROR, health 503, no crash; service resumes within 2 s', async () => {
     const me = await api.signUp();
@@ -198,23 +194,15 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
 });
 
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL slow while an answer starts', () => {
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let database: TestDatabase;
-  let handle: Awaited<ReturnType<typeof openDatabase>>;
+  let proxied: Awaited<ReturnType<typeof startServerBehindPostgresProxy>>;
+  let proxy: typeof proxied.proxy;
   let server: TestServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    proxy = await startProxy(database.url as string);
-    handle = await openDatabase({ kind: 'postgres', url: proxy.url });
-    server = await startServer({ AI_TIMEOUT_SECONDS: '1' }, { database: handle });
+    proxied = await startServerBehindPostgresProxy({ AI_TIMEOUT_SECONDS: '1' });
+    ({ server, proxy } = proxied);
   });
-  afterAll(async () => {
-    await server.stop();
-    await handle.close();
-    proxy.stop();
-    await database.drop();
-  });
+  afterAll(() => proxied.stop());
 
   test('the wait for the question to be stored is not the provider’s silence: no AI_TIMEOUT', async () => {
     const api = createClient(server.url);

@@ -1,7 +1,7 @@
 import { createChatModel } from '../../src/ai';
 import { createApp, createServices, type Resources, type Services } from '../../src/app';
 import { loadConfig } from '../../src/config';
-import type { DatabaseHandle } from '../../src/db/client';
+import { type DatabaseHandle, openDatabase } from '../../src/db/client';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import type { Store } from '../../src/store';
 import { RedisStore } from '../../src/store/redis';
@@ -113,6 +113,27 @@ export const startServerBehindRedisProxy = async (name: string) => {
       await server.stop();
       await store.close();
       proxy.stop();
+    },
+  };
+};
+
+/**
+ * The app on its own PostgreSQL database reached through a TCP proxy that the test
+ * can cut and restore, or hold and let go. Runs on PostgreSQL only.
+ */
+export const startServerBehindPostgresProxy = async (env: Record<string, string> = {}) => {
+  const database = await createTestDatabase();
+  const proxy = await startProxy(database.url as string);
+  const handle = await openDatabase({ kind: 'postgres', url: proxy.url });
+  const server = await startServer(env, { database: handle });
+  return {
+    server,
+    proxy,
+    stop: async () => {
+      await server.stop();
+      await handle.close();
+      proxy.stop();
+      await database.drop();
     },
   };
 };
