@@ -37,17 +37,18 @@ describe('the database breaker', () => {
     ).toBeInstanceOf(Error);
     expect(breaker.down).toBe(true);
     let ran = false;
-    const started = performance.now();
+    let refusedAtOnce = false;
     try {
       breaker.guard(() => {
         ran = true;
         throw new Error('must not run');
       });
     } catch (error) {
-      expect(isDatabaseDown(error)).toBe(true);
+      // Thrown in the same call: no wait for a deadline (a clock here would flake, not prove more).
+      refusedAtOnce = isDatabaseDown(error);
     }
     expect(ran).toBe(false);
-    expect(performance.now() - started).toBeLessThan(5);
+    expect(refusedAtOnce).toBe(true);
     await until(() => probes >= 2, 'probed twice');
     expect(breaker.down).toBe(true);
     probeAnswers = true;
