@@ -1,11 +1,10 @@
 import { Elysia, ValidationError } from 'elysia';
-import { StoreUnavailableError } from '../store';
 import { HttpError, SERVICE_UNAVAILABLE, type ValidationIssue } from './errors';
 import {
   CHARACTER_NOT_IN_REPERTOIRE,
   describeError,
   hasSqlState,
-  isDatabaseDown,
+  isOutage,
   STRING_DATA_RIGHT_TRUNCATION,
   UNTRANSLATABLE_CHARACTER,
 } from './failures';
@@ -139,7 +138,7 @@ export const errorHandler = (log: Logger, debug: boolean, allowed: (path: string
       if (code === 'INVALID_COOKIE_SIGNATURE' || code === 'INVALID_FILE_TYPE')
         return reply(400, { detail: 'Bad request' });
 
-      const unavailable = error instanceof StoreUnavailableError || isDatabaseDown(error);
+      const unavailable = isOutage(error);
       log.error(
         { method: request.method, path, request_id: requestIdOf(request), error: describeError(error) },
         unavailable ? 'dependency unavailable' : 'unhandled error',

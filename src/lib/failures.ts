@@ -1,3 +1,5 @@
+import { StoreUnavailableError } from '../store/store';
+
 // Error codes that mean "the database is not there", from postgres.js, Node's
 // sockets and PostgreSQL itself (class 08 connection exceptions, 57P0x shutdowns).
 const DATABASE_DOWN = new Set([
@@ -48,6 +50,9 @@ export const isDatabaseDown = (error: unknown) => {
   }
   return false;
 };
+
+/** True when the database or the store did not answer: HTTP's 503 (SPEC §2, §10). */
+export const isOutage = (error: unknown) => error instanceof StoreUnavailableError || isDatabaseDown(error);
 
 /**
  * What may be logged about an error: names and codes only. Query errors carry

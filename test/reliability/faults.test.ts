@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { createApp, createServices } from '../../src/app';
 import { RedisStore } from '../../src/store/redis';
 import { SERVICES, uniqueName } from '../support/backends';
-import { type Client, createClient } from '../support/client';
+import { type Client, createClient, postChat } from '../support/client';
 import { DEFAULT_TOKENS } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
 import {
@@ -228,6 +229,57 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL slow while an answer star
       [DEFAULT_TOKENS.join(''), 'complete'],
       ['slow to store', 'complete'],
       [DEFAULT_TOKENS.join(''), 'complete'],
+    ]);
+    ws.close();
+  });
+});
+
+describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost while the question is stored', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer();
+    // The connection that writes this question is ended by PostgreSQL itself (57P01),
+    // after every check before it has passed.
+    await server.resources.database.db.execute(
+      sql.raw(`create function cut_the_line() returns trigger language plpgsql as $$
+        begin
+          if new.content = 'cut the line' then perform pg_terminate_backend(pg_backend_pid()); end if;
+          return new;
+        end $$;
+        create trigger cut_the_line before insert on messages
+          for each row execute function cut_the_line();`),
+    );
+  });
+  afterAll(() => server.stop());
+
+  test('the AI SDK endpoint answers 503, not 500; the WebSocket INTERNAL_ERROR; nothing is stored, and the next message is answered', async () => {
+    const api = createClient(server.url);
+    const me = await api.signUp();
+    const refused = await postChat(server.url, me.access, me.conversationId, 'cut the line');
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ detail: 'Service temporarily unavailable' });
+
+    const healthy = async () => (await api.request('GET', '/api/health/')).status === 200;
+    await within(2000, healthy);
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    await within(2000, async () => {
+      ws.send({ type: 'chat.message', content: 'cut the line' });
+      const frame = await ws.next((f) => f.type === 'chat.error');
+      return frame.code === 'INTERNAL_ERROR';
+    });
+    // Back within 2 s (SPEC §10), and nothing of the two questions was kept.
+    await within(2000, healthy);
+    await within(2000, async () => {
+      ws.send({ type: 'chat.message', content: 'and now?' });
+      return (await ws.reply()).final.done === true;
+    });
+    const { body } = await api.request('GET', `/api/conversations/${me.conversationId}/messages`, {
+      token: me.access,
+    });
+    expect(body.items.map((m: { content: string }) => m.content)).toEqual([
+      'and now?',
+      DEFAULT_TOKENS.join(''),
     ]);
     ws.close();
   });

@@ -1,5 +1,5 @@
 import { HttpError, notFound, retryAfterSeconds } from '../../lib/errors';
-import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState } from '../../lib/failures';
+import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState, isOutage } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
 import type { ConversationRepository } from '../conversations/repository';
@@ -152,6 +152,7 @@ export const createChatService = (deps: ChatDependencies) => {
     } catch (error) {
       early?.cancel();
       log.error({ conversationId, error: describeError(error) }, 'quota could not be checked');
+      if (isOutage(error)) connection.outage();
       return fail(connection, 'INTERNAL_ERROR');
     }
     if (admission.kind !== 'claimed') {
@@ -194,6 +195,7 @@ export const createChatService = (deps: ChatDependencies) => {
         errorCode = 'NO_CONVERSATION';
       } else {
         log.error({ conversationId, error: describeError(error) }, 'chat message failed');
+        if (isOutage(error)) connection.outage();
         errorCode = 'INTERNAL_ERROR';
       }
       frame = encode.error(errorCode, MESSAGES[errorCode]);

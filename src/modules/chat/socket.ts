@@ -4,6 +4,11 @@ export interface Socket {
   close(code?: number, reason?: string): void;
   /** Runs `callback`, its sends written together (one system call). */
   cork<R>(callback: () => R): R;
+  /**
+   * The `INTERNAL_ERROR` sent next is the database or the store not answering. A
+   * WebSocket says so with that code alone (SPEC §6.1); an HTTP reader answers 503 (§2).
+   */
+  outage?(): void;
 }
 
 /**
@@ -117,6 +122,11 @@ export class ChatConnection {
     const waiters = this.drainWaiters;
     this.drainWaiters = undefined;
     for (const resolve of waiters ?? []) resolve();
+  }
+
+  /** See `Socket.outage`. */
+  outage() {
+    this.socket?.outage?.();
   }
 
   disconnect(code: number, reason: string) {

@@ -1,4 +1,5 @@
 import { HttpError, notFound } from '../../lib/errors';
+import { isOutage } from '../../lib/failures';
 import type { ConversationRepository } from '../conversations/repository';
 import { type ClientFrame, encode, isUuid, MESSAGES } from './protocol';
 import type { Rooms } from './rooms';
@@ -38,7 +39,8 @@ export const createUiChat = (
         frame = { type: 'chat.message', content };
       }
       const reader = new UiStreamSocket(body.id, userId, chat.closed);
-      chat.frame(reader.connection, frame).catch(() => {
+      chat.frame(reader.connection, frame).catch((error: unknown) => {
+        if (isOutage(error)) reader.connection.outage();
         reader.connection.send(encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR));
       });
       return reader.response;

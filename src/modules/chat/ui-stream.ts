@@ -1,4 +1,5 @@
 import { type Static, t } from 'elysia';
+import { SERVICE_UNAVAILABLE } from '../../lib/errors';
 import { type ErrorCode, MESSAGES, type ServerFrame } from './protocol';
 import { ChatConnection, type Socket } from './socket';
 
@@ -142,6 +143,8 @@ export class UiStreamSocket implements Socket {
   /** The text part's id once the answer started. */
   private textId: string | undefined;
   private finished = false;
+  /** The INTERNAL_ERROR to come is an outage: 503, not 500. */
+  private unavailable = false;
 
   constructor(
     conversationId: string,
@@ -186,7 +189,11 @@ export class UiStreamSocket implements Socket {
         return 1;
       case 'chat.error':
         if (this.textId === undefined) {
-          this.answer(refusalResponse(frame.code, frame.error, frame.retry_after));
+          this.answer(
+            this.unavailable && frame.code === 'INTERNAL_ERROR'
+              ? problem(503, SERVICE_UNAVAILABLE)
+              : refusalResponse(frame.code, frame.error, frame.retry_after),
+          );
           this.end();
           return 1;
         }
@@ -201,6 +208,10 @@ export class UiStreamSocket implements Socket {
 
   cork<R>(callback: () => R): R {
     return callback();
+  }
+
+  outage() {
+    this.unavailable = true;
   }
 
   /** The reply ended (or the connection is closed): `[DONE]`, then the stream closes. */
