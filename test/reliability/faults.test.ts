@@ -5,7 +5,7 @@ import { createApp, createServices } from '../../src/app';
 import { RedisStore } from '../../src/store/redis';
 import { SERVICES, uniqueName } from '../support/backends';
 import { type Client, createClient, postChat } from '../support/client';
-import { DEFAULT_TOKENS } from '../support/openai-stub';
+import { DEFAULT_TOKENS, DRIP_ANSWER, drip } from '../support/openai-stub';
 import { startProxy } from '../support/proxy';
 import {
   startServer,
@@ -190,6 +190,27 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and resto
         .map((m) => m.content),
     ).toEqual(stored.slice(0, -1));
     expect((await api.request('GET', '/api/health/')).status).toBe(200);
+    ws.close();
+  });
+
+  test('a frame that cannot be checked while a reply streams is refused ALREADY_PROCESSING, not INTERNAL_ERROR (which would read as the reply’s end)', async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    ws.send({ type: 'chat.message', content: drip('long enough', 100) });
+    await ws.next((f) => f.type === 'chat.stream');
+    // A regenerate reads the conversation before it is admitted: that read fails.
+    proxy.hold();
+    ws.send({ type: 'chat.regenerate' });
+    const refused = await ws.next((f) => f.type === 'chat.error', 4000);
+    proxy.letGo();
+    expect(refused.code).toBe('ALREADY_PROCESSING');
+    const rest = await ws.reply();
+    expect(rest.final).toMatchObject({ type: 'chat.stream', done: true });
+    const stored = (
+      await api.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+    ).body.items;
+    expect(stored.map((m: { status: string }) => m.status)).toEqual(['complete', 'complete']);
+    expect(stored[1].content).toBe(DRIP_ANSWER);
     ws.close();
   });
 });

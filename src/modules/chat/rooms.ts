@@ -289,6 +289,12 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     /** The room of a conversation, for the reply about to stream in it. */
     room: roomOf,
 
+    /** A reply of the conversation streams to this instance's sockets (its own, or one followed). */
+    streaming: (conversationId: string) => {
+      const room = rooms.get(conversationId);
+      return Boolean(room?.reply || room?.followed);
+    },
+
     /**
      * A chat frame of `conversationId` (whose owner is `userId`) is being admitted here;
      * `done` once its reply has begun (`begin`) or it was refused.

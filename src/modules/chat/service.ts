@@ -80,6 +80,17 @@ export const createChatService = (deps: ChatDependencies) => {
   };
 
   /**
+   * A chat frame could not be checked (the database or the store failed). While a reply
+   * streams to its sockets it is refused as busy, which it is: an INTERNAL_ERROR then
+   * would read as that reply's end (SPEC §11 lists it among a reply's last frames).
+   */
+  const unchecked = (connection: ChatConnection, error: unknown) => {
+    if (deps.rooms.streaming(connection.conversationId)) return fail(connection, REFUSALS.busy);
+    if (isOutage(error)) connection.outage();
+    return fail(connection, 'INTERNAL_ERROR');
+  };
+
+  /**
    * Sockets whose auth is being checked, and the check: a frame sent right behind its
    * `auth` (a client that does not wait for auth.success) waits for it rather than
    * being refused AUTH_REQUIRED. Kept here, not on the socket, so an idle socket holds
@@ -152,8 +163,7 @@ export const createChatService = (deps: ChatDependencies) => {
     } catch (error) {
       early?.cancel();
       log.error({ conversationId, error: describeError(error) }, 'quota could not be checked');
-      if (isOutage(error)) connection.outage();
-      return fail(connection, 'INTERNAL_ERROR');
+      return unchecked(connection, error);
     }
     if (admission.kind !== 'claimed') {
       early?.cancel();
@@ -242,7 +252,11 @@ export const createChatService = (deps: ChatDependencies) => {
         asked = await resolve();
       } catch (error) {
         if (error instanceof Refusal) return fail(connection, error.code, error.message);
-        throw error;
+        log.error(
+          { conversationId: connection.conversationId, error: describeError(error) },
+          'chat frame could not be read',
+        );
+        return unchecked(connection, error);
       }
       return await converse(connection, userId, asked, admitted);
     } finally {
