@@ -357,6 +357,68 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
   }, 30_000);
 });
 
+describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while it follows a reply', () => {
+  test('a message sent there is refused ALREADY_PROCESSING (no second reply), and the text it missed is filled in, not skipped', async () => {
+    const proxy = await startProxy(SERVICES.redisUrl as string);
+    const prefix = `${uniqueName('follow')}:`;
+    const away = new RedisStore(proxy.url, prefix);
+    await away.connect();
+    const follows = await startServer({}, { store: away });
+    const direct = new RedisStore(SERVICES.redisUrl as string, prefix);
+    await direct.connect();
+    const runs = await startServer(
+      {},
+      { store: direct, database: follows.resources.database, stub: follows.stub },
+    );
+    try {
+      const api = createClient(runs.url);
+      const me = await api.signUp();
+      const sender = await connectAuthenticated(runs.wsUrl, me.conversationId, me.access);
+      const follower = await connectAuthenticated(follows.wsUrl, me.conversationId, me.access);
+      // Until the two have heard each other, a reply here is not announced there.
+      for (const deadline = Date.now() + 10_000; ; ) {
+        sender.send({ type: 'chat.message', content: 'can you hear me?' });
+        expect((await sender.reply()).final.done).toBe(true);
+        const heard = await follower
+          .next((f) => f.type === 'chat.stream' && f.done, 1000)
+          .catch(() => undefined);
+        if (heard) break;
+        expect(Date.now()).toBeLessThan(deadline);
+      }
+      const from = follower.frames.length;
+      sender.send({ type: 'chat.message', content: drip('a long one', 100) });
+      const deltas = () => follower.frames.slice(from).filter((f) => f.type === 'chat.stream' && !f.done);
+      await until(() => deltas().length >= 5, 'the follower shows the answer');
+      await proxy.cut();
+      // The lock fails open without Redis (SPEC §10), but this instance knows a reply streams.
+      follower.send({ type: 'chat.message', content: 'me too' });
+      expect((await follower.next((f) => f.type === 'chat.error')).code).toBe('ALREADY_PROCESSING');
+      await Bun.sleep(300); // the deltas published meanwhile never reach this instance
+      await proxy.restore();
+      const done = await follower.next((f) => f.type === 'chat.stream' && f.done, 10_000);
+      expect((await sender.reply()).final).toEqual(done);
+      const frames = follower.frames.slice(from);
+      expect(frames.filter((f) => f.type === 'chat.start' || f.type === 'message.created')).toHaveLength(2);
+      expect(
+        deltas()
+          .map((f) => f.content)
+          .join(''),
+      ).toBe(DRIP_ANSWER);
+      const stored = (
+        await api.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+      ).body.items.map((m: { content: string }) => m.content);
+      expect(stored.slice(-2)).toEqual([drip('a long one', 100), DRIP_ANSWER]);
+      sender.close();
+      follower.close();
+    } finally {
+      await runs.stop();
+      await follows.stop();
+      await Promise.all([away.close(), direct.close()]);
+      proxy.stop();
+    }
+  }, 30_000);
+});
+
 describe.if(Boolean(SERVICES.redisUrl))(
   'an answer over before another instance could ask for its text',
   () => {

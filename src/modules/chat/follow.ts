@@ -9,8 +9,13 @@ import type { ChatConnection } from './socket';
  * each socket sees every delta once. No I/O: rooms.ts subscribes and sends.
  */
 export class FollowedReply {
-  /** The text so far; unknown until the producer's snapshot arrives. */
+  /** The text so far, always a prefix of the reply's; unknown until the producer's snapshot arrives. */
   private text: string | undefined;
+  /**
+   * When a new snapshot was last asked for, text having gone missing (a publish lost
+   * while the store was away); 0 while nothing is missing.
+   */
+  private askedAt = 0;
   /** Sockets told the reply exists (by chat.start or chat.resume): they get its frames. */
   readonly told: Set<ChatConnection>;
   /** Sockets that joined mid-reply, waiting for the text so far. */
@@ -48,7 +53,10 @@ export class FollowedReply {
   /**
    * An event of the reply's text channel: new text goes to the told sockets through
    * `send`, and waiting sockets are resumed (after, so none sees the snapshot twice).
-   * `gap` is called when text is missing.
+   * Text that starts past what we have means some went missing: it is not sent (the
+   * sockets would show a hole, and every offset after it would be off), and `gap` is
+   * called to ask the producer for a new snapshot, which fills the hole (at most once a
+   * second, should that request be lost too; the end carries the whole text anyway).
    */
   onText(event: TextEvent, send: (frame: string, to: Set<ChatConnection>) => void, gap: () => void) {
     this.lastHeard = Date.now();
@@ -68,8 +76,15 @@ export class FollowedReply {
     }
     const have = this.text.length;
     if (o + x.length <= have) return; // a snapshot for another follower, or a repeat
-    if (o > have) gap();
-    const part = o >= have ? x : x.slice(have - o);
+    if (o > have) {
+      if (Date.now() - this.askedAt >= 1000) {
+        this.askedAt = Date.now();
+        gap();
+      }
+      return;
+    }
+    this.askedAt = 0;
+    const part = x.slice(have - o);
     this.text += part;
     send(encode.delta(part), this.told);
   }

@@ -116,8 +116,12 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       return true;
     },
 
-    /** Throws when the quota cannot be checked (the database is away). */
-    claim: async (conversationId: string, userId: string): Promise<Admission> => {
+    /**
+     * Throws when the quota cannot be checked (the database is away). `followed`: a reply
+     * of the conversation is known here to stream on another instance, which only the
+     * store's lock could otherwise tell.
+     */
+    claim: async (conversationId: string, userId: string, followed = false): Promise<Admission> => {
       if (local.has(conversationId)) return { kind: 'busy' };
       local.add(conversationId);
       let admitted: Awaited<ReturnType<QuotaPort['admit']>> | undefined;
@@ -164,6 +168,13 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       } catch {
         // Nothing can be expected of the store until it answers again.
         rooms.delete(userId);
+        // The lock fails open (SPEC §10), but not over a reply this instance knows streams
+        // elsewhere: two replies at once would interleave on the sockets that follow it.
+        if (followed) {
+          local.delete(conversationId);
+          void refund();
+          return { kind: 'busy' };
+        }
         log.warn('rate limit skipped and conversation lock taken locally only: store unavailable');
       }
       const renewal = held

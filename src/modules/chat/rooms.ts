@@ -130,7 +130,10 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
         followed.onText(
           event,
           (frame, to) => room.send([frame], to),
-          () => log.warn({ replyId: id }, 'reply bus: text arrived with a gap'),
+          () => {
+            log.warn({ replyId: id }, 'reply bus: text arrived with a gap; asking for it again');
+            void bus.follow(room.id, id);
+          },
         );
       })
       .then(
@@ -179,7 +182,9 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     if (!room) return;
     switch (event.t) {
       case 'start':
-        if (!room.sockets.size) return;
+        // A reply streams here already (the lock failed open while the store was away):
+        // the other's frames would interleave with its own on these sockets.
+        if (!room.sockets.size || room.reply) return;
         room.send(startFrames(event.m, event.r, event.p));
         follow(room, event.r, event.p, room.sockets);
         return;

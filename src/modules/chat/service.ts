@@ -159,7 +159,7 @@ export const createChatService = (deps: ChatDependencies) => {
         : undefined;
     let admission: Admission;
     try {
-      admission = await deps.gate.claim(conversationId, userId);
+      admission = await deps.gate.claim(conversationId, userId, room.followed !== undefined);
     } catch (error) {
       early?.cancel();
       log.error({ conversationId, error: describeError(error) }, 'quota could not be checked');
