@@ -419,6 +419,83 @@ describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while 
   }, 30_000);
 });
 
+/** What breaks SPEC §11's order on one socket: a reply's frames before its start, or a start before the last one's end. */
+const outOfOrder = (frames: Record<string, unknown>[]) => {
+  const problems: string[] = [];
+  let streaming: unknown;
+  for (const [i, f] of frames.entries()) {
+    if (f.type === 'chat.start' || f.type === 'chat.resume') {
+      if (streaming) problems.push(`${i}: ${f.type} while ${streaming} streams`);
+      streaming = f.message_id;
+    } else if (f.type === 'chat.stream' && !f.done && !streaming)
+      problems.push(`${i}: a delta outside a reply`);
+    else if (f.type === 'chat.stream' && f.done) streaming = undefined;
+    else if (
+      f.type === 'chat.error' &&
+      ['AI_ERROR', 'AI_TIMEOUT', 'INTERNAL_ERROR'].includes(f.code as string)
+    )
+      streaming = undefined;
+  }
+  return problems;
+};
+
+describe.if(Boolean(SERVICES.redisUrl))('a second reply begins while another instance’s is followed', () => {
+  test('its instance ends the followed reply for its sockets first (INTERNAL_ERROR): one reply at a time on a socket', async () => {
+    const prefix = `${uniqueName('twice')}:`;
+    const stores = [
+      new RedisStore(SERVICES.redisUrl as string, prefix),
+      new RedisStore(SERVICES.redisUrl as string, prefix),
+    ];
+    await Promise.all(stores.map((store) => store.connect()));
+    const runs = await startServer({}, { store: stores[0] });
+    const follows = await startServer(
+      {},
+      { store: stores[1], database: runs.resources.database, stub: runs.stub },
+    );
+    const redis = new Redis(SERVICES.redisUrl as string, { keyPrefix: prefix });
+    try {
+      const api = createClient(runs.url);
+      const me = await api.signUp();
+      const sender = await connectAuthenticated(runs.wsUrl, me.conversationId, me.access);
+      const follower = await connectAuthenticated(follows.wsUrl, me.conversationId, me.access);
+      // Until the two have heard each other, a reply there is not announced here.
+      for (const deadline = Date.now() + 10_000; ; ) {
+        sender.send({ type: 'chat.message', content: 'can you hear me?' });
+        expect((await sender.reply()).final.done).toBe(true);
+        const heard = await follower
+          .next((f) => f.type === 'chat.stream' && f.done, 1000)
+          .catch(() => undefined);
+        if (heard) break;
+        expect(Date.now()).toBeLessThan(deadline);
+      }
+      sender.send({ type: 'chat.message', content: drip('a long one', 100) });
+      const followed = await follower.next((f) => f.type === 'chat.start');
+      await follower.next((f) => f.type === 'chat.stream');
+      // As when its lock was taken while Redis was away (SPEC §10: it fails open), or expired.
+      expect(await redis.del(`lock:conversation:${me.conversationId}`)).toBe(1);
+      follower.send({ type: 'chat.message', content: 'and one here' });
+      const own = await follower.next((f) => f.type === 'chat.start' && f.message_id !== followed.message_id);
+      await follower.next(
+        (f) => f.type === 'chat.stream' && f.done && f.message_id === own.message_id,
+        10_000,
+      );
+      await sender.next(
+        (f) => f.type === 'chat.stream' && f.done && f.message_id === followed.message_id,
+        10_000,
+      );
+      expect(outOfOrder(follower.frames)).toEqual([]);
+      expect(outOfOrder(sender.frames)).toEqual([]);
+      sender.close();
+      follower.close();
+    } finally {
+      await follows.stop();
+      await runs.stop();
+      redis.disconnect();
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  }, 30_000);
+});
+
 describe.if(Boolean(SERVICES.redisUrl))(
   'an answer over before another instance could ask for its text',
   () => {

@@ -119,6 +119,19 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     dropIfIdle(room);
   };
 
+  /**
+   * The followed reply is lost track of: its followers hear INTERNAL_ERROR, its end
+   * (SPEC §11), as they do when its instance dies. Before another reply streams to them,
+   * which only a lock that failed open or an end lost with the store lets happen: a
+   * socket sees one reply at a time.
+   */
+  const loseFollowed = (room: Room) => {
+    const followed = room.followed;
+    if (!followed) return;
+    room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.followers());
+    unfollow(room);
+  };
+
   /** Follows reply `id` of `room`'s conversation: its text channel, then ask for a snapshot. */
   const follow = (room: Room, id: string, parentId: string, told: Iterable<ChatConnection>) => {
     unfollow(room);
@@ -184,7 +197,8 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       case 'start':
         // A reply streams here already (the lock failed open while the store was away):
         // the other's frames would interleave with its own on these sockets.
-        if (!room.sockets.size || room.reply) return;
+        if (!room.sockets.size || room.reply || room.followed?.id === event.r) return;
+        loseFollowed(room);
         room.send(startFrames(event.m, event.r, event.p));
         follow(room, event.r, event.p, room.sockets);
         return;
@@ -217,8 +231,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
     for (const room of rooms.values()) {
       const followed = room.followed;
       if (!followed || followed.lastHeard > deadline) continue;
-      room.send([encode.error('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR)], followed.followers());
-      unfollow(room);
+      loseFollowed(room);
     }
   }, sweepEveryMs);
   sweep.unref?.();
@@ -321,6 +334,7 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
      * that came while it was being admitted stops it at once.
      */
     begin: (room: Room, reply: Reply) => {
+      loseFollowed(room);
       room.reply = reply;
       const admitted = admitting.get(room.id);
       if (admitted?.stop) {
