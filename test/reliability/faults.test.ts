@@ -128,6 +128,23 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis goes away and comes back', () => 
     await direct.quit();
     ws.close();
   });
+
+  test('a claim Redis answers too late is released all the same: the conversation is not left locked', async () => {
+    const me = await api.signUp();
+    const ws = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    // The claim waits in the proxy past the store's 1 s deadline: the lock is taken locally
+    // only (SPEC §10) and the answer streams; Redis applies the claim once let go.
+    proxy.hold();
+    ws.send({ type: 'chat.message', content: 'while Redis hangs' });
+    expect((await ws.reply()).final.done).toBe(true);
+    proxy.letGo();
+    const direct = new Redis(SERVICES.redisUrl as string, { keyPrefix: proxied.prefix });
+    await within(2000, async () => (await direct.exists(`lock:conversation:${me.conversationId}`)) === 0);
+    await direct.quit();
+    ws.send({ type: 'chat.message', content: 'and now' });
+    expect((await ws.reply()).final).toMatchObject({ type: 'chat.stream', done: true });
+    ws.close();
+  });
 });
 
 describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost and restored', () => {

@@ -86,6 +86,11 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
     retryTimer ??= setTimeout(retryReleases, RETRY_RELEASE_MS);
     retryTimer.unref?.();
   };
+  /** Releases `key` for `owner` once the store answers again (soon: the next retry). */
+  const deferRelease = (key: string, owner: string) => {
+    pendingReleases.set(key, owner);
+    scheduleRetry();
+  };
 
   /**
    * The conversation changed outside a reply (its branch or settings): no socket's
@@ -147,6 +152,12 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       const owner = crypto.randomUUID();
       const { lockTtlMs: ttlMs } = settings;
       let held = false;
+      /**
+       * The store did not answer the claim: it may still have been applied (a command
+       * held up on its way, then timed out here), so the lock is released all the same
+       * (release only deletes it for its owner) rather than left to its time-to-live.
+       */
+      let unknown = false;
       let stamp: string | null = null;
       try {
         const claim = await store.claim(
@@ -166,6 +177,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         stamp = claim.stamp;
         pendingReleases.delete(key);
       } catch {
+        unknown = true;
         // Nothing can be expected of the store until it answers again.
         rooms.delete(userId);
         // The lock fails open (SPEC §10), but not over a reply this instance knows streams
@@ -173,6 +185,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         if (followed) {
           local.delete(conversationId);
           void refund();
+          void store.release(key, owner).catch(() => deferRelease(key, owner));
           return { kind: 'busy' };
         }
         log.warn('rate limit skipped and conversation lock taken locally only: store unavailable');
@@ -188,6 +201,8 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           released = true;
           clearInterval(renewal);
           local.delete(conversationId);
+          // Not waited for: the final frame is not held up by a store that does not answer.
+          if (unknown) void store.release(key, owner).catch(() => deferRelease(key, owner));
           if (!held) return false;
           try {
             const stamped = await store.release(key, owner, {
@@ -199,8 +214,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
             return stamped;
           } catch {
             log.warn('conversation lock release deferred: store unavailable');
-            pendingReleases.set(key, owner);
-            scheduleRetry();
+            deferRelease(key, owner);
             return false;
           }
         },
@@ -223,6 +237,8 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           held = await store.acquire(key, owner, settings.lockTtlMs);
           if (!held) return undefined;
         } catch {
+          // As for a reply's claim: it may have been applied all the same.
+          held = true;
           log.warn('conversation lock taken locally only: store unavailable');
         }
         const result = await change();
@@ -230,11 +246,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         return result;
       } finally {
         local.delete(conversationId);
-        if (held)
-          await store.release(key, owner).catch(() => {
-            pendingReleases.set(key, owner);
-            scheduleRetry();
-          });
+        if (held) await store.release(key, owner).catch(() => deferRelease(key, owner));
       }
     },
     changed,
