@@ -14,7 +14,7 @@ import {
   type TestServer,
 } from '../support/server';
 import { until } from '../support/wait';
-import { connect, connectAuthenticated } from '../support/ws';
+import { connect, connectAuthenticated, repliesSeen } from '../support/ws';
 
 /** Polls `probe` every 50 ms until it returns true; resolves to the time it took. */
 const within = async (ms: number, probe: () => Promise<boolean>) => {
@@ -436,26 +436,6 @@ describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while 
   }, 30_000);
 });
 
-/** What breaks SPEC §11's order on one socket: a reply's frames before its start, or a start before the last one's end. */
-const outOfOrder = (frames: Record<string, unknown>[]) => {
-  const problems: string[] = [];
-  let streaming: unknown;
-  for (const [i, f] of frames.entries()) {
-    if (f.type === 'chat.start' || f.type === 'chat.resume') {
-      if (streaming) problems.push(`${i}: ${f.type} while ${streaming} streams`);
-      streaming = f.message_id;
-    } else if (f.type === 'chat.stream' && !f.done && !streaming)
-      problems.push(`${i}: a delta outside a reply`);
-    else if (f.type === 'chat.stream' && f.done) streaming = undefined;
-    else if (
-      f.type === 'chat.error' &&
-      ['AI_ERROR', 'AI_TIMEOUT', 'INTERNAL_ERROR'].includes(f.code as string)
-    )
-      streaming = undefined;
-  }
-  return problems;
-};
-
 describe.if(Boolean(SERVICES.redisUrl))('a second reply begins while another instance’s is followed', () => {
   test('its instance ends the followed reply for its sockets first (INTERNAL_ERROR): one reply at a time on a socket', async () => {
     const prefix = `${uniqueName('twice')}:`;
@@ -500,8 +480,8 @@ describe.if(Boolean(SERVICES.redisUrl))('a second reply begins while another ins
         (f) => f.type === 'chat.stream' && f.done && f.message_id === followed.message_id,
         10_000,
       );
-      expect(outOfOrder(follower.frames)).toEqual([]);
-      expect(outOfOrder(sender.frames)).toEqual([]);
+      expect(repliesSeen(follower.frames).problems).toEqual([]);
+      expect(repliesSeen(sender.frames).problems).toEqual([]);
       sender.close();
       follower.close();
     } finally {

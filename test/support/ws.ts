@@ -97,3 +97,38 @@ export const connectAuthenticated = async (wsUrl: string, conversationId: string
   if (frame.type !== 'auth.success') throw new Error(`auth failed: ${JSON.stringify(frame)}`);
   return client;
 };
+
+/** The chat.error codes that end a reply (SPEC §11); the others refuse a frame. */
+const REPLY_ENDS = new Set(['AI_TIMEOUT', 'AI_ERROR', 'INTERNAL_ERROR']);
+
+/**
+ * A socket's replies as SPEC §11 orders their frames, each from its chat.start (or its
+ * chat.resume, with the text so far) to its end, with the text the socket was shown and
+ * how it ended (`complete`, `interrupted`, or an error code); whatever breaks that
+ * order: a delta or an end outside a reply, a start before the last reply's end; and
+ * whether a reply is still streaming to it.
+ */
+export const repliesSeen = (frames: Frame[]) => {
+  const problems: string[] = [];
+  const replies: { id: string; text: string; end: string; stored: boolean }[] = [];
+  let current: { id: string; text: string } | undefined;
+  for (const [i, f] of frames.entries()) {
+    if (f.type === 'chat.start' || f.type === 'chat.resume') {
+      if (current) problems.push(`${i}: ${f.type} while ${current.id} streams`);
+      current = { id: f.message_id, text: f.type === 'chat.resume' ? f.content : '' };
+    } else if (f.type === 'chat.stream' && !f.done) {
+      if (current) current.text += f.content;
+      else problems.push(`${i}: a delta outside a reply`);
+    } else if (f.type === 'chat.stream') {
+      if (!current) problems.push(`${i}: an end outside a reply`);
+      else if (f.message_id !== null && f.message_id !== current.id)
+        problems.push(`${i}: the end of ${f.message_id} during ${current.id}`);
+      else replies.push({ ...current, end: f.status ?? 'complete', stored: f.message_id !== null });
+      current = undefined;
+    } else if (f.type === 'chat.error' && REPLY_ENDS.has(f.code) && current) {
+      replies.push({ ...current, end: f.code, stored: false });
+      current = undefined;
+    }
+  }
+  return { problems, replies, streaming: current !== undefined };
+};

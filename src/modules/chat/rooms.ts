@@ -29,6 +29,8 @@ class Room {
   createdMessage = '';
   /** The sockets the last `send` found backed up. */
   backedUp: ChatConnection[] = [];
+  /** Woken when `followed` is over (see `followedOver`). */
+  followEnded: (() => void)[] | undefined;
 
   constructor(readonly id: string) {}
 
@@ -116,6 +118,9 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
   const unfollow = (room: Room) => {
     room.followed?.unsubscribe?.();
     room.followed = undefined;
+    const waiting = room.followEnded;
+    room.followEnded = undefined;
+    for (const wake of waiting ?? []) wake();
     dropIfIdle(room);
   };
 
@@ -306,6 +311,22 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
 
     /** The room of a conversation, for the reply about to stream in it. */
     room: roomOf,
+
+    /**
+     * Resolves once the reply `room` follows from another instance is over here (its end
+     * relayed), or after `ms`. A reply admitted here right after that one released the
+     * lock waits for its end, which is on its way, so its sockets see that end first.
+     */
+    followedOver: (room: Room, ms: number) =>
+      new Promise<void>((resolve) => {
+        if (!room.followed) return resolve();
+        const timer = setTimeout(resolve, ms);
+        room.followEnded ??= [];
+        room.followEnded.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
 
     /** A reply of the conversation streams to this instance's sockets (its own, or one followed). */
     streaming: (conversationId: string) => {

@@ -37,6 +37,9 @@ export interface ChatDependencies {
   track(reply: Promise<unknown>): void;
 }
 
+/** How long a reply admitted here waits for the end of another instance's reply its sockets follow. */
+const FOLLOWED_END_WAIT_MS = 500;
+
 const REFUSALS = {
   busy: 'ALREADY_PROCESSING',
   limited: 'RATE_LIMIT_EXCEEDED',
@@ -178,6 +181,10 @@ export const createChatService = (deps: ChatDependencies) => {
     const known = remembered?.stamp === stamp ? remembered : undefined;
     // An early request built on a branch that has since moved on is resent.
     if (early && !known) early.cancel();
+    // Admitted while another instance's reply still streams to the sockets here: that one
+    // released the lock and its end is on its way (or the lock failed open: then `begin`
+    // ends it for them). Either way they see one reply at a time (SPEC §11).
+    if (room.followed) await deps.rooms.followedOver(room, FOLLOWED_END_WAIT_MS);
     const reply = new Reply(conversationId, connection, userId);
     const audience = deps.rooms.begin(room, reply);
     admitted();
