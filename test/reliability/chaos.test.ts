@@ -118,7 +118,10 @@ describe.if(Boolean(SERVICES.databaseUrl && SERVICES.redisUrl))(
         const total = actions.reduce((sum, [weight]) => sum + weight, 0);
         const act = () => {
           let left = random() * total;
-          for (const [weight, action] of actions) if ((left -= weight) < 0) return action;
+          for (const [weight, action] of actions) {
+            left -= weight;
+            if (left < 0) return action;
+          }
           return (actions[0] as (typeof actions)[0])[1];
         };
         const until = Date.now() + ACTING_MS;

@@ -232,13 +232,14 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       const key = `lock:conversation:${conversationId}`;
       const owner = crypto.randomUUID();
       let held = false;
+      let unknown = false;
       try {
         try {
           held = await store.acquire(key, owner, settings.lockTtlMs);
           if (!held) return undefined;
         } catch {
           // As for a reply's claim: it may have been applied all the same.
-          held = true;
+          unknown = true;
           log.warn('conversation lock taken locally only: store unavailable');
         }
         const result = await change();
@@ -247,6 +248,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       } finally {
         local.delete(conversationId);
         if (held) await store.release(key, owner).catch(() => deferRelease(key, owner));
+        else if (unknown) void store.release(key, owner).catch(() => deferRelease(key, owner));
       }
     },
     changed,
