@@ -71,14 +71,19 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
   const rooms = new LRUCache<string, number>({ max: REMEMBERED });
   /** Per conversation: the stamp this instance's own last reply left. */
   const stamps = new LRUCache<string, string>({ max: REMEMBERED });
+  /**
+   * Locks to release once the store answers again, by owner: one conversation may have
+   * several (a reply's claim left unanswered, then the next one's), and each is released
+   * only for its own owner.
+   */
   const pendingReleases = new Map<string, string>();
   let retryTimer: Timer | undefined;
 
   const retryReleases = () => {
     retryTimer = undefined;
-    for (const [key, owner] of pendingReleases)
+    for (const [owner, key] of pendingReleases)
       store.release(key, owner).then(
-        () => pendingReleases.delete(key),
+        () => pendingReleases.delete(owner),
         () => scheduleRetry(),
       );
   };
@@ -88,7 +93,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
   };
   /** Releases `key` for `owner` once the store answers again (soon: the next retry). */
   const deferRelease = (key: string, owner: string) => {
-    pendingReleases.set(key, owner);
+    pendingReleases.set(owner, key);
     scheduleRetry();
   };
 
@@ -175,7 +180,6 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         }
         held = true;
         stamp = claim.stamp;
-        pendingReleases.delete(key);
       } catch {
         unknown = true;
         // Nothing can be expected of the store until it answers again.

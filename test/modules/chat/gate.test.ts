@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { offlineReply } from '../../../src/ai/offline';
+import { type Store, StoreUnavailableError } from '../../../src/store/store';
+import { createTestStore } from '../../support/backends';
 import { type Client, createClient } from '../../support/client';
 import { rawConnect } from '../../support/raw-ws';
 import { startServer, type TestServer } from '../../support/server';
+import { until } from '../../support/wait';
 import { connectAuthenticated } from '../../support/ws';
 
 let server: TestServer;
@@ -151,6 +154,57 @@ describe('offline model', () => {
       ws.close();
     } finally {
       await offline.stop();
+    }
+  });
+});
+
+describe('the store stops answering claims it has applied', () => {
+  test('each lock left behind is released once it answers again, not only the last one asked for', async () => {
+    const testStore = await createTestStore();
+    const inner = testStore.store;
+    // Claims reach the store and are applied, but their answers are lost (a command that
+    // timed out here, then ran); releases fail outright. Until `answering` is set again.
+    let answering = true;
+    const store = new Proxy(inner, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        if (name === 'claim')
+          return async (...args: Parameters<Store['claim']>) => {
+            const claimed = await target.claim(...args);
+            if (!answering) throw new StoreUnavailableError();
+            return claimed;
+          };
+        if (name === 'release')
+          return (...args: Parameters<Store['release']>) =>
+            answering ? target.release(...args) : Promise.reject(new StoreUnavailableError());
+        return value.bind(target);
+      },
+    });
+    const flaky = await startServer({}, { store });
+    try {
+      const client = createClient(flaky.url);
+      const me = await client.signUp();
+      const ws = await connectAuthenticated(flaky.wsUrl, me.conversationId, me.access);
+      answering = false;
+      // The first reply's lock is applied; the second's claim finds it and is not. Both are
+      // answered (the lock fails open, SPEC §10) and both releases are put off.
+      for (const content of ['one', 'two']) {
+        ws.send({ type: 'chat.message', content });
+        expect((await ws.reply()).final.done).toBe(true);
+      }
+      answering = true;
+      await until(
+        async () => !(await inner.exists(`lock:conversation:${me.conversationId}`)),
+        'the lock released',
+        3000,
+      );
+      ws.send({ type: 'chat.message', content: 'three' });
+      expect((await ws.reply()).final).toMatchObject({ type: 'chat.stream', done: true });
+      ws.close();
+    } finally {
+      await flaky.stop();
+      await testStore.drop();
     }
   });
 });
