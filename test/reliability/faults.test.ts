@@ -14,7 +14,7 @@ import {
   type TestServer,
 } from '../support/server';
 import { until } from '../support/wait';
-import { connect, connectAuthenticated, repliesSeen } from '../support/ws';
+import { connect, connectAuthenticated, repliesSeen, type WsClient } from '../support/ws';
 
 /** Polls `probe` every 50 ms until it returns true; resolves to the time it took. */
 const within = async (ms: number, probe: () => Promise<boolean>) => {
@@ -24,6 +24,25 @@ const within = async (ms: number, probe: () => Promise<boolean>) => {
     await Bun.sleep(50);
   }
   throw new Error(`not recovered within ${ms} ms`);
+};
+
+/**
+ * Sends messages from `sender` until `follower`, a socket of the same conversation on
+ * another instance, sees their end as well (the two instances have heard each other, or
+ * a late one's subscription is back); within 10 s.
+ */
+const untilFollowed = async (sender: WsClient, follower: WsClient) => {
+  for (const deadline = Date.now() + 10_000; ; ) {
+    sender.send({ type: 'chat.message', content: 'can you hear me?' });
+    const sent = await sender.reply();
+    expect(sent.final.done).toBe(true);
+    const heard = await follower.next((f) => f.type === 'chat.stream' && f.done, 1000).catch(() => undefined);
+    if (heard) {
+      expect(heard).toEqual(sent.final);
+      return;
+    }
+    expect(Date.now()).toBeLessThan(deadline);
+  }
 };
 
 // Outages need a networked dependency: these run when the suite runs on PostgreSQL + Redis.
@@ -349,20 +368,7 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
       const sender = await connectAuthenticated(other.wsUrl, me.conversationId, me.access);
       const follower = await connectAuthenticated(late.wsUrl, me.conversationId, me.access);
       // The instance retries its subscription every few seconds; until then it sees nothing.
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        sender.send({ type: 'chat.message', content: 'can you hear me?' });
-        const sent = await sender.reply();
-        expect(sent.final.done).toBe(true);
-        const heard = await follower
-          .next((f) => f.type === 'chat.stream' && f.done, 1000)
-          .catch(() => undefined);
-        if (heard) {
-          expect(heard).toEqual(sent.final);
-          break;
-        }
-        expect(Date.now()).toBeLessThan(deadline);
-      }
+      await untilFollowed(sender, follower);
       sender.close();
       follower.close();
     } finally {
@@ -393,15 +399,7 @@ describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while 
       const sender = await connectAuthenticated(runs.wsUrl, me.conversationId, me.access);
       const follower = await connectAuthenticated(follows.wsUrl, me.conversationId, me.access);
       // Until the two have heard each other, a reply here is not announced there.
-      for (const deadline = Date.now() + 10_000; ; ) {
-        sender.send({ type: 'chat.message', content: 'can you hear me?' });
-        expect((await sender.reply()).final.done).toBe(true);
-        const heard = await follower
-          .next((f) => f.type === 'chat.stream' && f.done, 1000)
-          .catch(() => undefined);
-        if (heard) break;
-        expect(Date.now()).toBeLessThan(deadline);
-      }
+      await untilFollowed(sender, follower);
       const from = follower.frames.length;
       sender.send({ type: 'chat.message', content: drip('a long one', 100) });
       const deltas = () => follower.frames.slice(from).filter((f) => f.type === 'chat.stream' && !f.done);
@@ -456,15 +454,7 @@ describe.if(Boolean(SERVICES.redisUrl))('a second reply begins while another ins
       const sender = await connectAuthenticated(runs.wsUrl, me.conversationId, me.access);
       const follower = await connectAuthenticated(follows.wsUrl, me.conversationId, me.access);
       // Until the two have heard each other, a reply there is not announced here.
-      for (const deadline = Date.now() + 10_000; ; ) {
-        sender.send({ type: 'chat.message', content: 'can you hear me?' });
-        expect((await sender.reply()).final.done).toBe(true);
-        const heard = await follower
-          .next((f) => f.type === 'chat.stream' && f.done, 1000)
-          .catch(() => undefined);
-        if (heard) break;
-        expect(Date.now()).toBeLessThan(deadline);
-      }
+      await untilFollowed(sender, follower);
       sender.send({ type: 'chat.message', content: drip('a long one', 100) });
       const followed = await follower.next((f) => f.type === 'chat.start');
       await follower.next((f) => f.type === 'chat.stream');

@@ -96,6 +96,10 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
     pendingReleases.set(owner, key);
     scheduleRetry();
   };
+  /** Releases `key` for `owner` without waiting for the store, or once it answers again. */
+  const releaseSoon = (key: string, owner: string) => {
+    store.release(key, owner).catch(() => deferRelease(key, owner));
+  };
 
   /**
    * The conversation changed outside a reply (its branch or settings): no socket's
@@ -189,7 +193,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
         if (followed) {
           local.delete(conversationId);
           void refund();
-          void store.release(key, owner).catch(() => deferRelease(key, owner));
+          releaseSoon(key, owner);
           return { kind: 'busy' };
         }
         log.warn('rate limit skipped and conversation lock taken locally only: store unavailable');
@@ -206,7 +210,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
           clearInterval(renewal);
           local.delete(conversationId);
           // Not waited for: the final frame is not held up by a store that does not answer.
-          if (unknown) void store.release(key, owner).catch(() => deferRelease(key, owner));
+          if (unknown) releaseSoon(key, owner);
           if (!held) return false;
           try {
             const stamped = await store.release(key, owner, {
@@ -252,7 +256,7 @@ export const createChatGate = (store: Store, log: Logger, settings: GateSettings
       } finally {
         local.delete(conversationId);
         if (held) await store.release(key, owner).catch(() => deferRelease(key, owner));
-        else if (unknown) void store.release(key, owner).catch(() => deferRelease(key, owner));
+        else if (unknown) releaseSoon(key, owner);
       }
     },
     changed,
