@@ -177,6 +177,11 @@ export const startOpenAIStub = (options: StubOptions = {}) => {
     for (const [i, word] of words.entries()) {
       if (record.aborted) return;
       if (delay) await sleep(delay);
+      // A remote provider cannot hold up the server's event loop; this stub shares it,
+      // and writes that keep being buffered never leave the microtask queue (a long
+      // answer filled 28,000 chunks, 120 ms and more on a loaded machine, before its
+      // first was read). So it lets the loop turn now and then.
+      else if (i % 64 === 63) await new Promise(setImmediate);
       await send(chunk({ content: word }));
       record.sent++;
       if (mode === 'stall') return untilClosed();
