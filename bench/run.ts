@@ -1,5 +1,5 @@
 /**
- * `bun run bench [throughput|latency|cold|idle|rest|tokens|client|pages|bodies|fanout|resume|search|startup ...]`: the server against a bare
+ * `bun run bench [throughput|latency|cold|idle|rest|tokens|client|pages|bodies|fanout|resume|search|startup|stop ...]`: the server against a bare
  * Bun WebSocket relay (bench/baseline-relay.ts) fed by the same stub, measured in
  * the same run and reported as ratios, since these machines are noisy and share
  * two cores between server, stub and load generator. Prints a table and writes
@@ -12,6 +12,7 @@ import { bodies, pages } from './robustness';
 import { client, idle, latency, type Row, rest, throughput, tokens } from './scenarios';
 import { search } from './search';
 import { startup } from './startup';
+import { stop } from './stop';
 
 const all = {
   throughput,
@@ -27,6 +28,7 @@ const all = {
   resume,
   search,
   startup,
+  stop,
 } as const;
 type Name = keyof typeof all;
 const requested = process.argv.slice(2).filter((a): a is Name => a in all);

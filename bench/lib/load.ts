@@ -33,6 +33,7 @@ export const openChat = (wsBase: string, conversationId: string, token: string) 
     ask: (
       content: string,
     ) => Promise<{ ttftMs: number; totalMs: number; tokens: number; text: string; messageId?: string }>;
+    askAndStop: (content: string) => Promise<{ stopMs: number; status: string }>;
     close: () => void;
   }>((resolve, reject) => {
     const ws = new WebSocket(`${wsBase}/ws/chat/${conversationId}/`);
@@ -70,6 +71,22 @@ export const openChat = (wsBase: string, conversationId: string, token: string) 
                 text,
                 messageId: f.message_id as string,
               });
+            };
+            ws.send(JSON.stringify({ type: 'chat.message', content }));
+          }),
+        /** Asks, sends `chat.stop` at the first delta, and times stop → the done frame. */
+        askAndStop: (content) =>
+          new Promise((done, fail) => {
+            let stoppedAt = 0;
+            onFrame = (f) => {
+              if (f.type === 'chat.error') return fail(new Error(String(f.code)));
+              if (f.type !== 'chat.stream') return;
+              if (!f.done) {
+                if (stoppedAt) return;
+                stoppedAt = performance.now();
+                return ws.send('{"type":"chat.stop"}');
+              }
+              done({ stopMs: performance.now() - stoppedAt, status: String(f.status ?? 'complete') });
             };
             ws.send(JSON.stringify({ type: 'chat.message', content }));
           }),
