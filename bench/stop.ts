@@ -10,13 +10,11 @@
  */
 import { openChat, prepareSessions } from './lib/load';
 import { freePort } from './lib/ports';
+import { percentile } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
 const STUB = { STUB_TOKENS: '200', STUB_DELAY_MS: '20' };
-
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
 
 const once = async () => {
   const stub = await spawnStub(STUB);
@@ -45,7 +43,10 @@ export const stop = async (): Promise<Row[]> => {
   const runs = [];
   for (let i = 0; i < times; i++) runs.push(await once());
   const first = runs.map((r) => r.first);
-  const later = median(runs.map((r) => r.later));
+  const later = percentile(
+    runs.map((r) => r.later),
+    50,
+  );
   const worst = Math.max(...first);
   const spread = [...first]
     .sort((a, b) => a - b)

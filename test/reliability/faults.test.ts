@@ -342,6 +342,24 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL connection lost while the
   });
 });
 
+/**
+ * A second instance beside `first`, as another process would be: the same database and
+ * provider stub, its own connection to Redis under the same key prefix. Its `stop`
+ * closes that connection too.
+ */
+const besideOf = async (first: TestServer, prefix: string) => {
+  const store = new RedisStore(SERVICES.redisUrl as string, prefix);
+  await store.connect();
+  const server = await startServer({}, { store, database: first.resources.database, stub: first.stub });
+  const stopServer = server.stop;
+  return Object.assign(server, {
+    stop: async () => {
+      await stopServer();
+      await store.close();
+    },
+  });
+};
+
 describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts', () => {
   test('it starts, and once Redis is back it hears the other instances: a reply elsewhere reaches its sockets', async () => {
     const proxy = await startProxy(SERVICES.redisUrl as string);
@@ -350,12 +368,7 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
     const away = new RedisStore(proxy.url, prefix);
     await away.connect();
     const late = await startServer({}, { store: away });
-    const direct = new RedisStore(SERVICES.redisUrl as string, prefix);
-    await direct.connect();
-    const other = await startServer(
-      {},
-      { store: direct, database: late.resources.database, stub: late.stub },
-    );
+    const other = await besideOf(late, prefix);
     try {
       await proxy.restore();
       // Its store client reconnects on its own backoff: the late instance is healthy first.
@@ -374,7 +387,7 @@ describe.if(Boolean(SERVICES.redisUrl))('Redis is away when an instance starts',
     } finally {
       await other.stop();
       await late.stop();
-      await Promise.all([away.close(), direct.close()]);
+      await away.close();
       proxy.stop();
     }
   }, 30_000);
@@ -387,12 +400,7 @@ describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while 
     const away = new RedisStore(proxy.url, prefix);
     await away.connect();
     const follows = await startServer({}, { store: away });
-    const direct = new RedisStore(SERVICES.redisUrl as string, prefix);
-    await direct.connect();
-    const runs = await startServer(
-      {},
-      { store: direct, database: follows.resources.database, stub: follows.stub },
-    );
+    const runs = await besideOf(follows, prefix);
     try {
       const api = createClient(runs.url);
       const me = await api.signUp();
@@ -428,7 +436,7 @@ describe.if(Boolean(SERVICES.redisUrl))('one of two instances loses Redis while 
     } finally {
       await runs.stop();
       await follows.stop();
-      await Promise.all([away.close(), direct.close()]);
+      await away.close();
       proxy.stop();
     }
   }, 30_000);
