@@ -8,7 +8,9 @@ const STALL_MS = 500;
  * caller calls `heard` on each of the provider's events. It does not count while
  * the reply waits on this server (`during`: a socket backed up, the question's write
  * to the database), nor while this process was stalled: what the provider sent
- * meanwhile may be waiting unread, so that time is not the provider's silence.
+ * meanwhile may be waiting unread, so the silence starts over when a stall ends.
+ * (Keeping the part of the window used before the stall left the loop only that
+ * remainder, often a few tens of milliseconds, to read what had piled up.)
  */
 export const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
   let lastEvent = Date.now();
@@ -22,8 +24,7 @@ export const watchdog = (controller: AbortController, aiTimeoutMs: number) => {
   const check = () => {
     if (controller.signal.aborted) return;
     const now = Date.now();
-    const late = now - due;
-    if (late > STALL_MS) lastEvent = Math.min(now, lastEvent + late);
+    if (now - due > STALL_MS) lastEvent = now;
     const silent = now - lastEvent;
     if (!paused && silent >= aiTimeoutMs) controller.abort('timeout');
     else arm(paused ? aiTimeoutMs : aiTimeoutMs - silent);
