@@ -4,9 +4,14 @@
 FROM oven/bun:1 AS build
 WORKDIR /app
 COPY package.json bun.lock ./
-RUN bun install --frozen-lockfile
+# Without the postinstall: what it prepares for runs from source needs the sources,
+# copied below, and build.ts prepares the embedded database's seed itself.
+RUN bun install --frozen-lockfile --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+# The web app, bundled into the binary, and the typed client it uses.
+COPY web ./web
+COPY client ./client
 COPY scripts ./scripts
 COPY drizzle ./drizzle
 RUN bun scripts/build.ts /app/chatbot-api && mkdir -p /app/data

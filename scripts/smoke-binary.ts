@@ -1,13 +1,13 @@
 /**
- * Builds the single binary, copies it alone into an empty directory and drives it
- * end to end: health, register, login, a conversation and one streamed WebSocket
- * answer from an OpenAI-compatible stub. Runs against DATABASE_URL/REDIS_URL when
- * set (a fresh database is created), and always against the embedded defaults.
- * Used by .ci/run; exits non-zero on any failure.
+ * Builds the single binary as the Dockerfile's build stage does, copies it alone into
+ * an empty directory and drives it end to end: health, register, login, a
+ * conversation and one streamed WebSocket answer from an OpenAI-compatible stub. Runs
+ * against DATABASE_URL/REDIS_URL when set (a fresh database is created), and always
+ * against the embedded defaults. Used by .ci/run; exits non-zero on any failure.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import postgres from 'postgres';
 import { createClient } from '../test/support/client';
 import { startOpenAIStub } from '../test/support/openai-stub';
@@ -21,12 +21,47 @@ const check = (ok: unknown, what: string) => {
   console.log(`  ok  ${what}`);
 };
 
-const build = Bun.spawnSync(['bun', 'scripts/build.ts', binary], {
-  cwd: root,
-  stdout: 'inherit',
-  stderr: 'inherit',
-});
-if (build.exitCode !== 0) process.exit(1);
+/**
+ * The Dockerfile's build stage without an engine (none here): its COPY lines copy from
+ * the repository into a scratch directory standing for its WORKDIR, and its RUN lines
+ * run there, in order, with this machine's Bun. Only the base image is not what it
+ * uses. What the stage leaves at `<WORKDIR>/chatbot-api` is the binary.
+ */
+const buildAsTheDockerfileDoes = () => {
+  const lines = readFileSync(join(root, 'Dockerfile'), 'utf8').split('\n');
+  const from = lines.findIndex((line) => /^FROM \S+ AS build$/i.test(line));
+  const end = lines.findIndex((line, i) => i > from && /^FROM /i.test(line));
+  if (from < 0 || end < 0) throw new Error('smoke: the Dockerfile has no build stage');
+  const stage = join(dir, 'build');
+  let workdir = '';
+  for (const line of lines.slice(from + 1, end)) {
+    const [instruction, ...args] = line.trim().split(/\s+/);
+    if (instruction === 'WORKDIR') workdir = args[0] ?? '';
+    else if (instruction === 'COPY') {
+      const destination = args.at(-1) ?? '.';
+      const sources = args.slice(0, -1);
+      const intoFolder = destination.endsWith('/') || sources.length > 1;
+      for (const source of sources)
+        cpSync(join(root, source), join(stage, destination, intoFolder ? basename(source) : ''), {
+          recursive: true,
+        });
+    } else if (instruction === 'RUN') {
+      const command = args.join(' ').replaceAll(workdir, stage);
+      console.log(`binary smoke: RUN ${command}`);
+      const run = Bun.spawnSync(['sh', '-c', command], { cwd: stage, stdout: 'inherit', stderr: 'inherit' });
+      if (run.exitCode !== 0) throw new Error(`smoke: the Dockerfile's \`RUN ${args.join(' ')}\` failed`);
+    }
+  }
+  cpSync(join(stage, 'chatbot-api'), binary);
+  rmSync(stage, { recursive: true, force: true });
+};
+try {
+  buildAsTheDockerfileDoes();
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(1);
+}
 const stub = startOpenAIStub();
 await stub.ready;
 
