@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
+import { currentBundleDir } from '../src/ai/tokenizer-bundle';
 import { openDatabase, openPglite, rowsOf } from '../src/db/client';
 import { lockDataDir } from '../src/db/data-dir-lock';
 import { migrations } from '../src/db/migrations.gen';
@@ -173,5 +175,16 @@ describe('bun run db:migrate', () => {
     const prepared = run('scripts/prepare-pglite.ts', [], {});
     expect(prepared.exitCode).toBe(0);
     expect(Bun.file(SEED_PATH).size).toBeGreaterThan(1_000_000);
+  });
+});
+
+describe('bun install prepares the tokenizer', () => {
+  test('prepare-tokenizer leaves the worker bundled and compiled to bytecode, named by its inputs', () => {
+    const prepared = run('scripts/prepare-tokenizer.ts', [], {});
+    expect(prepared.exitCode).toBe(0);
+    const dir = currentBundleDir() as string;
+    expect(Bun.file(join(dir, 'worker.js')).size).toBeGreaterThan(1_000_000);
+    expect(Bun.file(join(dir, 'worker.js.jsc')).size).toBeGreaterThan(1_000_000);
+    expect(readdirSync(dirname(dir)).filter((name) => name.startsWith(`${basename(dir)}.`))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ChatTurn } from './model';
+import { preparedWorker } from './tokenizer-bundle';
 
 // Per-message framing the chat format adds around each turn (OpenAI cookbook).
 const TOKENS_PER_MESSAGE = 4;
@@ -18,18 +19,19 @@ const counts = new LRUCache<string, number>({ max: 20_000 });
  * is started again at the next question.
  */
 // In the compiled binary the worker is an entry point embedded beside the server, at
-// the path scripts/build.ts defines (it decides the layout); from source, beside this file.
-const WORKER =
+// the path scripts/build.ts defines (it decides the layout); from source, the bundle
+// `bun install` compiled to bytecode (tokenizer-bundle.ts), else the file beside this one.
+const workerUrl = () =>
   typeof EMBEDDED_TOKENIZER_WORKER === 'string'
     ? EMBEDDED_TOKENIZER_WORKER
-    : new URL('./tokenizer-worker.ts', import.meta.url).href;
+    : (preparedWorker() ?? new URL('./tokenizer-worker.ts', import.meta.url).href);
 
 const counter = (() => {
   let worker: Worker | undefined;
   let nextId = 0;
   const waiting = new Map<number, { resolve(counts: number[]): void; reject(error: unknown): void }>();
   const start = () => {
-    const started = new Worker(WORKER);
+    const started = new Worker(workerUrl());
     started.onmessage = (event: MessageEvent<{ id: number; counts: number[] }>) => {
       waiting.get(event.data.id)?.resolve(event.data.counts);
       waiting.delete(event.data.id);

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatTurn } from '../../src/ai';
 import { countTexts, countTextTokens, fitContext } from '../../src/ai/tokenizer';
+import { bundleDir, preparedWorker } from '../../src/ai/tokenizer-bundle';
 
 const AS_TEXT = { disallowedSpecial: new Set<string>() };
 /** What the chat format costs: 3 for the reply, 4 around each turn, plus the content. */
@@ -83,5 +84,37 @@ describe('countTextTokens', () => {
     const text = 'The quick brown fox jumps over the lazy dog. 數學 🙂';
     expect(await countTextTokens(text)).toBe(countTokens(text));
     expect(await countTextTokens(text)).toBe(countTokens(text));
+  });
+});
+
+describe('the worker prepared by bun install (tokenizer-bundle.ts)', () => {
+  test('is there, compiled to bytecode, and counts as the tokenizer does', async () => {
+    const prepared = preparedWorker();
+    expect(prepared).toEndWith('/worker.js');
+    expect(prepared).toContain('/node_modules/.cache/chatbot-api/tokenizer-');
+    expect(Bun.file(`${prepared}.jsc`).size).toBeGreaterThan(1_000_000);
+    const texts = ['hello there', '数'.repeat(20), 'a <|endoftext|> b', ''];
+    const worker = new Worker(prepared as string);
+    try {
+      const answer = await new Promise<{ id: number; counts: number[] }>((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = reject;
+        worker.postMessage({ id: 7, texts });
+      });
+      expect(answer).toEqual({ id: 7, counts: texts.map((text) => countTokens(text, AS_TEXT)) });
+    } finally {
+      worker.terminate();
+    }
+  });
+
+  test('is named by its inputs: another worker source, tokenizer or Bun never finds it', () => {
+    const named = bundleDir('worker', 'package', '1.4.5');
+    expect(bundleDir('worker', 'package', '1.4.5')).toBe(named);
+    for (const other of [
+      bundleDir('worker changed', 'package', '1.4.5'),
+      bundleDir('worker', 'package changed', '1.4.5'),
+      bundleDir('worker', 'package', '1.4.6'),
+    ])
+      expect(other).not.toBe(named);
   });
 });
