@@ -28,7 +28,8 @@ const check = (ok: unknown, what: string) => {
  * uses. What the stage leaves at `<WORKDIR>/chatbot-api` is the binary.
  */
 const buildAsTheDockerfileDoes = () => {
-  const lines = readFileSync(join(root, 'Dockerfile'), 'utf8').split('\n');
+  // A line ending in a backslash goes on on the next one.
+  const lines = readFileSync(join(root, 'Dockerfile'), 'utf8').replaceAll(/\\\n/g, ' ').split('\n');
   const from = lines.findIndex((line) => /^FROM \S+ AS build$/i.test(line));
   const end = lines.findIndex((line, i) => i > from && /^FROM /i.test(line));
   if (from < 0 || end < 0) throw new Error('smoke: the Dockerfile has no build stage');

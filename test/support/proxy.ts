@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { freePort } from './process';
 
 /**
  * A TCP proxy in front of a real dependency (PostgreSQL, Redis) that a test can cut
@@ -28,8 +29,27 @@ export const startProxy = async (target: string) => {
     upstream.pipe(client);
   };
   let server = net.createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxyPort = (server.address() as net.AddressInfo).port;
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  // Below the ephemeral range (freePort): a port the kernel gave out (`listen(0)`) could,
+  // once `cut` closed it, be taken as the source port of an outgoing connection, and
+  // `restore` then failed with EADDRINUSE (seen once in a PostgreSQL + Redis run).
+  let proxyPort = await freePort();
+  for (let tries = 1; ; tries++) {
+    try {
+      await listen(proxyPort);
+      break;
+    } catch (error) {
+      if (tries === 5) throw error; // taken between the check and the bind: another port
+      proxyPort = await freePort();
+    }
+  }
 
   /** The dependency's URL with host and port replaced by the proxy's. */
   const url = (() => {
@@ -51,7 +71,7 @@ export const startProxy = async (target: string) => {
     },
     restore: async () => {
       server = net.createServer(handle);
-      await new Promise<void>((resolve) => server.listen(proxyPort, '127.0.0.1', resolve));
+      await listen(proxyPort);
     },
     /** From now on, what clients send waits in the proxy until `letGo`. */
     hold: () => {
