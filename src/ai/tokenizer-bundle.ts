@@ -38,9 +38,8 @@ export const currentBundleDir = () => {
   }
 };
 
-/** The prepared worker for this source, package and Bun, if `bun install` made it; else undefined. */
-export const preparedWorker = () => {
-  const dir = currentBundleDir();
+/** The prepared worker in `dir` (by default, for this source, package and Bun) if `bun install` made it; else undefined. */
+export const preparedWorker = (dir = currentBundleDir()) => {
   const worker = dir && join(dir, 'worker.js');
   return worker && existsSync(`${worker}.jsc`) ? worker : undefined;
 };

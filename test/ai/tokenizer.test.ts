@@ -1,4 +1,7 @@
 import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatTurn } from '../../src/ai';
 import { countTexts, countTextTokens, fitContext } from '../../src/ai/tokenizer';
@@ -104,6 +107,19 @@ describe('the worker prepared by bun install (tokenizer-bundle.ts)', () => {
       expect(answer).toEqual({ id: 7, counts: texts.map((text) => countTokens(text, AS_TEXT)) });
     } finally {
       worker.terminate();
+    }
+  });
+
+  test('without its bytecode (no `bun install`, or one that could not build it) it is not used', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenizer-'));
+    try {
+      expect(preparedWorker(dir)).toBeUndefined();
+      writeFileSync(join(dir, 'worker.js'), '');
+      expect(preparedWorker(dir)).toBeUndefined();
+      writeFileSync(join(dir, 'worker.js.jsc'), '');
+      expect(preparedWorker(dir)).toBe(join(dir, 'worker.js'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
