@@ -4,6 +4,7 @@ import { eq, sql } from 'drizzle-orm';
 import { renderMigrationsModule } from '../scripts/embed-migrations';
 import { type Database, rowsOf } from '../src/db/client';
 import { lockDataDir } from '../src/db/data-dir-lock';
+import { findSeed } from '../src/db/pglite-seed';
 import { migrate } from '../src/db/migrate';
 import { migrations as embedded } from '../src/db/migrations.gen';
 import { users } from '../src/db/schema';
@@ -331,8 +332,11 @@ describe('embedded queries without per-query type parsers', () => {
     const { PGlite } = await import('@electric-sql/pglite');
     const { drizzle } = await import('drizzle-orm/pglite');
     const { openPglite } = await import('../src/db/client');
-    const ours = await openPglite('memory://');
-    const plain = await PGlite.create();
+    // Both start from the seed `bun install` prepared: initdb twice took ~13 s of a loaded run.
+    const seed = findSeed();
+    const fromSeed = seed ? { loadDataDir: seed } : {};
+    const ours = await openPglite('memory://', fromSeed);
+    const plain = await PGlite.create(fromSeed);
     try {
       const theirs = drizzle(plain);
       const probe = sql`select
