@@ -1,5 +1,5 @@
 /**
- * `bun run bench [throughput|latency|cold|idle|rest|tokens|client|pages|bodies|fanout|resume|search|startup|stop ...]`: the server against a bare
+ * `bun run bench [throughput|latency|cold|idle|rest|tokens|client|pages|bodies|fanout|resume|search|startup|stop|web ...]`: the server against a bare
  * Bun WebSocket relay (bench/baseline-relay.ts) fed by the same stub, measured in
  * the same run and reported as ratios, since these machines are noisy and share
  * two cores between server, stub and load generator. Prints a table and writes
@@ -13,6 +13,7 @@ import { client, idle, latency, type Row, rest, throughput, tokens } from './sce
 import { search } from './search';
 import { startup } from './startup';
 import { stop } from './stop';
+import { web } from './web';
 
 const all = {
   throughput,
@@ -29,6 +30,7 @@ const all = {
   search,
   startup,
   stop,
+  web,
 } as const;
 type Name = keyof typeof all;
 const requested = process.argv.slice(2).filter((a): a is Name => a in all);

@@ -8,6 +8,8 @@
 const count = Number(process.env.STUB_TOKENS ?? 200);
 const delayMs = Number(process.env.STUB_DELAY_MS ?? 0);
 const firstDelayMs = Number(process.env.STUB_FIRST_DELAY_MS ?? 0);
+/** Set: only requests whose body holds this text are paced (STUB_DELAY_MS); the rest stream at once. */
+const pacedMark = process.env.STUB_PACED_MARK;
 
 const encoder = new TextEncoder();
 const event = (payload: object) => encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
@@ -30,9 +32,9 @@ const ending = (n: number) => [
 const closing = ending(count);
 
 /** Like a real provider, it stops at the request's `max_tokens` (the server's titles ask for 24). */
-const limitOf = (body: ArrayBuffer) => {
+const limitOf = (body: string) => {
   try {
-    const { max_tokens, max_completion_tokens } = JSON.parse(new TextDecoder().decode(body));
+    const { max_tokens, max_completion_tokens } = JSON.parse(body);
     const limit = Number(max_completion_tokens ?? max_tokens);
     return Number.isInteger(limit) && limit > 0 && limit < count ? limit : count;
   } catch {
@@ -47,7 +49,9 @@ const server = Bun.serve({
   fetch: async (request) => {
     if (!new URL(request.url).pathname.endsWith('/chat/completions'))
       return new Response('not found', { status: 404 });
-    const n = limitOf(await request.arrayBuffer());
+    const text = await request.text();
+    const n = limitOf(text);
+    const pace = !pacedMark || text.includes(pacedMark) ? delayMs : 0;
     const sent = n === count ? tokens : tokens.slice(0, n);
     const last = n === count ? closing : ending(n);
     const { signal } = request;
@@ -58,7 +62,7 @@ const server = Bun.serve({
         controller.write(opening);
         controller.flush();
         for (const token of sent) {
-          if (delayMs) await Bun.sleep(delayMs);
+          if (pace) await Bun.sleep(pace);
           if (signal.aborted) return controller.close();
           controller.write(token);
           await controller.flush();

@@ -1,5 +1,6 @@
 /** @jsxImportSource preact */
 import { useSignal } from '@preact/signals';
+import { memo } from 'preact/compat';
 import { useEffect, useRef } from 'preact/hooks';
 import { renderMarkdown } from './markdown';
 import {
@@ -89,7 +90,8 @@ const Editor = ({ message, done }: { message: Message; done: () => void }) => {
   );
 };
 
-const MessageView = ({ message }: { message: Message }) => {
+/** Rendered again only when its message changes (a delta changes one message, not the other 100). */
+const MessageView = memo(({ message }: { message: Message }) => {
   const editing = useSignal(false);
   const busy = streaming.value;
   return (
@@ -104,7 +106,12 @@ const MessageView = ({ message }: { message: Message }) => {
         <p class="text">{message.content}</p>
       ) : (
         // DOMPurify's output, from Markdown whose raw HTML was escaped (markdown.ts).
-        <div class="text markdown" dangerouslySetInnerHTML={{ __html: renderMarkdown(message.content) }} />
+        <div
+          class="text markdown"
+          dangerouslySetInnerHTML={{
+            __html: renderMarkdown(message.content, message.status !== 'streaming'),
+          }}
+        />
       )}
       <footer>
         <Branches message={message} />
@@ -122,7 +129,7 @@ const MessageView = ({ message }: { message: Message }) => {
       </footer>
     </article>
   );
-};
+});
 
 const Composer = () => {
   const text = draft;

@@ -24,5 +24,21 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 
-export const renderMarkdown = (text: string): string =>
+const render = (text: string): string =>
   DOMPurify.sanitize(marked.parse(text, { async: false }), { USE_PROFILES: { html: true } });
+
+/** Finished messages' HTML: a branch read again after each answer renders every message anew. */
+const finished = new Map<string, string>();
+const FINISHED_KEPT = 500;
+
+/** `finished`: the text will not change (not an answer still streaming), so its HTML is kept. */
+export const renderMarkdown = (text: string, isFinished = false): string => {
+  if (!isFinished) return render(text);
+  let html = finished.get(text);
+  if (html === undefined) {
+    html = render(text);
+    if (finished.size >= FINISHED_KEPT) finished.delete(finished.keys().next().value as string);
+    finished.set(text, html);
+  }
+  return html;
+};

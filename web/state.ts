@@ -377,6 +377,8 @@ export const open = async (id: string) => {
     token: (renew) => client.accessToken(renew),
   });
   socket = chat;
+  /** The answer's next render, while one waits for the screen's next frame. */
+  let liveFrame: number | undefined;
   chat.onStatus((status, reason) => {
     if (socket !== chat) return;
     connection.value = status;
@@ -392,11 +394,19 @@ export const open = async (id: string) => {
   chat.on('chat.start', (frame) => upsertStreaming(frame.message_id, frame.parent_id, ''));
   chat.on('chat.resume', (frame) => upsertStreaming(frame.message_id, frame.parent_id, frame.content));
   chat.on('chat.stream', (frame) => {
-    const live = chat.reply;
-    if (!frame.done && live) {
-      messages.value = messages.value.map((m) =>
-        m.id === live.messageId ? { ...m, content: live.text } : m,
-      );
+    if (!frame.done) {
+      // The answer so far is shown once per frame of the screen, not once per delta: a
+      // model sends tens of deltas a second, and each render lays the page out again.
+      // The socket keeps the text itself, so nothing a frame skips is lost.
+      if (liveFrame !== undefined) return;
+      liveFrame = requestAnimationFrame(() => {
+        liveFrame = undefined;
+        const live = chat.reply;
+        if (socket !== chat || !live) return;
+        messages.value = messages.value.map((m) =>
+          m.id === live.messageId && m.content !== live.text ? { ...m, content: live.text } : m,
+        );
+      });
       return;
     }
     if (frame.done) {
