@@ -7,12 +7,12 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/client';
-import { exitIfInUse } from '../src/db/data-dir-lock';
 import { migrate } from '../src/db/migrate';
+import { exitIfUnusable } from '../src/db/unusable';
 import { HttpError } from '../src/lib/errors';
 import { createPasswords } from '../src/modules/auth/password';
 import { createUserRepository } from '../src/modules/auth/repository';
-import { createSuperuser } from '../src/modules/auth/superuser';
+import { createSuperuser, superuserProblems } from '../src/modules/auth/superuser';
 
 const USAGE = `Usage: bun run createsuperuser [--username U] [--email E] [--password P]
 
@@ -70,10 +70,17 @@ if (password === undefined) {
   }
 }
 
+// Problems the input shows by itself are told before the database is opened (seconds, embedded).
+const problems = superuserProblems({ username, email, password });
+if (problems.length) {
+  console.error(`Error:\n${problems.join('\n')}`);
+  process.exit(1);
+}
+
 const config = loadConfig();
-const database = await openDatabase(config.database).catch(exitIfInUse('Cannot create the superuser'));
+const database = await openDatabase(config.database).catch(exitIfUnusable('Cannot create the superuser'));
 try {
-  await migrate(database.db);
+  await migrate(database.db).catch(exitIfUnusable('Cannot create the superuser'));
   const user = await createSuperuser(
     createUserRepository(database.db),
     createPasswords(config.passwordHashing),

@@ -97,6 +97,11 @@ export const VARIABLES = t.Object({
       'embedded',
     ),
   ),
+  DATABASE_WAIT_SECONDS: int(
+    'how long start-up waits for a PostgreSQL that does not answer yet (started after the server) before giving up',
+    30,
+    0,
+  ),
   REDIS_URL: t.Optional(
     url(
       '`redis://…` / `rediss://…` → Redis; unset → in-process store (single instance only; a warning is logged)',
@@ -394,6 +399,7 @@ export const loadConfig = (env: Env = process.env) => {
     allowedHosts,
     corsOrigins: origins,
     database,
+    databaseWaitSeconds: raw.DATABASE_WAIT_SECONDS,
     redisUrl: raw.REDIS_URL,
     redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     ai: {

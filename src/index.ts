@@ -1,7 +1,7 @@
 import './jit';
 import { ConfigError, loadConfig } from './config';
-import { exitIfInUse } from './db/data-dir-lock';
 import { pgliteAssets } from './db/pglite-assets';
+import { exitIfUnusable } from './db/unusable';
 
 const readConfig = () => {
   try {
@@ -40,7 +40,7 @@ const serve = async () => {
     import('./resources'),
   ]);
   const log = createLogger(config.logLevel);
-  const resources = await openResources(config, log).catch(exitIfInUse('Cannot start'));
+  const resources = await openResources(config, log).catch(exitIfUnusable('Cannot start'));
   const services = createServices(resources);
   await services.ready;
   // Several processes may share the port (SO_REUSEPORT, Elysia's default) only with

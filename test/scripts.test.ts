@@ -44,10 +44,12 @@ describe('bun run createsuperuser', () => {
       expect(again.exitCode).toBe(1);
       expect(again.stderr.toString()).toContain('username already exists');
 
+      // What the input shows by itself is refused before any database is opened: here none answers.
+      const nowhere = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' };
       const weak = run(
         'scripts/createsuperuser.ts',
         ['--username', uniqueName('b'), '--email', 'b@example.com', '--password', 'weak'],
-        env,
+        nowhere,
       );
       expect(weak.exitCode).toBe(1);
       expect(weak.stderr.toString()).toContain('at least 12');
@@ -56,7 +58,7 @@ describe('bun run createsuperuser', () => {
       const email = run(
         'scripts/createsuperuser.ts',
         ['--username', uniqueName('c'), '--email', 'c..c@example.com', '--password', STRONG_PASSWORD],
-        env,
+        nowhere,
       );
       expect(email.exitCode).toBe(1);
       expect(email.stderr.toString()).toContain('Enter a valid email address.');

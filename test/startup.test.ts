@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, rmSync } from 'node:fs';
-import { uniqueName } from './support/backends';
+import { createTestDatabase, FAST_PASSWORD_HASHING, SERVICES, uniqueName } from './support/backends';
 import { createClient } from './support/client';
 import { freePort, spawnServerProcess } from './support/process';
+import { startProxy } from './support/proxy';
+import { until } from './support/wait';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -36,6 +38,110 @@ describe('start-up refuses bad configuration (SPEC §1, §8)', () => {
     });
     expect(exitCode).toBe(1);
     expect(stderr).toContain('OPENAI_API_KEY');
+  });
+});
+
+// Nothing listens on port 1 of this machine: the connection is refused at once.
+const NOWHERE = 'postgres://postgres@127.0.0.1:1/nowhere';
+
+/** Runs a command (`bun <args>`) with `env` and returns how it ended. */
+const command = (args: string[], env: Record<string, string>) => {
+  const result = Bun.spawnSync(['bun', ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdin: 'ignore',
+    timeout: 20_000,
+  });
+  return { exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+};
+
+describe('a database that cannot be used is said in words, with no stack trace', () => {
+  test('start-up waits DATABASE_WAIT_SECONDS for a PostgreSQL that does not answer, saying so, then stops', () => {
+    const started = Date.now();
+    const { exitCode, stdout, stderr } = command(['src/index.ts'], {
+      DATABASE_URL: NOWHERE,
+      DATABASE_WAIT_SECONDS: '2',
+      PORT: '0',
+    });
+    expect(exitCode).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    // The log (JSON lines on stdout) says what it waits for.
+    expect(stdout).toContain('waiting for it (DATABASE_WAIT_SECONDS)');
+    expect(stderr).toContain('Cannot start: the database DATABASE_URL names did not answer (ECONNREFUSED).');
+    expect(stderr).not.toContain(' at ');
+    // The URL (it may hold a password) is never printed.
+    expect(stdout + stderr).not.toContain('nowhere');
+  });
+
+  test.each([
+    [['scripts/migrate.ts'], 'Cannot migrate'],
+    [
+      [
+        'scripts/createsuperuser.ts',
+        '--username',
+        'zed',
+        '--email',
+        'zed@example.com',
+        '--password',
+        'Strong-pass-1234',
+      ],
+      'Cannot create the superuser',
+    ],
+  ])('%j stops at once: %s', (args, doing) => {
+    const { exitCode, stderr } = command(args, { DATABASE_URL: NOWHERE });
+    expect(exitCode).toBe(1);
+    expect(stderr.trim()).toBe(`${doing}: the database DATABASE_URL names did not answer (ECONNREFUSED).`);
+  });
+});
+
+describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL that is not there yet, or refuses', () => {
+  test('start-up waits for a PostgreSQL that comes up after it, then migrates and serves', async () => {
+    const database = await createTestDatabase({ migrated: false });
+    const proxy = await startProxy(database.url as string);
+    await proxy.cut();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = Bun.spawn(['bun', 'src/index.ts'], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: proxy.url,
+        DATABASE_WAIT_SECONDS: '30',
+        ...FAST_PASSWORD_HASHING,
+      },
+      stdout: 'ignore',
+      stderr: 'pipe',
+    });
+    try {
+      await Bun.sleep(2000);
+      expect(child.exitCode).toBeNull(); // still waiting, not listening yet
+      expect(await fetch(`${url}/api/health/`).catch(() => 'refused')).toBe('refused');
+      await proxy.restore();
+      await until(
+        async () => (await fetch(`${url}/api/health/`).catch(() => undefined))?.status === 200,
+        'healthy once PostgreSQL answers',
+        15_000,
+      );
+      // Migrated: an account can be made and used.
+      const me = await createClient(url).signUp();
+      expect(me.access).toEqual(expect.any(String));
+    } finally {
+      child.kill();
+      await child.exited;
+      proxy.stop();
+      await database.drop();
+    }
+    expect(await new Response(child.stderr).text()).toBe('');
+  }, 40_000);
+
+  test('a database that does not exist stops start-up at once, saying so', () => {
+    const missing = new URL(SERVICES.databaseUrl as string);
+    missing.pathname = `/${uniqueName('missing')}`;
+    const { exitCode, stderr } = command(['src/index.ts'], { DATABASE_URL: missing.toString(), PORT: '0' });
+    expect(exitCode).toBe(1);
+    expect(stderr.trim()).toBe('Cannot start: the database DATABASE_URL names does not exist (3D000).');
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /** Another live process has the embedded database's data directory open. */
-class DataDirInUse extends Error {
+export class DataDirInUse extends Error {
   constructor(
     readonly dataDir: string,
     readonly pid: number,
@@ -79,12 +79,3 @@ export const lockDataDir = (dataDir: string): (() => void) => {
   }
   throw new Error(`could not take the lock ${file}: it keeps coming back`);
 };
-
-/** For a command's `.catch`: a data directory in use ends the process with its message, anything else is rethrown. */
-export const exitIfInUse =
-  (doing: string) =>
-  (error: unknown): never => {
-    if (!(error instanceof DataDirInUse)) throw error;
-    console.error(`${doing}: ${error.message}`);
-    process.exit(1);
-  };

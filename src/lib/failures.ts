@@ -51,6 +51,27 @@ export const isDatabaseDown = (error: unknown) => {
   return false;
 };
 
+const codesOf = (error: unknown) =>
+  [...causes(error)]
+    .map((e) => (e as { code?: unknown }).code)
+    .filter((code): code is string => typeof code === 'string');
+
+/**
+ * What stops a command or start-up from using the database, as a sentence naming
+ * DATABASE_URL (never its value, which may hold a password); undefined when `error`
+ * is something else.
+ */
+export const databaseProblem = (error: unknown): string | undefined => {
+  const codes = codesOf(error);
+  const said = `(${codes.join(', ')})`;
+  if (isDatabaseDown(error)) return `the database DATABASE_URL names did not answer ${said}`;
+  // Class 28: invalid authorization; 3D000: no such database.
+  if (codes.some((code) => code.startsWith('28')))
+    return `the database refused DATABASE_URL's user or password ${said}`;
+  if (codes.includes('3D000')) return `the database DATABASE_URL names does not exist ${said}`;
+  return undefined;
+};
+
 /** True when the database or the store did not answer: HTTP's 503 (SPEC §2, §10). */
 export const isOutage = (error: unknown) => error instanceof StoreUnavailableError || isDatabaseDown(error);
 

@@ -3,22 +3,26 @@ import { HttpError } from '../../lib/errors';
 import { emailIssues, normalizeUsername, type Passwords, passwordIssues, usernameIssues } from './password';
 import type { UserRepository } from './repository';
 
+type SuperuserInput = { username: string; email: string; password: string };
+
+/** What is wrong with the input by registration's rules alone (no database needed), as readable lines. */
+export const superuserProblems = (input: SuperuserInput) => {
+  const username = normalizeUsername(input.username);
+  return [
+    ...usernameIssues(username),
+    ...emailIssues(normalizeEmail(input.email)),
+    ...passwordIssues(input.password, username),
+  ].map((issue) => issue.msg);
+};
+
 /**
  * Creates a staff superuser (Django's `createsuperuser`). The same username, email and
  * password rules as registration apply; problems come back as readable lines.
  */
-export const createSuperuser = async (
-  users: UserRepository,
-  passwords: Passwords,
-  input: { username: string; email: string; password: string },
-) => {
+export const createSuperuser = async (users: UserRepository, passwords: Passwords, input: SuperuserInput) => {
   const username = normalizeUsername(input.username);
   const email = normalizeEmail(input.email);
-  const problems = [
-    ...usernameIssues(username),
-    ...emailIssues(email),
-    ...passwordIssues(input.password, username),
-  ].map((issue) => issue.msg);
+  const problems = superuserProblems(input);
   const taken = await users.taken(username, email);
   if (taken.username) problems.push('A user with that username already exists.');
   if (taken.email) problems.push('A user with that email already exists.');
