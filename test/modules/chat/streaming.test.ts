@@ -12,8 +12,11 @@ let server: TestServer;
 let api: Client;
 
 beforeAll(async () => {
+  // Long enough that a loaded machine's pauses never read as the provider going silent
+  // (1 s made "before the delete" end in AI_TIMEOUT once); the timeout's own tests
+  // have a server of their own (below).
   server = await startServer({
-    AI_TIMEOUT_SECONDS: '1',
+    AI_TIMEOUT_SECONDS: '10',
     AI_SYSTEM_PROMPT: 'You are the test assistant.',
     AI_MAX_CONTEXT_TOKENS: '300',
     CHAT_MAX_MESSAGE_LENGTH: '50',
@@ -23,9 +26,9 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const messagesOf = async (me: { access: string; conversationId: string }) =>
+const messagesOf = async (me: { access: string; conversationId: string }, url = server.url) =>
   (
-    await api.request('GET', `/api/conversations/${me.conversationId}/messages?limit=100`, {
+    await createClient(url).request('GET', `/api/conversations/${me.conversationId}/messages?limit=100`, {
       token: me.access,
     })
   ).body.items as {
@@ -422,49 +425,6 @@ describe('provider failures', () => {
     ws.close();
   });
 
-  test('a stall of this process longer than AI_TIMEOUT_SECONDS is not the provider going silent', async () => {
-    const { me, ws } = await session();
-    ws.send({ type: 'chat.message', content: 'keep going [stub:slow:50]' });
-    await ws.next((f) => f.type === 'chat.stream');
-    // The whole process stops for 2.5 s (server, provider stub and client alike), as in
-    // a long garbage collection or on a starved machine; the AI timeout here is 1 s.
-    const stalledUntil = Date.now() + 2500;
-    while (Date.now() < stalledUntil) {}
-    const { final } = await ws.reply();
-    expect(final).toMatchObject({ type: 'chat.stream', done: true });
-    expect((await messagesOf(me)).map((m) => [m.role, m.status])).toEqual([
-      ['user', 'complete'],
-      ['assistant', 'complete'],
-    ]);
-    ws.close();
-  });
-
-  test('a provider silent after the first token → AI_TIMEOUT with the partial stored as failed', async () => {
-    const { me, ws } = await session();
-    ws.send({ type: 'chat.message', content: 'wait [stub:stall]' });
-    const { deltas, final } = await ws.reply(5000);
-    expect(final).toMatchObject({ code: 'AI_TIMEOUT' });
-    expect(deltas).toEqual(['Hello']);
-    const stored = await messagesOf(me);
-    expect(stored.map((m) => [m.role, m.content, m.status])).toEqual([
-      ['user', 'wait [stub:stall]', 'complete'],
-      ['assistant', 'Hello', 'failed'],
-    ]);
-    await Bun.sleep(50);
-    expect(lastRequest()?.aborted).toBe(true);
-    ws.send({ type: 'chat.message', content: 'next' });
-    expect((await ws.reply()).final.done).toBe(true);
-    ws.close();
-  });
-
-  test('a provider that never sends a token → AI_TIMEOUT and no assistant message', async () => {
-    const { me, ws } = await session();
-    ws.send({ type: 'chat.message', content: 'anyone? [stub:silent]' });
-    expect((await ws.reply(5000)).final.code).toBe('AI_TIMEOUT');
-    expect((await messagesOf(me)).map((m) => m.role)).toEqual(['user']);
-    ws.close();
-  });
-
   test('a provider that refuses connections → AI_ERROR', async () => {
     const dead = await startServer({ OPENAI_BASE_URL: 'http://127.0.0.1:1/v1' });
     try {
@@ -477,6 +437,63 @@ describe('provider failures', () => {
     } finally {
       await dead.stop();
     }
+  });
+});
+
+describe('the AI timeout (AI_TIMEOUT_SECONDS=1)', () => {
+  let timing: TestServer;
+  beforeAll(async () => {
+    timing = await startServer({ AI_TIMEOUT_SECONDS: '1' });
+  });
+  afterAll(() => timing.stop());
+
+  const timeoutSession = async () => {
+    const me = await createClient(timing.url).signUp();
+    const ws = await connectAuthenticated(timing.wsUrl, me.conversationId, me.access);
+    return { me, ws };
+  };
+
+  test('a stall of this process longer than AI_TIMEOUT_SECONDS is not the provider going silent', async () => {
+    const { me, ws } = await timeoutSession();
+    ws.send({ type: 'chat.message', content: 'keep going [stub:slow:50]' });
+    await ws.next((f) => f.type === 'chat.stream');
+    // The whole process stops for 2.5 s (server, provider stub and client alike), as in
+    // a long garbage collection or on a starved machine; the AI timeout here is 1 s.
+    const stalledUntil = Date.now() + 2500;
+    while (Date.now() < stalledUntil) {}
+    const { final } = await ws.reply();
+    expect(final).toMatchObject({ type: 'chat.stream', done: true });
+    expect((await messagesOf(me, timing.url)).map((m) => [m.role, m.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'complete'],
+    ]);
+    ws.close();
+  });
+
+  test('a provider silent after the first token → AI_TIMEOUT with the partial stored as failed', async () => {
+    const { me, ws } = await timeoutSession();
+    ws.send({ type: 'chat.message', content: 'wait [stub:stall]' });
+    const { deltas, final } = await ws.reply(5000);
+    expect(final).toMatchObject({ code: 'AI_TIMEOUT' });
+    expect(deltas).toEqual(['Hello']);
+    const stored = await messagesOf(me, timing.url);
+    expect(stored.map((m) => [m.role, m.content, m.status])).toEqual([
+      ['user', 'wait [stub:stall]', 'complete'],
+      ['assistant', 'Hello', 'failed'],
+    ]);
+    await Bun.sleep(50);
+    expect(timing.stub.requests.at(-1)?.aborted).toBe(true);
+    ws.send({ type: 'chat.message', content: 'next' });
+    expect((await ws.reply()).final.done).toBe(true);
+    ws.close();
+  });
+
+  test('a provider that never sends a token → AI_TIMEOUT and no assistant message', async () => {
+    const { me, ws } = await timeoutSession();
+    ws.send({ type: 'chat.message', content: 'anyone? [stub:silent]' });
+    expect((await ws.reply(5000)).final.code).toBe('AI_TIMEOUT');
+    expect((await messagesOf(me, timing.url)).map((m) => m.role)).toEqual(['user']);
+    ws.close();
   });
 });
 
