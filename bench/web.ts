@@ -7,6 +7,7 @@
  * page's own main-thread time (Chrome's `Performance.getMetrics` TaskDuration) from
  * the message sent to the answer shown and settled.
  */
+import { existsSync } from 'node:fs';
 import { type CDPSession, chromium, type Page } from 'playwright-core';
 import { freePort } from './lib/ports';
 import { spawnServer, spawnStub } from './lib/processes';
@@ -103,6 +104,11 @@ const median = (values: number[]) => {
 };
 
 export const web = async (): Promise<Row[]> => {
+  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(chromiumPath))
+    throw new Error(
+      `web: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH)`,
+    );
   // The questions that fill the history are answered at once; the measured ones at a model's pace.
   const stub = await spawnStub({
     STUB_TOKENS: String(TOKENS),
@@ -111,7 +117,7 @@ export const web = async (): Promise<Row[]> => {
   });
   const server = await spawnServer(stub.url, freePort(), { AI_TITLES: 'false' });
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: chromiumPath,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
   });
   try {
