@@ -9,7 +9,9 @@
  */
 import { existsSync } from 'node:fs';
 import { type CDPSession, chromium, type Page } from 'playwright-core';
+import { BENCH_PASSWORD, openChat, prepareSessions, type Session } from './lib/load';
 import { freePort } from './lib/ports';
+import { percentile } from './lib/proc';
 import { spawnServer, spawnStub } from './lib/processes';
 import type { Row } from './scenarios';
 
@@ -18,7 +20,6 @@ const PACE_MS = 10;
 const EXCHANGES = 50;
 const ROUNDS = 5;
 const TARGET = 1.5;
-const PASSWORD = 'Bench-password-123!';
 
 /**
  * What functions that run in the page read of it: this file is not compiled against
@@ -32,42 +33,6 @@ type InPage = {
     }>;
   };
 };
-
-const json = async (url: string, init: { method: string; token?: string; body?: unknown }) => {
-  const response = await fetch(url, {
-    method: init.method,
-    headers: {
-      'content-type': 'application/json',
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-    },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  if (!response.ok) throw new Error(`${init.method} ${url}: ${response.status} ${await response.text()}`);
-  return response.json() as Promise<Record<string, unknown>>;
-};
-
-/** `count` questions and their answers in the conversation, through the server's own WebSocket. */
-const fill = (wsBase: string, conversationId: string, token: string, count: number) =>
-  new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(`${wsBase}/ws/chat/${conversationId}/`);
-    let sent = 0;
-    const next = () => {
-      if (sent === count) {
-        ws.close();
-        resolve();
-        return;
-      }
-      sent++;
-      ws.send(JSON.stringify({ type: 'chat.message', content: `question ${sent}` }));
-    };
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token }));
-    ws.onerror = () => reject(new Error('websocket error'));
-    ws.onmessage = (event) => {
-      const frame = JSON.parse(String(event.data));
-      if (frame.type === 'auth.success' || (frame.type === 'chat.stream' && frame.done)) next();
-      if (frame.type === 'chat.error') reject(new Error(frame.code));
-    };
-  });
 
 /** The page's main-thread time (ms) while one answer streams in and settles. */
 const answerCost = async (page: Page, cdp: CDPSession, question: string) => {
@@ -98,11 +63,6 @@ const answerCost = async (page: Page, cdp: CDPSession, question: string) => {
   return (await taskMs()) - before;
 };
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-};
-
 export const web = async (): Promise<Row[]> => {
   const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(chromiumPath))
@@ -121,25 +81,23 @@ export const web = async (): Promise<Row[]> => {
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
   });
   try {
-    const api = `${server.url}/api`;
-    const username = `web${Date.now().toString(36)}`;
-    await json(`${api}/auth/register`, {
-      method: 'POST',
-      body: { username, email: `${username}@example.com`, password: PASSWORD },
-    });
-    const { access } = (await json(`${api}/token/pair`, {
-      method: 'POST',
-      body: { username, password: PASSWORD },
-    })) as { access: string };
-    const wsBase = server.url.replace('http', 'ws');
-    const ids: Record<'short' | 'long', string> = { short: '', long: '' };
-    for (const [title, exchanges] of [
-      ['long', EXCHANGES],
-      ['short', 1],
+    const [session] = await prepareSessions(server.url, 1, 2);
+    const { username, token, conversationIds } = session as Session & { username: string };
+    const ids = { long: conversationIds[0] as string, short: conversationIds[1] as string };
+    // Titled, so the page can open each from its list.
+    for (const [title, id] of Object.entries(ids))
+      await fetch(`${server.url}/api/conversations/${id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ title }),
+      });
+    for (const [id, exchanges] of [
+      [ids.long, EXCHANGES],
+      [ids.short, 1],
     ] as const) {
-      const made = await json(`${api}/conversations/`, { method: 'POST', token: access, body: { title } });
-      ids[title] = made.id as string;
-      await fill(wsBase, ids[title], access, exchanges);
+      const chat = await openChat(server.url.replace('http', 'ws'), id, token);
+      for (let i = 0; i < exchanges; i++) await chat.ask(`question ${i}`);
+      chat.close();
     }
 
     const page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
@@ -147,7 +105,7 @@ export const web = async (): Promise<Row[]> => {
     await cdp.send('Performance.enable');
     await page.goto(server.url);
     await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Password').fill(BENCH_PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
     const open = async (title: 'short' | 'long') => {
       await page.locator('.sidebar .list li', { hasText: title }).first().click();
@@ -165,8 +123,8 @@ export const web = async (): Promise<Row[]> => {
         const ms = await answerCost(page, cdp, `measured ${title} ${round}`);
         if (round >= 0) costs[title].push(ms / TOKENS);
       }
-    const short = median(costs.short);
-    const long = median(costs.long);
+    const short = percentile(costs.short, 50);
+    const long = percentile(costs.long, 50);
     const ratio = long / short;
     console.log(
       `web: ms of the page's main thread per token, short ${costs.short.map((c) => c.toFixed(3)).join(' ')}, long ${costs.long.map((c) => c.toFixed(3)).join(' ')}`,

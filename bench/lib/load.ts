@@ -1,5 +1,8 @@
 /** Load generation with real WebSocket clients. */
 
+/** The password of every account the bench makes. */
+export const BENCH_PASSWORD = 'Bench-password-123!';
+
 export interface Session {
   token: string;
   conversationIds: string[];
@@ -13,17 +16,21 @@ const json = (url: string, body: unknown, token?: string) =>
   }).then((r) => r.json() as Promise<Record<string, string>>);
 
 /** `users` accounts with `perUser` conversations each, logged in (Argon2 is paid here, before measuring). */
-export const prepareSessions = async (baseUrl: string, users: number, perUser: number): Promise<Session[]> =>
+export const prepareSessions = async (
+  baseUrl: string,
+  users: number,
+  perUser: number,
+): Promise<(Session & { username: string })[]> =>
   Promise.all(
     Array.from({ length: users }, async (_, i) => {
       const username = `bench${Date.now().toString(36)}u${i}${Math.random().toString(36).slice(2, 6)}`;
-      const password = 'Bench-password-123!';
+      const password = BENCH_PASSWORD;
       await json(`${baseUrl}/api/auth/register`, { username, email: `${username}@example.com`, password });
       const { access } = await json(`${baseUrl}/api/token/pair`, { username, password });
       const conversationIds: string[] = [];
       for (let c = 0; c < perUser; c++)
         conversationIds.push((await json(`${baseUrl}/api/conversations/`, {}, access)).id as string);
-      return { token: access as string, conversationIds };
+      return { username, token: access as string, conversationIds };
     }),
   );
 
