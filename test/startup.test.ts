@@ -1,23 +1,30 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, rmSync } from 'node:fs';
-import { createTestDatabase, FAST_PASSWORD_HASHING, SERVICES, uniqueName } from './support/backends';
+import { createTestDatabase, SERVICES, uniqueName } from './support/backends';
 import { createClient } from './support/client';
-import { freePort, spawnServerProcess } from './support/process';
+import { freePort, launchServerProcess, spawnServerProcess } from './support/process';
 import { startProxy } from './support/proxy';
 import { until } from './support/wait';
 
 const root = new URL('..', import.meta.url).pathname;
 
-/** Runs `bun src/index.ts` with exactly `env` (plus PATH) and returns how it ended. */
-const start = (env: Record<string, string>) => {
-  const result = Bun.spawnSync(['bun', 'src/index.ts'], {
+// Nothing listens on port 1 of this machine: the connection is refused at once.
+const NOWHERE = 'postgres://postgres@127.0.0.1:1/nowhere';
+
+/** Runs a command (`bun <args>`) with `env` and returns how it ended. */
+const command = (args: string[], env: Record<string, string>) => {
+  const result = Bun.spawnSync(['bun', ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'memory://', PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdin: 'ignore',
     timeout: 20_000,
   });
-  return { exitCode: result.exitCode, stderr: result.stderr.toString() };
+  return { exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 };
+
+/** Runs `bun src/index.ts` with exactly `env` (plus PATH; in-memory, any port unless set) and returns how it ended. */
+const start = (env: Record<string, string>) =>
+  command(['src/index.ts'], { DATABASE_URL: 'memory://', PORT: '0', ...env });
 
 describe('start-up refuses bad configuration (SPEC §1, §8)', () => {
   test.each([
@@ -40,20 +47,6 @@ describe('start-up refuses bad configuration (SPEC §1, §8)', () => {
     expect(stderr).toContain('OPENAI_API_KEY');
   });
 });
-
-// Nothing listens on port 1 of this machine: the connection is refused at once.
-const NOWHERE = 'postgres://postgres@127.0.0.1:1/nowhere';
-
-/** Runs a command (`bun <args>`) with `env` and returns how it ended. */
-const command = (args: string[], env: Record<string, string>) => {
-  const result = Bun.spawnSync(['bun', ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdin: 'ignore',
-    timeout: 20_000,
-  });
-  return { exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
-};
 
 describe('a database that cannot be used is said in words, with no stack trace', () => {
   test('start-up waits DATABASE_WAIT_SECONDS for a PostgreSQL that does not answer, saying so, then stops', () => {
@@ -101,19 +94,7 @@ describe.if(Boolean(SERVICES.databaseUrl))('PostgreSQL that is not there yet, or
     await proxy.cut();
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const child = Bun.spawn(['bun', 'src/index.ts'], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: proxy.url,
-        DATABASE_WAIT_SECONDS: '30',
-        ...FAST_PASSWORD_HASHING,
-      },
-      stdout: 'ignore',
-      stderr: 'pipe',
-    });
+    const child = launchServerProcess({ DATABASE_URL: proxy.url, DATABASE_WAIT_SECONDS: '30' }, port, 'pipe');
     try {
       await Bun.sleep(2000);
       expect(child.exitCode).toBeNull(); // still waiting, not listening yet

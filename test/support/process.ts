@@ -30,9 +30,13 @@ export const freePort = async () => {
   }
 };
 
-export const spawnServerProcess = async (env: Record<string, string>, port?: number) => {
-  port ??= await freePort();
-  const child = Bun.spawn(['bun', 'src/index.ts'], {
+/** Starts the server as a process on `port`, without waiting for it; `stderr: 'pipe'` to read what it says. */
+export const launchServerProcess = (
+  env: Record<string, string>,
+  port: number,
+  stderr: 'inherit' | 'pipe' = 'inherit',
+) =>
+  Bun.spawn(['bun', 'src/index.ts'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
@@ -42,8 +46,12 @@ export const spawnServerProcess = async (env: Record<string, string>, port?: num
       ...env,
     },
     stdout: 'ignore',
-    stderr: 'inherit',
+    stderr,
   });
+
+export const spawnServerProcess = async (env: Record<string, string>, port?: number) => {
+  port ??= await freePort();
+  const child = launchServerProcess(env, port);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 80 && !(await healthy(url)); i++) await Bun.sleep(250);
   return { child, url, wsUrl: `ws://127.0.0.1:${port}` };
