@@ -28,11 +28,14 @@ const causes = function* (error: unknown) {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) yield e;
 };
 
+/** The string codes `error` and what caused it carry (SQLSTATEs, Node's and postgres.js's). */
+const codesOf = (error: unknown) =>
+  [...causes(error)]
+    .map((e) => (e as { code?: unknown }).code)
+    .filter((code): code is string => typeof code === 'string');
+
 /** True when `error` (or what caused it) carries PostgreSQL's SQLSTATE `code`, e.g. 23505. */
-export const hasSqlState = (error: unknown, code: string) => {
-  for (const e of causes(error)) if ((e as { code?: unknown }).code === code) return true;
-  return false;
-};
+export const hasSqlState = (error: unknown, code: string) => codesOf(error).includes(code);
 
 export const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
@@ -43,18 +46,7 @@ export const UNTRANSLATABLE_CHARACTER = '22P05';
 export const STRING_DATA_RIGHT_TRUNCATION = '22001';
 
 /** True when `error` (or what caused it) says the database could not be reached. */
-export const isDatabaseDown = (error: unknown) => {
-  for (const e of causes(error)) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && DATABASE_DOWN.has(code)) return true;
-  }
-  return false;
-};
-
-const codesOf = (error: unknown) =>
-  [...causes(error)]
-    .map((e) => (e as { code?: unknown }).code)
-    .filter((code): code is string => typeof code === 'string');
+export const isDatabaseDown = (error: unknown) => codesOf(error).some((code) => DATABASE_DOWN.has(code));
 
 /**
  * What stops a command or start-up from using the database, as a sentence naming
