@@ -11,7 +11,12 @@
  * rather than once per file (no test changes a global or mocks a module, and every
  * server a test starts is its own app), and `BUN_JSC_useOMGJIT=0` keeps JavaScriptCore
  * from recompiling PGlite's hottest WebAssembly functions with its optimizing tier,
- * which short-lived test processes never earned back.
+ * which short-lived test processes never earned back. `MIMALLOC_PURGE_DELAY=-1` keeps
+ * the allocator from handing freed memory back to the kernel only to fault it in again
+ * a moment later: the suite's PGlite clones and servers churn through gigabytes, and on
+ * this virtual machine each fault is dear (a sixth less CPU, mostly system time:
+ * bench/history.md, "Page faults"). The processes the tests start get
+ * both too (test/support/process.ts).
  */
 const onPostgres = process.env.DATABASE_URL?.startsWith('postgres');
 const args = [
@@ -23,6 +28,6 @@ const args = [
 ];
 const child = Bun.spawn(['bun', ...args], {
   stdio: ['inherit', 'inherit', 'inherit'],
-  env: { BUN_JSC_useOMGJIT: '0', ...process.env },
+  env: { BUN_JSC_useOMGJIT: '0', MIMALLOC_PURGE_DELAY: '-1', ...process.env },
 });
 process.exit(await child.exited);

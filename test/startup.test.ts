@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, rmSync } from 'node:fs';
 import { createTestDatabase, SERVICES, uniqueName } from './support/backends';
 import { createClient } from './support/client';
-import { freePort, launchServerProcess, spawnServerProcess } from './support/process';
+import { freePort, launchServerProcess, RUNTIME_TUNING, spawnServerProcess } from './support/process';
 import { startProxy } from './support/proxy';
 import { until } from './support/wait';
 
@@ -15,7 +15,7 @@ const NOWHERE = 'postgres://postgres@127.0.0.1:1/nowhere';
 const command = (args: string[], env: Record<string, string>) => {
   const result = Bun.spawnSync(['bun', ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...RUNTIME_TUNING, ...env },
     stdin: 'ignore',
     timeout: 20_000,
   });

@@ -30,6 +30,18 @@ export const freePort = async () => {
   }
 };
 
+/**
+ * The runtime settings `bun run test` gives its workers (scripts/test.ts: no optimizing
+ * WebAssembly tier, freed memory kept), passed on to the processes the tests start:
+ * they change how much CPU a short-lived process burns, never what it does.
+ */
+export const RUNTIME_TUNING = Object.fromEntries(
+  ['BUN_JSC_useOMGJIT', 'MIMALLOC_PURGE_DELAY'].flatMap((name) => {
+    const value = process.env[name];
+    return value === undefined ? [] : [[name, value]];
+  }),
+);
+
 /** Starts the server as a process on `port`, without waiting for it; `stderr: 'pipe'` to read what it says. */
 export const launchServerProcess = (
   env: Record<string, string>,
@@ -40,6 +52,7 @@ export const launchServerProcess = (
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
+      ...RUNTIME_TUNING,
       PORT: String(port),
       HOST: '127.0.0.1',
       ...(env.NODE_ENV === 'production' ? {} : FAST_PASSWORD_HASHING),

@@ -42,6 +42,9 @@ beforeAll(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // One origin under test: one renderer per page is enough, and nothing to translate.
+      '--disable-site-isolation-trials',
+      '--disable-features=site-per-process,IsolateOrigins,Translate,OptimizationHints,MediaRouter',
     ],
   });
 });
