@@ -1,6 +1,7 @@
 /** Starts the server as a real process (`bun src/index.ts`) and waits until it answers. */
 import { createServer } from 'node:net';
 import { FAST_PASSWORD_HASHING } from './backends';
+import { SUITE_RUNTIME } from './tuning';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -30,13 +31,9 @@ export const freePort = async () => {
   }
 };
 
-/**
- * The runtime settings `bun run test` gives its workers (scripts/test.ts: no optimizing
- * WebAssembly tier, freed memory kept), passed on to the processes the tests start:
- * they change how much CPU a short-lived process burns, never what it does.
- */
+/** The suite's runtime settings (tuning.ts) as this process has them, for the processes the tests start. */
 export const RUNTIME_TUNING = Object.fromEntries(
-  ['BUN_JSC_useOMGJIT', 'MIMALLOC_PURGE_DELAY'].flatMap((name) => {
+  Object.keys(SUITE_RUNTIME).flatMap((name) => {
     const value = process.env[name];
     return value === undefined ? [] : [[name, value]];
   }),
