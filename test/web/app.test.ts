@@ -224,6 +224,27 @@ describe('a person’s session', () => {
     await page.getByLabel('Search conversations').fill('');
 
     const list = page.getByRole('navigation', { name: 'Conversations' });
+    // A title longer than the sidebar is cut off; it does not widen the sidebar's
+    // column and push the New chat button out of sight.
+    const long = `${'Aubergines and courgettes '.repeat(9)}end`;
+    await list
+      .getByRole('button', { name: /^Rename / })
+      .first()
+      .click();
+    await page.getByLabel('New title').fill(long);
+    await page.getByLabel('New title').press('Enter');
+    const longTitle = list.getByRole('button', { name: long, exact: true });
+    await longTitle.waitFor();
+    const sidebar = await page.locator('#sidebar').boundingBox();
+    const newChat = await page.getByRole('button', { name: 'New chat' }).boundingBox();
+    const titleBox = await longTitle.boundingBox();
+    expect(sidebar && newChat && titleBox).toBeTruthy();
+    if (sidebar && newChat && titleBox) {
+      expect(newChat.x + newChat.width).toBeLessThanOrEqual(sidebar.x + sidebar.width);
+      expect(titleBox.x + titleBox.width).toBeLessThanOrEqual(sidebar.x + sidebar.width);
+    }
+    expect(await longTitle.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
+
     await list
       .getByRole('button', { name: /^Rename / })
       .first()
