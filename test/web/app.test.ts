@@ -553,7 +553,7 @@ describe('access', () => {
   });
 
   browserTest('no AI provider configured: the app says so in words, on a phone too', async () => {
-    const offline = await startServer({}, { offline: true });
+    const offline = await startServer({ AI_TITLES: 'true' }, { offline: true });
     try {
       const { page, context, problems } = await newPage({ width: 375 });
       await registerThrough(page, offline.url);
@@ -561,10 +561,13 @@ describe('access', () => {
       await note.waitFor();
       expect(await note.textContent()).toContain('built-in offline model');
       await page.getByRole('button', { name: 'Start a chat' }).click();
-      await sendMessage(page, 'Is anyone there?');
+      // One long word (a pasted identifier, say) as the title (the offline model's is the
+      // first words): it wraps rather than making the page scroll sideways.
+      await sendMessage(page, `${'Supercalifragilistic_'.repeat(4)} Is anyone there?`);
       await lastAnswer(page).locator('.markdown', { hasText: 'Is anyone there?' }).waitFor();
       expect(await lastAnswer(page).textContent()).toContain('offline model');
       expect(await note.isVisible()).toBe(true);
+      await page.locator('.conversation-title', { hasText: 'Supercalifragilistic_' }).waitFor();
       const overflow = await page.evaluate<number>(
         'document.documentElement.scrollWidth - window.innerWidth',
       );
