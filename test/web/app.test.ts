@@ -466,6 +466,9 @@ describe('live', () => {
 });
 
 describe('safe Markdown', () => {
+  /** A table's cells: twelve numbers, together wider than an answer can be. */
+  const WIDE = Array.from({ length: 12 }, (_, i) => String((i + 1) % 10).repeat(12));
+
   browserTest(
     'the model’s Markdown renders; its raw HTML and script links never reach the page',
     async () => {
@@ -477,7 +480,10 @@ describe('safe Markdown', () => {
           '<img src="x" onerror="window.pwned=1">',
           '<script>window.pwned=2</script>\n\n',
           '[click](javascript:window.pwned=3) ',
-          '<a href="javascript:window.pwned=4">raw link</a>',
+          '<a href="javascript:window.pwned=4">raw link</a>\n\n',
+          `| ${WIDE.map((_, i) => `col ${i}`).join(' | ')} |\n`,
+          `|${'---|'.repeat(WIDE.length)}\n`,
+          `| ${WIDE.join(' | ')} |\n`,
         ],
       });
       const hostile = await startServer({ CHAT_RATE_LIMIT: '1000' }, { stub });
@@ -499,6 +505,20 @@ describe('safe Markdown', () => {
         // The raw HTML is shown as text.
         expect(await rendered.textContent()).toContain('<img src="x"');
         expect(await page.evaluate('window.pwned')).toBeUndefined();
+        // A table wider than the answer scrolls sideways inside it; its cells keep their
+        // words whole rather than breaking every number over several lines.
+        const table = rendered.locator('table');
+        expect(await table.evaluate((t) => t.scrollWidth > t.clientWidth)).toBe(true);
+        const linesOfCells = await rendered.locator('td').evaluateAll((cells) =>
+          cells.map((cell) => {
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            return range.getClientRects().length;
+          }),
+        );
+        expect(linesOfCells).toEqual(WIDE.map(() => 1));
+        const overflow = 'document.documentElement.scrollWidth - window.innerWidth';
+        expect(await page.evaluate<number>(overflow)).toBe(0);
         await page.screenshot({ path: `${SHOTS}/markdown.png` });
         expect(problems).toEqual([]);
         await context.close();
