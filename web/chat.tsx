@@ -78,6 +78,11 @@ const Editor = ({ message, done }: { message: Message; done: () => void }) => {
         onInput={(event) => (text.value = event.currentTarget.value)}
         onKeyDown={(event) => {
           if (event.key === 'Escape') done();
+          // As in the message box: Enter sends, Shift+Enter starts a new line.
+          if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+            event.preventDefault();
+            event.currentTarget.form?.requestSubmit();
+          }
         }}
       />
       <div class="actions">

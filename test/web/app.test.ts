@@ -191,8 +191,11 @@ describe('a person’s session', () => {
     // Edit the first question: a new branch from it.
     const first = page.getByRole('article', { name: 'You' }).first();
     await first.getByRole('button', { name: 'Edit' }).click();
-    await page.getByLabel('Edit message').fill('Hello again');
-    await page.getByRole('button', { name: 'Send edit' }).click();
+    // As in the message box: Shift+Enter starts a new line, Enter sends.
+    await page.getByLabel('Edit message').fill('Hello');
+    await page.getByLabel('Edit message').press('Shift+Enter');
+    await page.getByLabel('Edit message').pressSequentially('again');
+    await page.getByLabel('Edit message').press('Enter');
     await page
       .getByRole('article', { name: 'You' })
       .first()
@@ -200,7 +203,7 @@ describe('a person’s session', () => {
       .filter({ hasText: '2 / 2' })
       .waitFor();
     expect(await page.getByRole('article', { name: 'You' }).first().locator('.text').textContent()).toBe(
-      'Hello again',
+      'Hello\nagain',
     );
     await countIs(page.getByRole('article'), 2);
 
