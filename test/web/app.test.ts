@@ -16,6 +16,13 @@ import { connectAuthenticated } from '../support/ws';
  * backends. Screenshots go to .screenshots/ (the README's come from there).
  */
 
+// The page's own globals, for the code the tests run in it (`evaluate`); the suite is
+// typed without the DOM library.
+declare const document: {
+  createRange(): { selectNodeContents(node: unknown): void; getClientRects(): { length: number } };
+};
+declare function getComputedStyle(element: unknown): { color: string; backgroundColor: string };
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = '.screenshots';
 const slowDrip = (words: string) => drip(words, 40);
@@ -54,10 +61,15 @@ afterAll(async () => {
 });
 
 /** A page of a new browser context; page errors and CSP violations fail the test. */
-const newPage = async (options: { width?: number; context?: BrowserContext } = {}) => {
+const newPage = async (
+  options: { width?: number; context?: BrowserContext; colorScheme?: 'light' | 'dark' } = {},
+) => {
   const context =
     options.context ??
-    (await browser.newContext({ viewport: { width: options.width ?? 1100, height: 720 } }));
+    (await browser.newContext({
+      viewport: { width: options.width ?? 1100, height: 720 },
+      colorScheme: options.colorScheme ?? 'light',
+    }));
   // A stuck step fails with what it waited for, well inside the test's own timeout.
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
@@ -98,6 +110,33 @@ const textIs = async (locator: Locator, text: string, timeoutMs = 10_000) => {
   }
   throw new Error(`expected the text ${JSON.stringify(text)}, saw ${JSON.stringify(seen)}`);
 };
+
+/**
+ * The WCAG contrast ratio of each locator's text against the first opaque background
+ * behind it (4.5 is the least WCAG AA allows for text of this size).
+ */
+const contrastOf = (locators: Locator[]) =>
+  Promise.all(
+    locators.map((locator) =>
+      locator.evaluate((element) => {
+        const channels = (color: string) => (color.match(/[\d.]+/g) ?? []).map(Number);
+        const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
+          const linear = (v: number) =>
+            v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4;
+          return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+        };
+        let background: number[] | undefined;
+        type Box = { parentElement: Box | null };
+        for (let node: Box | null = element; node && !background; node = node.parentElement) {
+          const color = channels(getComputedStyle(node).backgroundColor);
+          if (color.length === 3 || color[3] === 1) background = color;
+        }
+        const [text, behind] = [channels(getComputedStyle(element).color), background ?? [255, 255, 255]];
+        const [a, b] = [luminance(text), luminance(behind)];
+        return Math.round(((Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)) * 10) / 10;
+      }),
+    ),
+  );
 
 /** Waits until the locator matches `count` elements. */
 const countIs = async (locator: Locator, count: number, timeoutMs = 10_000) => {
@@ -172,6 +211,14 @@ describe('a person’s session', () => {
     await sendMessage(page, slowDrip('Tell me a long story'));
     // Stopped once some of it arrived (stopped before its first token, nothing is stored).
     await page.locator('article[data-status="streaming"] .markdown', { hasText: 'w1' }).waitFor();
+    // Light colours: the buttons' and the answer's text is readable (WCAG AA).
+    const light = await contrastOf([
+      page.getByRole('button', { name: 'Stop' }),
+      page.getByRole('button', { name: 'New chat' }),
+      page.getByLabel('Usage today'),
+      lastAnswer(page).locator('.markdown'),
+    ]);
+    for (const ratio of light) expect(ratio).toBeGreaterThanOrEqual(4.5);
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.locator('article[data-status="interrupted"]').waitFor();
     const stopped = await lastAnswer(page).locator('.markdown').textContent();
@@ -534,8 +581,8 @@ describe('safe Markdown', () => {
 });
 
 describe('access', () => {
-  browserTest('keyboard alone: register, start a chat, send, read the answer', async () => {
-    const { page, context } = await newPage();
+  browserTest('keyboard alone, in dark colours: register, start a chat, send, read the answer', async () => {
+    const { page, context } = await newPage({ colorScheme: 'dark' });
     await page.goto(server.url);
     const press = (key: string) => page.keyboard.press(key);
     /** The focused control: its name, else its label, else its text. */
@@ -568,6 +615,16 @@ describe('access', () => {
     await page.keyboard.type('Typed without a mouse');
     await press('Enter');
     await textIs(lastAnswer(page).locator('.markdown'), answer);
+    // Dark colours: the primary buttons' text is dark on their light blue, and every
+    // text here is readable (WCAG AA).
+    await page.getByRole('button', { name: 'Send' }).and(page.locator(':enabled')).waitFor();
+    const dark = await contrastOf([
+      page.getByRole('button', { name: 'Send' }),
+      page.getByRole('button', { name: 'New chat' }),
+      page.getByLabel('Usage today'),
+      lastAnswer(page).locator('.markdown'),
+    ]);
+    for (const ratio of dark) expect(ratio).toBeGreaterThanOrEqual(4.5);
     // Focus is visible where it lands.
     await tabTo('Regenerate');
     const outline = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle');
