@@ -45,7 +45,11 @@ const SPEC_PATH = '/api/openapi.json';
 
 type Operations = Record<
   string,
-  { responses?: Record<string, { content?: object }>; [DOCUMENTED]?: Record<string, { content?: object }> }
+  {
+    responses?: Record<string, { content?: object }>;
+    security?: object[];
+    [DOCUMENTED]?: Record<string, { content?: object }>;
+  }
 >;
 
 /**
@@ -56,15 +60,37 @@ type Operations = Record<
 export const DOCUMENTED = 'x-documented-responses';
 
 /**
+ * Takes TypeBox's `error` option (the words of our 422s, a string on a schema) out of
+ * every schema below `node`: it is no OpenAPI keyword, and strict linters refuse it. A
+ * property named `error` is a schema (an object), not a string, and stays.
+ */
+const dropErrorOptions = (node: unknown): void => {
+  if (typeof node !== 'object' || node === null) return;
+  if (Array.isArray(node)) {
+    for (const item of node) dropErrorOptions(item);
+    return;
+  }
+  const record = node as Record<string, unknown>;
+  if (typeof record.error === 'string') delete record.error;
+  for (const [key, value] of Object.entries(record))
+    if (key !== 'example' && key !== 'examples') dropErrorOptions(value);
+};
+
+/**
  * The document as the plugin wrote it, mended in place (the plugin hands out the same
- * cached document every time): the hand-described answers join the derived ones; and
- * @elysiajs/openapi 1.4 writes a response without a body (`t.Void()`: a 204) as
- * `content: {"type": "void"}`, which is no media type map, so validators refuse the
- * whole document. Such a response has no content; this takes it away.
+ * cached document every time):
+ * - the hand-described answers join the derived ones;
+ * - @elysiajs/openapi 1.4 writes a response without a body (`t.Void()`: a 204) as
+ *   `content: {"type": "void"}`, which is no media type map, so validators refuse the
+ *   whole document. Such a response has no content; this takes it away;
+ * - an operation the auth guard did not mark (auth/guard.ts) needs no token, and says
+ *   so (`security: []`), as linters ask every operation to;
+ * - TypeBox's `error` option leaves the schemas, and the server is named (`/`: this one).
  */
 const mendDocument = (document: unknown) => {
-  const paths = (document as { paths?: Record<string, Operations> } | undefined)?.paths;
-  for (const operations of Object.values(paths ?? {}))
+  const doc = document as { paths?: Record<string, Operations>; servers?: object[] } | undefined;
+  if (!doc) return;
+  for (const operations of Object.values(doc.paths ?? {}))
     for (const operation of Object.values(operations)) {
       const documented = operation[DOCUMENTED];
       if (documented) {
@@ -74,7 +100,11 @@ const mendDocument = (document: unknown) => {
       for (const response of Object.values(operation.responses ?? {}))
         if (response.content && typeof (response.content as { type?: unknown }).type === 'string')
           delete response.content;
+      operation.security ??= [];
     }
+  dropErrorOptions(doc.paths);
+  dropErrorOptions((doc as { components?: unknown }).components);
+  doc.servers ??= [{ url: '/', description: 'This server' }];
 };
 
 const files: Record<string, { path: string; type: string }> = {
