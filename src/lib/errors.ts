@@ -33,4 +33,13 @@ export const notFound = (detail = 'Not found') => new HttpError(404, detail);
 /** A wait as `Retry-After` counts it: whole seconds, rounded up, at least 1. */
 export const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** A wait of `seconds` in words, for a refusal's text: "42 s", "5 min", "3 h 20 min", "2 h". */
+export const waitInWords = (seconds: number) => {
+  if (seconds < 90) return `${seconds} s`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} min`;
+  const hours = `${Math.floor(minutes / 60)} h`;
+  return minutes % 60 ? `${hours} ${minutes % 60} min` : hours;
+};
+
 export const SERVICE_UNAVAILABLE = 'Service temporarily unavailable';

@@ -306,6 +306,8 @@ describe('POST /api/token/pair', () => {
       const retryAfter = Number(locked.headers.get('retry-after'));
       expect(retryAfter).toBeGreaterThan(0);
       expect(retryAfter).toBeLessThanOrEqual(60);
+      // In words too, for a person reading it (the web app shows the detail).
+      expect(locked.body.detail).toBe(`Too many failed login attempts. Try again in ${retryAfter} s.`);
     });
 
     test('counts the failures of every spelling the database reads as the same username', async () => {

@@ -1,6 +1,6 @@
 import type { UserRow } from '../../db/schema';
 import { normalizeEmail } from '../../lib/email';
-import { HttpError, retryAfterSeconds, unprocessable } from '../../lib/errors';
+import { HttpError, retryAfterSeconds, unprocessable, waitInWords } from '../../lib/errors';
 import { hasSqlState, UNIQUE_VIOLATION } from '../../lib/failures';
 import type { Store } from '../../store';
 import {
@@ -111,9 +111,12 @@ export const createAuthService = (
       const failures = Number((await store.get(key)) ?? 0);
       if (failures >= lockout.maxFailures) {
         const retryAfter = retryAfterSeconds(await store.ttl(key));
-        throw new HttpError(429, 'Too many failed login attempts. Try again later.', 'account_locked', {
-          'Retry-After': String(retryAfter),
-        });
+        throw new HttpError(
+          429,
+          `Too many failed login attempts. Try again in ${waitInWords(retryAfter)}.`,
+          'account_locked',
+          { 'Retry-After': String(retryAfter) },
+        );
       }
       // A name stored before usernames were normalized is found as it was typed.
       const user =

@@ -1,4 +1,4 @@
-import { HttpError, notFound, retryAfterSeconds } from '../../lib/errors';
+import { HttpError, notFound, retryAfterSeconds, waitInWords } from '../../lib/errors';
 import { describeError, FOREIGN_KEY_VIOLATION, hasSqlState, isOutage } from '../../lib/failures';
 import type { Logger } from '../../lib/logger';
 import type { AuthService } from '../auth/service';
@@ -46,20 +46,11 @@ const REFUSALS = {
   quota: 'QUOTA_EXCEEDED',
 } as const satisfies Record<Exclude<Admission['kind'], 'claimed'>, ErrorCode>;
 
-/** `seconds` in words: "42 s", "5 min", "3 h 20 min", "2 h". */
-const waitText = (seconds: number) => {
-  if (seconds < 90) return `${seconds} s`;
-  const minutes = Math.ceil(seconds / 60);
-  if (minutes < 90) return `${minutes} min`;
-  const hours = `${Math.floor(minutes / 60)} h`;
-  return minutes % 60 ? `${hours} ${minutes % 60} min` : hours;
-};
-
 /** A rate-limit or quota refusal's text, saying when a message will be taken again. */
 const refusalText = (code: 'RATE_LIMIT_EXCEEDED' | 'QUOTA_EXCEEDED', seconds: number) =>
   code === 'RATE_LIMIT_EXCEEDED'
-    ? `Too many messages. Try again in ${waitText(seconds)}.`
-    : `Your daily quota is used up. It resets at midnight UTC, in ${waitText(seconds)}.`;
+    ? `Too many messages. Try again in ${waitInWords(seconds)}.`
+    : `Your daily quota is used up. It resets at midnight UTC, in ${waitInWords(seconds)}.`;
 
 const finalFrame = (outcome: ReplyOutcome) =>
   outcome.kind === 'complete'
