@@ -70,6 +70,13 @@ export const rawConnect = async (url: string) => {
     get bytesReceived() {
       return received;
     },
+    /** The code of the close frame the received bytes end with, if they end with one. */
+    closedWith: () => {
+      for (let i = tail.length - 4; i >= 0; i--)
+        if (tail[i] === 0x88 && i + 2 + (tail[i + 1] as number) === tail.length)
+          return tail.readUInt16BE(i + 2);
+      return undefined;
+    },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     waitFor,

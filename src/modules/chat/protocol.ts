@@ -65,6 +65,8 @@ export const CLOSE = {
   authFailed: 4001,
   noConversation: 4004,
   heartbeatTimeout: 4008,
+  /** A socket that took nothing for a while as the others of its conversation read on (rooms.ts). */
+  tryAgainLater: 1013,
 } as const;
 
 const checkers = {

@@ -45,6 +45,12 @@ class Room {
 
 const LISTEN_RETRY_MS = 3000;
 
+/**
+ * How long a socket that takes no more data may hold up the reply for the others of its
+ * conversation that read on (a second tab whose network went away): then it is closed.
+ */
+const SLOW_SOCKET_MS = 5000;
+
 /** A reply's first frames: message.created when it stored a new user message (`message`, else ''), chat.start. */
 const startFrames = (message: string, replyId: string, parentId: string) =>
   message
@@ -278,7 +284,33 @@ export const createRooms = (bus: Bus, log: Logger, settings: RoomSettings) => {
       return sent;
     },
     drained: async () => {
-      await Promise.all(room.backedUp.map((socket) => socket.drained()));
+      const behind = [...room.backedUp];
+      const waits = behind.map((socket) => socket.drained());
+      // Nobody reads: the reply waits for them, the provider with it (SPEC §10).
+      if (behind.length >= room.sockets.size) {
+        await Promise.all(waits);
+        return;
+      }
+      // Some read on: one that does not holds them up for SLOW_SOCKET_MS at most, then is
+      // closed (1013); it reconnects and resumes from the text so far, so it loses nothing.
+      const slow = new Set(behind);
+      behind.forEach((socket, i) => void waits[i]?.then(() => slow.delete(socket)));
+      let timer: Timer | undefined;
+      await Promise.race([
+        Promise.all(waits),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, SLOW_SOCKET_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const socket of slow) {
+        // With CHAT_STOP_ON_DISCONNECT the sender's socket closing would stop the reply.
+        if (settings.stopOnDisconnect && room.reply?.sender === socket) continue;
+        log.info({ conversationId: room.id }, 'closing a socket that stopped reading mid-reply');
+        socket.disconnect(CLOSE.tryAgainLater, 'SLOW_CONSUMER');
+      }
+      // The sender kept (above) may still be behind: wait for it as before.
+      await Promise.all(waits);
     },
   });
 

@@ -93,6 +93,32 @@ describe('backpressure', () => {
   }, 90_000);
 });
 
+describe('a socket that stops reading, among others that read on', () => {
+  test('holds them up for a few seconds at most: it is closed (1013) and they get the whole answer', async () => {
+    const me = await api.signUp();
+    const reader = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    const stalled = await rawConnect(`${server.wsUrl}/ws/chat/${me.conversationId}/`);
+    stalled.sendText(JSON.stringify({ type: 'auth', token: me.access }));
+    await stalled.waitFor(() => stalled.text().includes('auth.success'), 5000);
+    stalled.pause();
+    reader.send({ type: 'chat.message', content: 'flood us [stub:long:300000]' });
+    // Held up until the stalled socket's heartbeat ran out (a minute), this would time out.
+    const { deltas, final } = await reader.reply(40_000);
+    expect(final).toEqual({ type: 'chat.stream', content: '', done: true, message_id: expect.any(String) });
+    const stored = (
+      await api.request('GET', `/api/conversations/${me.conversationId}/messages`, { token: me.access })
+    ).body.items.at(-1);
+    expect(stored.status).toBe('complete');
+    expect(deltas.join('')).toBe(stored.content);
+    // What the stalled socket was sent, then its close: 1013, try again later (it resumes then).
+    stalled.resume();
+    await stalled.waitFor(() => stalled.closedWith() !== undefined, 20_000);
+    expect(stalled.closedWith()).toBe(1013);
+    stalled.destroy();
+    reader.close();
+  }, 90_000);
+});
+
 describe('heartbeat', () => {
   let beating: TestServer;
   beforeAll(async () => {
