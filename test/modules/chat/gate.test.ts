@@ -101,7 +101,7 @@ describe('a socket that stops reading, among others that read on', () => {
     stalled.sendText(JSON.stringify({ type: 'auth', token: me.access }));
     await stalled.waitFor(() => stalled.text().includes('auth.success'), 5000);
     stalled.pause();
-    reader.send({ type: 'chat.message', content: 'flood us [stub:long:300000]' });
+    reader.send({ type: 'chat.message', content: 'flood us [stub:long:150000]' });
     // Held up until the stalled socket's heartbeat ran out (a minute), this would time out.
     const { deltas, final } = await reader.reply(40_000);
     expect(final).toEqual({ type: 'chat.stream', content: '', done: true, message_id: expect.any(String) });
