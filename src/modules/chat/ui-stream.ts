@@ -1,6 +1,6 @@
 import { type Static, t } from 'elysia';
 import { SERVICE_UNAVAILABLE } from '../../lib/errors';
-import { type ErrorCode, MESSAGES, type ServerFrame } from './protocol';
+import { CLOSE, type ErrorCode, MESSAGES, type ServerFrame } from './protocol';
 import { ChatConnection, type Socket } from './socket';
 
 /**
@@ -214,10 +214,21 @@ export class UiStreamSocket implements Socket {
     this.unavailable = true;
   }
 
-  /** The reply ended (or the connection is closed): `[DONE]`, then the stream closes. */
-  close() {
+  /**
+   * The reply ended (or the connection is closed): `[DONE]`, then the stream closes. A
+   * reader that fell behind while others read on (rooms.ts, 1013) is told so in an error
+   * part, with where to resume: the answer goes on without it.
+   */
+  close(code?: number) {
     if (this.finished) return;
     if (this.controller) {
+      if (code === CLOSE.tryAgainLater && this.textId !== undefined)
+        this.controller.enqueue(
+          part({
+            type: 'error',
+            errorText: `This stream fell behind the answer and was closed; GET /api/chat/${this.connection.conversationId}/stream resumes it.`,
+          }),
+        );
       this.controller.enqueue(DONE);
       this.controller.close();
     } else this.answer(refusalResponse('INTERNAL_ERROR', MESSAGES.INTERNAL_ERROR));

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import net from 'node:net';
 import { offlineReply } from '../../../src/ai/offline';
 import { type Store, StoreUnavailableError } from '../../../src/store/store';
 import { createTestStore } from '../../support/backends';
@@ -115,6 +116,37 @@ describe('a socket that stops reading, among others that read on', () => {
     await stalled.waitFor(() => stalled.closedWith() !== undefined, 20_000);
     expect(stalled.closedWith()).toBe(1013);
     stalled.destroy();
+    reader.close();
+  }, 90_000);
+
+  test('an AI SDK reader that stops reading is ended with an error part saying where to resume', async () => {
+    const me = await api.signUp();
+    const reader = await connectAuthenticated(server.wsUrl, me.conversationId, me.access);
+    // POST /api/chat by hand, over a connection whose reading is paused at once.
+    const body = JSON.stringify({
+      id: me.conversationId,
+      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'flood us [stub:long:150000]' }] }],
+    });
+    const { hostname, port } = new URL(server.url);
+    const http = net.connect(Number(port), hostname);
+    await new Promise((resolve) => http.once('connect', resolve));
+    http.pause();
+    http.write(
+      `POST /api/chat HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${me.access}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    const { final } = await reader.reply(40_000);
+    expect(final.done).toBe(true);
+    const chunks: Buffer[] = [];
+    http.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => http.once('close', resolve));
+    http.resume();
+    await ended;
+    const text = Buffer.concat(chunks).toString();
+    expect(text).toContain(
+      `"type":"error","errorText":"This stream fell behind the answer and was closed; GET /api/chat/${me.conversationId}/stream resumes it."`,
+    );
+    expect(text).not.toContain('"type":"finish"');
     reader.close();
   }, 90_000);
 });
