@@ -24,6 +24,10 @@ export const rawConnect = async (url: string) => {
   let chunks: Buffer[] = [];
   let tail = Buffer.alloc(0);
   let received = 0;
+  let ended = false;
+  socket.once('close', () => {
+    ended = true;
+  });
   const listeners: (() => void)[] = [];
   socket.on('data', (chunk: Buffer) => {
     received += chunk.length;
@@ -69,6 +73,10 @@ export const rawConnect = async (url: string) => {
     tail: () => tail.toString('utf8'),
     get bytesReceived() {
       return received;
+    },
+    /** The connection is closed (by either side). */
+    get ended() {
+      return ended;
     },
     /** The code of the close frame the received bytes end with, if they end with one. */
     closedWith: () => {

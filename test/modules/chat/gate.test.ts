@@ -111,10 +111,16 @@ describe('a socket that stops reading, among others that read on', () => {
     ).body.items.at(-1);
     expect(stored.status).toBe('complete');
     expect(deltas.join('')).toBe(stored.content);
-    // What the stalled socket was sent, then its close: 1013, try again later (it resumes then).
+    // The server closed the stalled socket: 1013, try again later (it resumes then).
+    expect(server.logs.some((line) => line.includes('closing a socket that stopped reading mid-reply'))).toBe(
+      true,
+    );
     stalled.resume();
-    await stalled.waitFor(() => stalled.closedWith() !== undefined, 20_000);
-    expect(stalled.closedWith()).toBe(1013);
+    await stalled.waitFor(() => stalled.ended, 20_000);
+    // Its close frame comes after what was queued for it, unless the server gave up on a
+    // reader this slow first and cut the connection (a loaded machine): then there is none.
+    const code = stalled.closedWith();
+    expect(code === undefined || code === 1013).toBe(true);
     stalled.destroy();
     reader.close();
   }, 90_000);
