@@ -87,9 +87,12 @@ const dropErrorOptions = (node: unknown): void => {
  *   so (`security: []`), as linters ask every operation to;
  * - TypeBox's `error` option leaves the schemas, and the server is named (`/`: this one).
  */
+const mended = new WeakSet<object>();
 const mendDocument = (document: unknown) => {
   const doc = document as { paths?: Record<string, Operations>; servers?: object[] } | undefined;
-  if (!doc) return;
+  // The plugin's cached document is mended once, not walked again on every request.
+  if (!doc || typeof doc !== 'object' || mended.has(doc)) return;
+  mended.add(doc);
   for (const operations of Object.values(doc.paths ?? {}))
     for (const operation of Object.values(operations)) {
       const documented = operation[DOCUMENTED];

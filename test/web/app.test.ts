@@ -188,6 +188,20 @@ const pages: Page[] = [];
 const answers = (page: Page) => page.getByRole('article', { name: 'Assistant' });
 const lastAnswer = (page: Page) => answers(page).last();
 
+/**
+ * The text of the composer's button (`Send`, or `Stop` while an answer streams), of New
+ * chat, of the usage and of the last answer is readable: WCAG AA's 4.5 at the least.
+ */
+const expectReadable = async (page: Page, composerButton: 'Send' | 'Stop') => {
+  const ratios = await contrastOf([
+    page.getByRole('button', { name: composerButton }),
+    page.getByRole('button', { name: 'New chat' }),
+    page.getByLabel('Usage today'),
+    lastAnswer(page).locator('.markdown'),
+  ]);
+  for (const ratio of ratios) expect(ratio).toBeGreaterThanOrEqual(4.5);
+};
+
 describe('a person’s session', () => {
   browserTest('register, chat, see the title, stop, regenerate, switch branch, edit, log out', async () => {
     const { page, problems } = await newPage();
@@ -212,13 +226,7 @@ describe('a person’s session', () => {
     // Stopped once some of it arrived (stopped before its first token, nothing is stored).
     await page.locator('article[data-status="streaming"] .markdown', { hasText: 'w1' }).waitFor();
     // Light colours: the buttons' and the answer's text is readable (WCAG AA).
-    const light = await contrastOf([
-      page.getByRole('button', { name: 'Stop' }),
-      page.getByRole('button', { name: 'New chat' }),
-      page.getByLabel('Usage today'),
-      lastAnswer(page).locator('.markdown'),
-    ]);
-    for (const ratio of light) expect(ratio).toBeGreaterThanOrEqual(4.5);
+    await expectReadable(page, 'Stop');
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.locator('article[data-status="interrupted"]').waitFor();
     const stopped = await lastAnswer(page).locator('.markdown').textContent();
@@ -618,13 +626,7 @@ describe('access', () => {
     // Dark colours: the primary buttons' text is dark on their light blue, and every
     // text here is readable (WCAG AA).
     await page.getByRole('button', { name: 'Send' }).and(page.locator(':enabled')).waitFor();
-    const dark = await contrastOf([
-      page.getByRole('button', { name: 'Send' }),
-      page.getByRole('button', { name: 'New chat' }),
-      page.getByLabel('Usage today'),
-      lastAnswer(page).locator('.markdown'),
-    ]);
-    for (const ratio of dark) expect(ratio).toBeGreaterThanOrEqual(4.5);
+    await expectReadable(page, 'Send');
     // Focus is visible where it lands.
     await tabTo('Regenerate');
     const outline = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle');
